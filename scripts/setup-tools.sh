@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Provides the real components the tests and the local quick start need, built from the
+# package registries (Go module proxy, Debian) and cached per user outside the checkout,
+# keyed by version, so a fresh clone on the same machine reuses them.
+#
+# Usage: scripts/setup-tools.sh            # everything
+#        scripts/setup-tools.sh --check    # only report what is missing (exit 1 if any)
+set -euo pipefail
+
+KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.4}"     # the etcd this Kubernetes release pins in its go.mod
+HELM_VERSION="${HELM_VERSION:-v3.19.0}"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${TRIVY_LOOKOUT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trivy-lookout}"
+LINK_DIR="$ROOT/.tools/bin"
+CHECK_ONLY=0
+[[ "${1:-}" == "--check" ]] && CHECK_ONLY=1
+
+say() { printf '[setup-tools] %s\n' "$*" >&2; }
+die() { printf '[setup-tools] ERROR: %s\n' "$*" >&2; exit 1; }
+
+mkdir -p "$CACHE" "$LINK_DIR"
+missing=()
+
+link() { ln -sfn "$1" "$LINK_DIR/$(basename "$1")"; }
+
+need_go() {
+  command -v go >/dev/null 2>&1 || die "Go is required to build $1 (https://go.dev/dl or your distribution's golang package)"
+}
+
+# --- Kubernetes control plane + kubectl -------------------------------------------------
+build_kubernetes() {
+  local out="$CACHE/kubernetes-$KUBE_VERSION"
+  local bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  local ok=1
+  for b in "${bins[@]}"; do [[ -x "$out/$b" ]] || ok=0; done
+  if [[ $ok == 0 ]]; then
+    if [[ $CHECK_ONLY == 1 ]]; then missing+=("kubernetes $KUBE_VERSION"); return; fi
+    need_go "Kubernetes"
+    say "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBE_VERSION from the k8s.io/kubernetes module (first time only: about 10-20 minutes on 2 cores)"
+    local work; work="$(mktemp -d "$CACHE/.build-kubernetes.XXXXXX")"
+    local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
+    local staging="v0.${KUBE_VERSION#v1.}"
+    (
+      cd "$work"
+      # The k8s.io/kubernetes module lists its staging modules as v0.0.0 and replaces them
+      # with local folders; a wrapper module must pin each to its published version instead.
+      local modfile
+      modfile="$(GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')"
+      [[ -f "$modfile" ]] || die "could not download k8s.io/kubernetes@$KUBE_VERSION from the Go module proxy"
+      local gover; gover="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$modfile" | head -1)"
+      {
+        echo "module trivy-lookout.local/kubernetes-build"
+        echo
+        echo "go $gover"
+        echo
+        echo "godebug default=go${gover%.*}"
+        echo
+        echo "require k8s.io/kubernetes $KUBE_VERSION"
+        echo
+        echo "replace ("
+        grep -E '^\s*k8s.io/[a-z0-9-]+ => ./staging/' "$modfile" | awk -v v="$staging" '{print "\t" $1 " => " $1 " " v}'
+        echo ")"
+      } > go.mod
+      echo 'package tools' > tools.go
+      GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true
+      GOFLAGS=-mod=mod go get "k8s.io/kubernetes@$KUBE_VERSION" >/dev/null
+      local pkg="k8s.io/component-base/version"
+      local ld="-s -w -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+      ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+      mkdir -p bin
+      CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ld" -o bin/ \
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+        k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    ) || { rm -rf "$work"; die "building Kubernetes $KUBE_VERSION failed (see the Go output above)"; }
+    rm -rf "$out"; mkdir -p "$out"; mv "$work"/bin/* "$out/"; rm -rf "$work"
+    say "built Kubernetes $KUBE_VERSION into $out"
+  fi
+  for b in "${bins[@]}"; do link "$out/$b"; done
+}
+
+# --- etcd --------------------------------------------------------------------------------
+build_etcd() {
+  local out="$CACHE/etcd-$ETCD_VERSION"
+  if [[ ! -x "$out/etcd" ]]; then
+    if [[ $CHECK_ONLY == 1 ]]; then missing+=("etcd $ETCD_VERSION"); return; fi
+    need_go "etcd"
+    say "building etcd $ETCD_VERSION from the go.etcd.io/etcd/server/v3 module (about 1-3 minutes)"
+    local work; work="$(mktemp -d "$CACHE/.build-etcd.XXXXXX")"
+    (
+      cd "$work"
+      # `go install …@version` refuses modules with replace directives; a wrapper module does not.
+      printf 'module trivy-lookout.local/etcd-build\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" > go.mod
+      GOFLAGS=-mod=mod go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null
+      CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o etcd go.etcd.io/etcd/server/v3
+    ) || { rm -rf "$work"; die "building etcd $ETCD_VERSION failed (see the Go output above)"; }
+    mkdir -p "$out"; mv "$work/etcd" "$out/etcd"; rm -rf "$work"
+    say "built etcd $ETCD_VERSION into $out"
+  fi
+  link "$out/etcd"
+}
+
+# --- helm --------------------------------------------------------------------------------
+build_helm() {
+  local out="$CACHE/helm-$HELM_VERSION"
+  if [[ ! -x "$out/helm" ]]; then
+    if [[ $CHECK_ONLY == 1 ]]; then missing+=("helm $HELM_VERSION"); return; fi
+    need_go "helm"
+    say "building helm $HELM_VERSION from the helm.sh/helm/v3 module (about 2-4 minutes)"
+    mkdir -p "$out"
+    GOBIN="$out" CGO_ENABLED=0 go install -trimpath \
+      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+      "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" || { rm -rf "$out"; die "building helm $HELM_VERSION failed"; }
+    say "built helm $HELM_VERSION into $out"
+  fi
+  link "$out/helm"
+}
+
+# --- Prometheus, promtool, Alertmanager, amtool (Debian packages) ----------------------
+install_prometheus() {
+  local want=()
+  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || want+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || want+=(prometheus-alertmanager)
+  if [[ ${#want[@]} -gt 0 ]]; then
+    if [[ $CHECK_ONLY == 1 ]]; then missing+=("${want[@]}"); return; fi
+    command -v apt-get >/dev/null 2>&1 || die "need the Debian packages ${want[*]} (apt-get not found); install them by hand"
+    local sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    say "installing Debian packages: ${want[*]}"
+    $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
+    # The packages' postinst scripts start services through systemd when present; nothing
+    # here needs them running as services, tests start their own instances.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null \
+      || die "apt-get install ${want[*]} failed"
+  fi
+  link "$(command -v prometheus)"; link "$(command -v promtool)"
+  link "$(command -v prometheus-alertmanager)"; link "$(command -v amtool)"
+}
+
+build_etcd
+build_kubernetes
+build_helm
+install_prometheus
+
+if [[ $CHECK_ONLY == 1 && ${#missing[@]} -gt 0 ]]; then
+  say "missing: ${missing[*]} (run scripts/setup-tools.sh)"
+  exit 1
+fi
+say "tools ready in $LINK_DIR"
