@@ -1,0 +1,61 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { repoRoot } from './tools.ts';
+
+/** Where `npm run cluster -- up` keeps its state, so `down` and the test script can find it. */
+export const defaultClusterDir = path.join(repoRoot, '.run', 'cluster');
+
+export interface ClusterState {
+  pid: number;
+  kubeconfigPath: string;
+  server: string;
+}
+
+export function stateFile(dir: string): string {
+  return path.join(dir, 'state.json');
+}
+
+export function readClusterState(dir: string): ClusterState | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFile(dir), 'utf8')) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Kills whatever a previous, crashed run left in `dir` (pids recorded by the process group) and clears it. */
+export function clearStaleCluster(dir: string): void {
+  const pidFile = path.join(dir, 'pids');
+  if (existsSync(pidFile)) {
+    for (const line of readFileSync(pidFile, 'utf8').split('\n')) {
+      const pid = Number(line);
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Asks the `up` process to stop everything and waits until it has. */
+export async function stopCluster(dir: string, timeoutMs = 60_000): Promise<boolean> {
+  const state = readClusterState(dir);
+  if (!state || !isAlive(state.pid)) {
+    clearStaleCluster(dir);
+    return false;
+  }
+  process.kill(state.pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(state.pid) && Date.now() < deadline) await sleep(200);
+  if (isAlive(state.pid)) process.kill(state.pid, 'SIGKILL');
+  clearStaleCluster(dir);
+  return true;
+}

@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A long-running helper process whose output goes to a log file. */
+export interface ManagedProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly logFile: string;
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  readonly exited: Promise<number | string>;
+  hasExited(): boolean;
+}
+
+/**
+ * A group of processes that are stopped together, newest first. A detached watchdog kills them if
+ * the owning Node process dies without cleaning up (a test runner killed with SIGKILL, a crash),
+ * so no etcd or apiserver is ever left behind.
+ */
+export class ProcessGroup {
+  private readonly processes: ManagedProcess[] = [];
+  private readonly pidFile: string;
+  private watchdogStarted = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly dir: string) {
+    this.pidFile = path.join(dir, 'pids');
+    writeFileSync(this.pidFile, '');
+  }
+
+  start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ManagedProcess {
+    const logFile = path.join(this.dir, `${name}.log`);
+    const fd = openSync(logFile, 'a');
+    const child = spawn(command, args, { stdio: ['ignore', fd, fd], env });
+    closeSync(fd);
+    let done = false;
+    const exited = new Promise<number | string>((resolve) => {
+      child.on('exit', (code, signal) => {
+        done = true;
+        resolve(code ?? signal ?? 'unknown');
+      });
+      child.on('error', () => {
+        done = true;
+        resolve('spawn-error');
+      });
+    });
+    const proc: ManagedProcess = { name, child, logFile, exited, hasExited: () => done };
+    this.processes.push(proc);
+    this.writePids();
+    this.ensureWatchdog();
+    return proc;
+  }
+
+  /** The last lines a process logged, for error messages. */
+  static tail(proc: ManagedProcess, lines = 30): string {
+    try {
+      return readFileSync(proc.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  stop(graceMs = 10_000): Promise<void> {
+    this.stopping ??= this.stopAll(graceMs);
+    return this.stopping;
+  }
+
+  private async stopAll(graceMs: number): Promise<void> {
+    for (const proc of [...this.processes].reverse()) {
+      if (proc.hasExited()) continue;
+      proc.child.kill('SIGTERM');
+      const result = await Promise.race([proc.exited, sleep(graceMs, 'timeout' as const)]);
+      if (result === 'timeout') {
+        proc.child.kill('SIGKILL');
+        await proc.exited;
+      }
+    }
+    writeFileSync(this.pidFile, '');
+  }
+
+  /** Synchronous last resort for process 'exit' handlers, where nothing can be awaited. */
+  killNow(): void {
+    for (const proc of this.processes) {
+      if (!proc.hasExited()) proc.child.kill('SIGKILL');
+    }
+  }
+
+  private writePids(): void {
+    const pids = this.processes.map((p) => p.child.pid).filter((pid): pid is number => pid !== undefined);
+    writeFileSync(this.pidFile, pids.join('\n') + '\n');
+  }
+
+  private ensureWatchdog(): void {
+    if (this.watchdogStarted) return;
+    this.watchdogStarted = true;
+    const script = [
+      `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done`,
+      `for p in $(cat '${this.pidFile}' 2>/dev/null); do kill -TERM "$p" 2>/dev/null; done`,
+      'sleep 5',
+      `for p in $(cat '${this.pidFile}' 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done`,
+    ].join('\n');
+    const watchdog = spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' });
+    watchdog.unref();
+  }
+}
