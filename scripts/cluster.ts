@@ -50,7 +50,9 @@ async function up(): Promise<void> {
   await installCrds(cp.kubeConfig());
   const state: ClusterState = { pid: process.pid, kubeconfigPath: cp.kubeconfigPath, server: cp.server };
   writeFileSync(stateFile(dir), JSON.stringify(state));
-  say(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; stop with Ctrl-C or \`npm run cluster -- down\``);
+  say(
+    `ready in ${((Date.now() - started) / 1000).toFixed(1)} s; stop with Ctrl-C or \`npm run cluster -- down\``,
+  );
   say(`try: kubectl --kubeconfig ${cp.kubeconfigPath} get crds`);
   process.stdout.write(`${cp.kubeconfigPath}\n`);
 }

@@ -33,7 +33,10 @@ export function createHttpApp(options: Omit<HttpServerOptions, 'port' | 'host'>)
       res.type('text/plain').send('ok');
       return;
     }
-    res.status(503).type('text/plain').send(`not ready: ${pending.join(', ')}\n`);
+    res
+      .status(503)
+      .type('text/plain')
+      .send(`not ready: ${pending.join(', ')}\n`);
   });
   if (options.metrics) {
     const handler = options.metrics;

@@ -8,7 +8,11 @@ import { ErrorCodes, LookoutError } from '../errors/index.ts';
 export function apiErrorStatus(err: unknown): number | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const e = err as Record<string, unknown>;
-  for (const candidate of [e.code, e.statusCode, (e.response as Record<string, unknown> | undefined)?.statusCode]) {
+  for (const candidate of [
+    e.code,
+    e.statusCode,
+    (e.response as Record<string, unknown> | undefined)?.statusCode,
+  ]) {
     if (typeof candidate === 'number' && candidate >= 100 && candidate < 600) return candidate;
   }
   const body = parseBody(e.body);
@@ -46,7 +50,11 @@ export function isGone(err: unknown): boolean {
 }
 
 /** Wraps an API failure in the project's error type, with the operation and object for the log. */
-export function kubeError(err: unknown, operation: string, details: Record<string, unknown> = {}): LookoutError {
+export function kubeError(
+  err: unknown,
+  operation: string,
+  details: Record<string, unknown> = {},
+): LookoutError {
   const status = apiErrorStatus(err);
   return new LookoutError(
     ErrorCodes.KUBE_API,

@@ -39,7 +39,10 @@ export async function openKubeRequest(kc: KubeConfig, req: KubeRequest): Promise
   for (const [key, value] of Object.entries(req.query ?? {})) {
     if (value !== undefined) url.searchParams.set(key, String(value));
   }
-  const options: https.RequestOptions = { method: req.method ?? 'GET', headers: { accept: 'application/json' } };
+  const options: https.RequestOptions = {
+    method: req.method ?? 'GET',
+    headers: { accept: 'application/json' },
+  };
   await kc.applyToHTTPSOptions(options);
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
   if (payload !== undefined) {
@@ -63,7 +66,8 @@ export async function openKubeRequest(kc: KubeConfig, req: KubeRequest): Promise
       res.on('end', () => reject(new KubeHttpError(status, Buffer.concat(chunks).toString('utf8'))));
       res.on('error', reject);
     });
-    if (req.timeoutMs) request.setTimeout(req.timeoutMs, () => request.destroy(new Error('request timed out')));
+    if (req.timeoutMs)
+      request.setTimeout(req.timeoutMs, () => request.destroy(new Error('request timed out')));
     request.on('error', reject);
     request.end(payload);
   });

@@ -1,10 +1,10 @@
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { backoffDelay, defaultBackoff, type BackoffOptions } from './backoff.ts';
 import { apiErrorMessage, apiErrorStatus, isGone } from './errors.ts';
 import { KnownObjects, tombstone, type WatchEventType } from './known-objects.ts';
+import { streamLines } from './lines.ts';
 import { kubeRequestJson, openKubeRequest, type Query } from './request.ts';
 
 export type RestartReason = 'closed' | 'gone' | 'error' | 'stalled';
@@ -61,7 +61,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
       backoff: defaultBackoff,
       ...options,
     };
-    if (!this.options.stallTimeoutMs) this.options.stallTimeoutMs = this.options.watchTimeoutSeconds * 1000 + 60_000;
+    if (!this.options.stallTimeoutMs)
+      this.options.stallTimeoutMs = this.options.watchTimeoutSeconds * 1000 + 60_000;
   }
 
   /** True once the first full list has been delivered. */
@@ -108,7 +109,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
         if (Date.now() - startedAt > 30_000) attempt = 0;
         if (reason === 'gone') needList = true;
         this.handlers.onRestart?.(reason);
-        if (reason === 'stalled') this.options.log.warn({ path: this.options.path }, 'watch stalled; reconnecting');
+        if (reason === 'stalled')
+          this.options.log.warn({ path: this.options.path }, 'watch stalled; reconnecting');
         // A watch that the server ends at once (or that expired/stalled) must not turn into a busy loop.
         if (reason !== 'closed' || Date.now() - startedAt < 1_000) {
           await this.pause(backoffDelay(attempt++, this.options.backoff));
@@ -120,7 +122,12 @@ export class ResourceWatcher<T extends KubernetesObject> {
         this.handlers.onRestart?.(gone ? 'gone' : 'error', err);
         const delay = backoffDelay(attempt++, this.options.backoff);
         this.options.log.warn(
-          { path: this.options.path, status: apiErrorStatus(err), err: apiErrorMessage(err), retryInMs: delay },
+          {
+            path: this.options.path,
+            status: apiErrorStatus(err),
+            err: apiErrorMessage(err),
+            retryInMs: delay,
+          },
           gone ? 'resourceVersion expired; relisting' : 'watch failed; retrying',
         );
         await this.pause(delay);
@@ -142,14 +149,14 @@ export class ResourceWatcher<T extends KubernetesObject> {
     let continueToken: string | undefined;
     let resourceVersion: string | undefined;
     do {
-      const page = await kubeRequestJson<{ metadata?: { resourceVersion?: string; continue?: string }; items?: T[] }>(
-        this.kc,
-        {
-          path: this.options.path,
-          query: { ...this.baseQuery(), limit: this.options.pageSize, continue: continueToken },
-          signal: this.abort.signal,
-        },
-      );
+      const page = await kubeRequestJson<{
+        metadata?: { resourceVersion?: string; continue?: string };
+        items?: T[];
+      }>(this.kc, {
+        path: this.options.path,
+        query: { ...this.baseQuery(), limit: this.options.pageSize, continue: continueToken },
+        signal: this.abort.signal,
+      });
       resourceVersion = page.metadata?.resourceVersion;
       continueToken = page.metadata?.continue || undefined;
       for (const item of page.items ?? []) {
@@ -193,8 +200,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
         },
         signal: connection.signal,
       });
-      const lines = createInterface({ input: res, crlfDelay: Infinity });
-      for await (const line of lines) {
+      for await (const line of streamLines(res)) {
         armStallTimer();
         if (!line) continue;
         const event = JSON.parse(line) as { type: string; object: T & { code?: number } };

@@ -32,6 +32,8 @@ export interface ControlPlane {
   /** Files the harness kubelet can reuse as its serving certificate (not verified by the apiserver). */
   readonly servingCert: { certFile: string; keyFile: string };
   kubeConfig(): KubeConfig;
+  /** Stops and starts kube-apiserver on the same port and storage (watch-survival tests). */
+  restartApiServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,7 +86,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     ]);
 
     log('starting kube-apiserver');
-    const apiserver = group.start('kube-apiserver', toolPath('kube-apiserver'), [
+    const apiserverArgs = [
       `--etcd-servers=http://127.0.0.1:${ports.etcdClient}`,
       `--secure-port=${ports.apiserver}`,
       '--bind-address=127.0.0.1',
@@ -100,12 +102,15 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       // The harness kubelet serves logs on the node's InternalIP (loopback).
       '--kubelet-preferred-address-types=InternalIP',
       '--v=1',
-    ]);
+    ];
+    let apiserver = group.start('kube-apiserver', toolPath('kube-apiserver'), apiserverArgs);
 
     const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
     const certFile = path.join(certDir, 'apiserver.crt');
     const keyFile = path.join(certDir, 'apiserver.key');
-    await waitFor('the API server certificate', deadline, [etcd, apiserver], async () => existsSync(certFile));
+    await waitFor('the API server certificate', deadline, [etcd, apiserver], async () =>
+      existsSync(certFile),
+    );
     const caPem = readFileSync(certFile, 'utf8');
     await waitFor('kube-apiserver /readyz', deadline, [etcd, apiserver], () =>
       isReady(server, caPem, adminToken),
@@ -157,6 +162,15 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       if (ownsDir && !process.env.TL_KEEP_CLUSTER_DIR) rmSync(dir, { recursive: true, force: true });
     };
 
+    const restartApiServer = async () => {
+      apiserver.child.kill('SIGTERM');
+      await apiserver.exited;
+      apiserver = group.start('kube-apiserver', toolPath('kube-apiserver'), apiserverArgs);
+      await waitFor('kube-apiserver /readyz after restart', Date.now() + 60_000, [etcd, apiserver], () =>
+        isReady(server, caPem, adminToken),
+      );
+    };
+
     return {
       dir,
       server,
@@ -169,6 +183,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         kc.loadFromFile(kubeconfigPath);
         return kc;
       },
+      restartApiServer,
       stop,
     };
   } catch (err) {

@@ -63,7 +63,9 @@ function wrap(kubeconfigPath: string, kc: KubeConfig, release: () => Promise<voi
           await sleep(100);
         }
       }
-      throw new Error(`namespace ${name}: default ServiceAccount never appeared (is kube-controller-manager running?)`);
+      throw new Error(
+        `namespace ${name}: default ServiceAccount never appeared (is kube-controller-manager running?)`,
+      );
     },
     release,
   };

@@ -1,0 +1,23 @@
+/** Typed operator settings: load once at start-up, then pass the frozen Config around. */
+export { loadConfig, CONFIG_FILE_ENV, SERVICE_ACCOUNT_NAMESPACE_FILE } from './load.ts';
+export type { ReadFile } from './file.ts';
+export { SETTINGS, SETTING_IDS } from './settings.ts';
+export type { SettingId, SettingSpec, SettingValues } from './settings.ts';
+export { parseGoDuration, formatGoDuration } from './duration.ts';
+export { namespaceSelector, isNamespaceTargeted, globToRegExp } from './namespaces.ts';
+export type { NamespaceSelector } from './namespaces.ts';
+export { redactConfig } from './redact.ts';
+export { WORKLOAD_KINDS, TRIVY_MODES, SEVERITIES, LOG_LEVELS } from './types.ts';
+export type {
+  BindAddress,
+  Config,
+  ConfigProblem,
+  ConfigSource,
+  LogLevel,
+  OperatorConfig,
+  ResourceAmounts,
+  Severity,
+  TrivyConfig,
+  TrivyMode,
+  WorkloadKind,
+} from './types.ts';

@@ -1,0 +1,162 @@
+/**
+ * Builds the Config once at start-up: defaults < YAML file < environment. Every layer's value is
+ * validated, all problems are collected, and one error lists them, so a broken deployment is fixed
+ * in one round trip instead of one setting per crash loop.
+ */
+import fs from 'node:fs';
+import { ErrorCodes, LookoutError } from '../errors/index.ts';
+import { readConfigFile } from './file.ts';
+import type { ReadFile } from './file.ts';
+import { isBlank } from './parsers.ts';
+import { SETTING_IDS, SETTINGS } from './settings.ts';
+import type { SettingId, SettingSpec, SettingValues } from './settings.ts';
+import type { Config, ConfigProblem, ConfigSource } from './types.ts';
+
+/** Env var naming the optional YAML file. */
+export const CONFIG_FILE_ENV = 'OPERATOR_CONFIG_FILE';
+
+/** Where Kubernetes mounts the pod's namespace; used when OPERATOR_NAMESPACE is not set. */
+export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+interface Layer {
+  readonly source: ConfigSource;
+  readonly raw: unknown;
+  /** Appended to problem lines so the user knows which layer to fix. */
+  readonly origin: string;
+}
+
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  readFile: ReadFile = fs.readFileSync,
+): Config {
+  const filePath = env[CONFIG_FILE_ENV]?.trim();
+  const file = filePath ? readConfigFile(filePath, readFile) : undefined;
+  const problems: ConfigProblem[] = [...(file?.problems ?? [])];
+
+  const values = {} as Record<SettingId, unknown>;
+  const sources = {} as Record<SettingId, ConfigSource>;
+  for (const id of SETTING_IDS) {
+    const spec: SettingSpec<unknown> = SETTINGS[id];
+    const layers: Layer[] = [
+      { source: 'default', raw: spec.default, origin: ' (built-in default)' },
+      { source: 'file', raw: file?.values.get(spec.key), origin: ` (from ${filePath})` },
+      { source: 'env', raw: env[spec.env], origin: '' },
+    ];
+    for (const layer of layers) {
+      if (layer.raw === undefined || (isBlank(layer.raw) && spec.blankIsValue !== true)) continue;
+      const parsed = spec.parse(layer.raw);
+      if (parsed.ok) {
+        values[id] = parsed.value;
+        sources[id] = layer.source;
+      } else {
+        const line = `${spec.env} (${spec.key}): ${show(spec, layer.raw)} ${parsed.expected}${layer.origin}`;
+        problems.push({ setting: spec.key, env: spec.env, source: layer.source, message: line });
+      }
+    }
+  }
+  const settings = values as SettingValues;
+
+  if (settings.trivyMode === 'ClientServer' && settings.trivyServerURL === null) {
+    const spec = SETTINGS.trivyServerURL;
+    problems.push({
+      setting: spec.key,
+      env: spec.env,
+      source: sources.trivyServerURL,
+      message: `${spec.env} (${spec.key}): is required when trivy.mode is ClientServer; set a URL like http://trivy-server.trivy-system:4954`,
+    });
+  }
+
+  if (problems.length > 0) {
+    const header = `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):`;
+    throw new LookoutError(
+      ErrorCodes.CONFIG_INVALID,
+      [header, ...problems.map((p) => `  ${p.message}`)].join('\n'),
+      {
+        details: { problems, ...(filePath ? { file: filePath } : {}) },
+      },
+    );
+  }
+
+  const namespace =
+    sources.operatorNamespace === 'default'
+      ? (podNamespace(readFile) ?? settings.operatorNamespace)
+      : settings.operatorNamespace;
+  return deepFreeze(assemble(settings, namespace));
+}
+
+function show(spec: SettingSpec<unknown>, raw: unknown): string {
+  if (spec.secret === true) return '(value hidden)';
+  const text = JSON.stringify(raw) ?? String(raw);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+function podNamespace(readFile: ReadFile): string | undefined {
+  try {
+    const namespace = readFile(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim();
+    return namespace === '' ? undefined : namespace;
+  } catch {
+    return undefined; // not running in a pod
+  }
+}
+
+function assemble(s: SettingValues, namespace: string): Config {
+  return {
+    targetNamespaces: s.targetNamespaces,
+    excludeNamespaces: s.excludeNamespaces,
+    targetWorkloads: s.targetWorkloads,
+    operator: {
+      namespace,
+      scanJobTimeoutMs: s.scanJobTimeout,
+      scanJobsConcurrentLimit: s.scanJobsConcurrentLimit,
+      scanJobsRetryDelayMs: s.scanJobsRetryDelay,
+      scannerReportTtlMs: s.scannerReportTTL,
+      rescanSchedule: s.rescanSchedule,
+      metricsBindAddress: s.metricsBindAddress,
+      metricsFindingsEnabled: s.metricsFindingsEnabled,
+      metricsVulnIdEnabled: s.metricsVulnIdEnabled,
+      accessGlobalSecretsAndServiceAccount: s.accessGlobalSecretsAndServiceAccount,
+      privateRegistryScanSecretsNames: s.privateRegistryScanSecretsNames,
+      webhookBroadcastURL: s.webhookBroadcastURL,
+      webhookBroadcastTimeoutMs: s.webhookBroadcastTimeout,
+      webhookBroadcastCustomHeaders: s.webhookBroadcastCustomHeaders,
+      webhookSendDeletedReports: s.webhookSendDeletedReports,
+      leaderElectionEnabled: s.leaderElectionEnabled,
+      leaderElectionId: s.leaderElectionId,
+      logLevel: s.logLevel,
+    },
+    trivy: {
+      repository: s.trivyRepository,
+      tag: s.trivyTag,
+      mode: s.trivyMode,
+      serverURL: s.trivyServerURL,
+      serverToken: s.trivyServerToken,
+      serverTokenHeader: s.trivyServerTokenHeader,
+      serverInsecure: s.trivyServerInsecure,
+      serverCustomHeaders: s.trivyServerCustomHeaders,
+      severity: s.trivySeverity,
+      ignoreUnfixed: s.trivyIgnoreUnfixed,
+      dbRepository: s.trivyDbRepository,
+      javaDbRepository: s.trivyJavaDbRepository,
+      dbRepositoryInsecure: s.trivyDbRepositoryInsecure,
+      insecureRegistries: s.trivyInsecureRegistries,
+      nonSslRegistries: s.trivyNonSslRegistries,
+      registry: { mirror: s.trivyRegistryMirror },
+      timeoutMs: s.trivyTimeout,
+      resources: {
+        requests: { cpu: s.trivyRequestsCpu, memory: s.trivyRequestsMemory },
+        limits: { cpu: s.trivyLimitsCpu, memory: s.trivyLimitsMemory },
+      },
+      ignoreFile: s.trivyIgnoreFile,
+    },
+    trivyOperator: { skipInitContainers: s.skipInitContainers },
+  };
+}
+
+/** `readonly` in the types, enforced at run time too, so no module can change shared settings. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,239 @@
+/**
+ * One parser per kind of setting. A parser takes a raw value — a string from the environment, or
+ * whatever YAML produced (string, number, boolean, list, map) — and returns the typed value or the
+ * text that completes "<setting>: <value> …" in the error message.
+ */
+import { validate as isCronExpression } from 'node-cron';
+import { parseGoDuration } from './duration.ts';
+import { HEADER_NAME, isHttpUrl } from './formats.ts';
+
+export type Parsed<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly expected: string };
+export type Parser<T> = (raw: unknown) => Parsed<T>;
+
+export const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+export const fail = (expected: string): Parsed<never> => ({ ok: false, expected });
+
+/** YAML scalars arrive typed, env values as strings; both become trimmed text. */
+export function scalarText(raw: unknown): string | undefined {
+  if (typeof raw === 'string') return raw.trim();
+  if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+  return undefined;
+}
+
+export function isBlank(raw: unknown): boolean {
+  return raw === undefined || raw === null || (typeof raw === 'string' && raw.trim() === '');
+}
+
+function isPlainObject(raw: unknown): raw is Record<string, unknown> {
+  return typeof raw === 'object' && raw !== null && !Array.isArray(raw);
+}
+
+/** Blank input becomes null; anything else goes to `parse`. For settings where "" means "off". */
+export function optional<T>(parse: Parser<T>): Parser<T | null> {
+  return (raw) => (isBlank(raw) ? ok(null) : parse(raw));
+}
+
+// Go's strconv.ParseBool spellings, since values rendered for Trivy-Operator use them.
+const TRUE_WORDS = new Set(['true', 't', '1']);
+const FALSE_WORDS = new Set(['false', 'f', '0']);
+
+export const bool: Parser<boolean> = (raw) => {
+  const text = scalarText(raw)?.toLowerCase();
+  if (text !== undefined && TRUE_WORDS.has(text)) return ok(true);
+  if (text !== undefined && FALSE_WORDS.has(text)) return ok(false);
+  return fail('is not true or false');
+};
+
+export function integer(min: number, max: number): Parser<number> {
+  return (raw) => {
+    const text = scalarText(raw);
+    if (text === undefined || !/^\d+$/.test(text)) return fail(`is not a whole number from ${min} to ${max}`);
+    const value = Number(text);
+    return value >= min && value <= max ? ok(value) : fail(`is not a whole number from ${min} to ${max}`);
+  };
+}
+
+/** A positive Go duration, as milliseconds. */
+export const duration: Parser<number> = (raw) => {
+  const text = scalarText(raw);
+  let ms: number;
+  try {
+    ms = parseGoDuration(text ?? '');
+  } catch {
+    return fail('is not a duration like 5m or 1h30m');
+  }
+  return ms > 0 ? ok(ms) : fail('is not a duration longer than 0s, like 5m or 1h30m');
+};
+
+export function oneOf<T extends string>(allowed: readonly T[]): Parser<T> {
+  return (raw) => {
+    const text = scalarText(raw)?.toLowerCase();
+    const match = allowed.find((value) => value.toLowerCase() === text);
+    return match === undefined ? fail(`is not one of ${allowed.join(', ')}`) : ok(match);
+  };
+}
+
+/** A string matching `shape`; `expected` describes the shape for the error message. */
+export function matching(shape: RegExp, expected: string): Parser<string> {
+  return (raw) => {
+    const text = scalarText(raw);
+    return text !== undefined && shape.test(text) ? ok(text) : fail(expected);
+  };
+}
+
+export const text: Parser<string> = (raw) => {
+  const value = scalarText(raw);
+  return value === undefined ? fail('is not a string') : ok(value);
+};
+
+export const httpUrl: Parser<string> = (raw) => {
+  const value = scalarText(raw);
+  return value !== undefined && isHttpUrl(value)
+    ? ok(value)
+    : fail('is not an http(s) URL like http://trivy-server.trivy-system:4954');
+};
+
+export const cronExpression: Parser<string> = (raw) => {
+  const value = scalarText(raw);
+  return value !== undefined && isCronExpression(value)
+    ? ok(value)
+    : fail('is not a cron schedule like "0 * * * *" (minute hour day-of-month month day-of-week)');
+};
+
+/** Lines of a .trivyignore: one string, or a YAML list of lines as in Trivy-Operator's values. */
+export const fileContent: Parser<string> = (raw) => {
+  if (Array.isArray(raw)) {
+    const lines = raw.map(scalarText);
+    return lines.every((line) => line !== undefined) ? ok(lines.join('\n')) : fail('is not a list of lines');
+  }
+  return typeof raw === 'string' ? ok(raw) : fail('is not text or a list of lines');
+};
+
+/**
+ * Entries of a list given as a YAML list, a comma-separated string, a JSON array, or a map whose
+ * values are the entries (Trivy-Operator's `insecureRegistries: {name: host}` style).
+ */
+function listEntries(raw: unknown): string[] | undefined {
+  let value = raw;
+  if (typeof value === 'string' && /^\s*[[{]/.test(value)) value = parseJson(value);
+  if (typeof value === 'string') return value.split(',').map((entry) => entry.trim());
+  const items = Array.isArray(value) ? value : isPlainObject(value) ? Object.values(value) : undefined;
+  if (items === undefined) return undefined;
+  const entries = items.map(scalarText);
+  return entries.every((entry) => entry !== undefined) ? entries : undefined;
+}
+
+/**
+ * A de-duplicated list; `item` returns the normalised entry or undefined when it is invalid.
+ * `expected` describes a valid list.
+ */
+export function listOf<T>(
+  item: (entry: string) => T | undefined,
+  expected: string,
+  options: { minItems?: number } = {},
+): Parser<readonly T[]> {
+  return (raw) => {
+    const entries = listEntries(raw);
+    if (entries === undefined) return fail(`is not a list; expected ${expected}`);
+    const values: T[] = [];
+    const invalid: string[] = [];
+    for (const entry of entries.filter((e) => e !== '')) {
+      const value = item(entry);
+      if (value === undefined) invalid.push(entry);
+      else if (!values.includes(value)) values.push(value);
+    }
+    if (invalid.length > 0) return fail(`contains ${invalid.map(quote).join(', ')}; expected ${expected}`);
+    if (values.length < (options.minItems ?? 0)) return fail(`is empty; expected ${expected}`);
+    return ok(values);
+  };
+}
+
+/**
+ * Key/value pairs given as a YAML map, a JSON object, or `k1<sep>v1,k2<sep>v2`. Messages name
+ * keys only, never values, because headers may carry credentials.
+ */
+export function mapOf(
+  separator: string,
+  isValid: (key: string, value: string) => boolean,
+  expected: string,
+): Parser<Readonly<Record<string, string>>> {
+  return (raw) => {
+    const pairs = mapEntries(raw, separator);
+    if (pairs === undefined) return fail(`is not ${expected}`);
+    const badKeys = pairs.filter(([key, value]) => !isValid(key, value)).map(([key]) => key);
+    if (badKeys.length > 0)
+      return fail(`has invalid entries for ${badKeys.map(quote).join(', ')}; expected ${expected}`);
+    return ok(Object.fromEntries(pairs));
+  };
+}
+
+function mapEntries(raw: unknown, separator: string): [string, string][] | undefined {
+  let value = raw;
+  if (typeof value === 'string' && value.trim().startsWith('{')) value = parseJson(value);
+  if (typeof value === 'string') {
+    const pairs: [string, string][] = [];
+    for (const entry of value.split(',').filter((e) => e.trim() !== '')) {
+      const at = entry.indexOf(separator);
+      if (at < 0) return undefined;
+      pairs.push([entry.slice(0, at).trim(), entry.slice(at + separator.length).trim()]);
+    }
+    return pairs;
+  }
+  if (!isPlainObject(value)) return undefined;
+  const pairs = Object.entries(value).map(([key, v]) => [key.trim(), scalarText(v)] as const);
+  return pairs.every((pair): pair is [string, string] => pair[1] !== undefined) ? pairs : undefined;
+}
+
+export const headers: Parser<Readonly<Record<string, string>>> = mapOf(
+  ':',
+  (name, value) => HEADER_NAME.test(name) && value !== '',
+  'a comma-separated list of Name:value headers like X-Api-Key:abc,X-Team:sec',
+);
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export function quote(value: string): string {
+  return JSON.stringify(value);
+}
+
+/** Go listen-address forms Trivy-Operator uses (":8080", "0.0.0.0:8080", "[::1]:8080") or a bare port. */
+export const bindAddress: Parser<{ host: string; port: number }> = (raw) => {
+  const value = scalarText(raw) ?? '';
+  const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):)?(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (match === null || port < 1 || port > 65535)
+    return fail('is not a listen address like :8080 or 0.0.0.0:8080');
+  return ok({ host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port });
+};
+
+/**
+ * namespace → Secret names, as Trivy-Operator's `privateRegistryScanSecretsNames`: a YAML map or
+ * the JSON its chart renders (`{"team-a":"regcred,other"}`); values may also be lists.
+ */
+export function secretNamesByNamespace(
+  isNamespace: (name: string) => boolean,
+  isSecretName: (name: string) => boolean,
+): Parser<Readonly<Record<string, readonly string[]>>> {
+  const expected = 'a map of namespace to Secret names like {"team-a":"regcred,other"}';
+  const names = listOf((entry) => (isSecretName(entry) ? entry : undefined), 'Secret names');
+  return (raw) => {
+    if (isBlank(raw)) return ok({});
+    const value = typeof raw === 'string' ? parseJson(raw) : raw;
+    if (!isPlainObject(value)) return fail(`is not ${expected}`);
+    const result: [string, readonly string[]][] = [];
+    for (const [namespace, secrets] of Object.entries(value)) {
+      const parsed = names(secrets);
+      if (!isNamespace(namespace) || !parsed.ok)
+        return fail(`has an invalid entry for ${quote(namespace)}; expected ${expected}`);
+      result.push([namespace, parsed.value]);
+    }
+    return ok(Object.fromEntries(result));
+  };
+}

@@ -1,0 +1,484 @@
+/**
+ * The one table of settings: YAML key, environment variable, default, parser and meaning.
+ * Names follow Trivy-Operator (Helm values for keys, its OPERATOR_* variables for env) so existing
+ * configuration carries over; settings it does not have use OPERATOR_ + the key in SCREAMING_SNAKE
+ * (an `operator.` section is not repeated: operator.logLevel → OPERATOR_LOG_LEVEL).
+ * Defaults are written as a user would write the env var and go through the same parser, so a
+ * default can never bypass validation and the docs show exactly what to type.
+ */
+import {
+  DNS_LABEL,
+  DNS_SUBDOMAIN,
+  HEADER_NAME,
+  IMAGE_REFERENCE,
+  IMAGE_REPOSITORY,
+  IMAGE_TAG,
+  NAMESPACE_GLOB,
+  QUANTITY,
+  REGISTRY_HOST,
+  REGISTRY_MIRROR,
+} from './formats.ts';
+import {
+  bindAddress,
+  bool,
+  cronExpression,
+  duration,
+  fileContent,
+  headers,
+  httpUrl,
+  integer,
+  listOf,
+  mapOf,
+  matching,
+  oneOf,
+  optional,
+  secretNamesByNamespace,
+  text,
+} from './parsers.ts';
+import type { Parser } from './parsers.ts';
+import { LOG_LEVELS, SEVERITIES, TRIVY_MODES, WORKLOAD_KINDS } from './types.ts';
+
+export interface SettingSpec<T> {
+  /** Dotted path in the YAML file. */
+  readonly key: string;
+  readonly env: string;
+  /** What the setting accepts, for the docs. */
+  readonly type: string;
+  /** Raw default, in env-var syntax; parsed like any other value. */
+  readonly default: string;
+  /** Shown in the docs instead of `default` when the real default is computed. */
+  readonly defaultNote?: string;
+  readonly description: string;
+  readonly parse: Parser<T>;
+  /**
+   * Whether a blank value ("" or YAML null) is a value of its own (an empty list, "off"). When
+   * false, blank means "not set" so the next layer down applies — charts render "" for unset.
+   */
+  readonly blankIsValue?: boolean;
+  /** Never echo the value (tokens, headers with credentials). */
+  readonly secret?: boolean;
+}
+
+const setting = <T>(spec: SettingSpec<T>): SettingSpec<T> => spec;
+
+const DEFAULT_TRIVY_IMAGE_TAG = '0.72.0'; // what Trivy-Operator v0.32.0 ships with
+
+const namespaceGlobs = listOf(
+  (entry) => (NAMESPACE_GLOB.test(entry) ? entry : undefined),
+  'comma-separated namespace names or globs (* and ?) of lowercase letters, digits, "-" and "."',
+);
+const registryHosts = listOf(
+  (entry) => (REGISTRY_HOST.test(entry) ? entry : undefined),
+  'registry hosts like registry.example.com:5000 (a list, a comma-separated string or a map of name: host)',
+);
+const quantity = optional(matching(QUANTITY, 'is not a Kubernetes quantity like 100m, 0.5, 500M or 1Gi'));
+const imageRef = (example: string) => matching(IMAGE_REFERENCE, `is not an image repository like ${example}`);
+
+export const SETTINGS = {
+  targetNamespaces: setting({
+    key: 'targetNamespaces',
+    env: 'OPERATOR_TARGET_NAMESPACES',
+    type: 'list of namespace globs',
+    default: '',
+    description: 'Namespaces to watch, as names or globs with `*` and `?`; empty means all namespaces.',
+    parse: namespaceGlobs,
+    blankIsValue: true,
+  }),
+  excludeNamespaces: setting({
+    key: 'excludeNamespaces',
+    env: 'OPERATOR_EXCLUDE_NAMESPACES',
+    type: 'list of namespace globs',
+    default: '',
+    description: 'Namespaces never watched (names or globs); wins over `targetNamespaces`.',
+    parse: namespaceGlobs,
+    blankIsValue: true,
+  }),
+  targetWorkloads: setting({
+    key: 'targetWorkloads',
+    env: 'OPERATOR_TARGET_WORKLOADS',
+    type: `list of ${WORKLOAD_KINDS.join(' | ')}`,
+    default: WORKLOAD_KINDS.join(','),
+    description:
+      'Workload kinds to scan (case-insensitive). Deployments are covered through their ReplicaSets.',
+    parse: listOf(
+      (entry) => WORKLOAD_KINDS.find((kind) => kind === entry.toLowerCase()),
+      `a comma-separated list of ${WORKLOAD_KINDS.join(', ')}`,
+      { minItems: 1 },
+    ),
+  }),
+  operatorNamespace: setting({
+    key: 'operator.namespace',
+    env: 'OPERATOR_NAMESPACE',
+    type: 'namespace name',
+    default: 'trivy-system',
+    defaultNote: "the pod's own namespace (service-account file), else `trivy-system`",
+    description: 'Namespace the operator runs in; scan Jobs and the leader-election Lease are created there.',
+    parse: matching(DNS_LABEL, 'is not a namespace name (lowercase letters, digits and "-")'),
+  }),
+  scanJobTimeout: setting({
+    key: 'operator.scanJobTimeout',
+    env: 'OPERATOR_SCAN_JOB_TIMEOUT',
+    type: 'duration',
+    default: '5m',
+    description: 'How long a scan Job may run before it is failed (its `activeDeadlineSeconds`).',
+    parse: duration,
+  }),
+  scanJobsConcurrentLimit: setting({
+    key: 'operator.scanJobsConcurrentLimit',
+    env: 'OPERATOR_CONCURRENT_SCAN_JOBS_LIMIT',
+    type: 'integer ≥ 1',
+    default: '10',
+    description: 'Maximum number of scan Jobs running at once.',
+    parse: integer(1, 10_000),
+  }),
+  scanJobsRetryDelay: setting({
+    key: 'operator.scanJobsRetryDelay',
+    env: 'OPERATOR_SCAN_JOB_RETRY_AFTER',
+    type: 'duration',
+    default: '30s',
+    description: 'Wait before trying again when a scan Job cannot start (Job limit reached) or failed.',
+    parse: duration,
+  }),
+  scannerReportTTL: setting({
+    key: 'operator.scannerReportTTL',
+    env: 'OPERATOR_SCANNER_REPORT_TTL',
+    type: 'duration or empty',
+    default: '24h',
+    description: 'Age after which a vulnerability report is rescanned; empty disables expiry.',
+    parse: optional(duration),
+    blankIsValue: true,
+  }),
+  rescanSchedule: setting({
+    key: 'operator.rescanSchedule',
+    env: 'OPERATOR_RESCAN_SCHEDULE',
+    type: 'cron expression',
+    default: '0 * * * *',
+    description: 'When to look for expired reports to rescan (node-cron syntax, 5 or 6 fields).',
+    parse: cronExpression,
+  }),
+  metricsBindAddress: setting({
+    key: 'operator.metricsBindAddress',
+    env: 'OPERATOR_METRICS_BIND_ADDRESS',
+    type: '[host]:port or port',
+    default: ':8080',
+    description: 'Listen address of the one HTTP server for `/metrics`, `/healthz` and `/readyz`.',
+    parse: bindAddress,
+  }),
+  metricsFindingsEnabled: setting({
+    key: 'operator.metricsFindingsEnabled',
+    env: 'OPERATOR_METRICS_FINDINGS_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description: 'Export the per-report finding-count metrics (`trivy_image_vulnerabilities` etc.).',
+    parse: bool,
+  }),
+  metricsVulnIdEnabled: setting({
+    key: 'operator.metricsVulnIdEnabled',
+    env: 'OPERATOR_METRICS_VULN_ID_ENABLED',
+    type: 'boolean',
+    default: 'false',
+    description: 'Export `trivy_vulnerability_id`, one series per vulnerability (high cardinality).',
+    parse: bool,
+  }),
+  accessGlobalSecretsAndServiceAccount: setting({
+    key: 'operator.accessGlobalSecretsAndServiceAccount',
+    env: 'OPERATOR_ACCESS_GLOBAL_SECRETS_SERVICE_ACCOUNTS',
+    type: 'boolean',
+    default: 'true',
+    description: "Read workloads' pull secrets and their ServiceAccounts' to scan private images.",
+    parse: bool,
+  }),
+  privateRegistryScanSecretsNames: setting({
+    key: 'operator.privateRegistryScanSecretsNames',
+    env: 'OPERATOR_PRIVATE_REGISTRY_SCAN_SECRETS_NAMES',
+    type: 'map namespace → Secret names (JSON in env)',
+    default: '{}',
+    description: 'Extra registry-credential Secrets per namespace, e.g. `{"team-a":"regcred,other"}`.',
+    parse: secretNamesByNamespace(
+      (name) => DNS_LABEL.test(name),
+      (name) => DNS_SUBDOMAIN.test(name),
+    ),
+    blankIsValue: true,
+  }),
+  webhookBroadcastURL: setting({
+    key: 'operator.webhookBroadcastURL',
+    env: 'OPERATOR_WEBHOOK_BROADCAST_URL',
+    type: 'http(s) URL or empty',
+    default: '',
+    description: 'Where to POST reports as they are written; empty disables the webhook.',
+    parse: optional(httpUrl),
+    blankIsValue: true,
+    secret: true,
+  }),
+  webhookBroadcastTimeout: setting({
+    key: 'operator.webhookBroadcastTimeout',
+    env: 'OPERATOR_WEBHOOK_BROADCAST_TIMEOUT',
+    type: 'duration',
+    default: '30s',
+    description: 'Timeout of one webhook request.',
+    parse: duration,
+  }),
+  webhookBroadcastCustomHeaders: setting({
+    key: 'operator.webhookBroadcastCustomHeaders',
+    env: 'OPERATOR_WEBHOOK_BROADCAST_CUSTOM_HEADERS',
+    type: '`Name:value,…` or map',
+    default: '',
+    description: 'Extra HTTP headers sent with every webhook request.',
+    parse: headers,
+    blankIsValue: true,
+    secret: true,
+  }),
+  webhookSendDeletedReports: setting({
+    key: 'operator.webhookSendDeletedReports',
+    env: 'OPERATOR_SEND_DELETED_REPORTS',
+    type: 'boolean',
+    default: 'false',
+    description: 'Also notify the webhook when a report is deleted.',
+    parse: bool,
+  }),
+  leaderElectionEnabled: setting({
+    key: 'operator.leaderElectionEnabled',
+    env: 'OPERATOR_LEADER_ELECTION_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description: 'Use a Lease so that only one replica at a time scans and writes reports.',
+    parse: bool,
+  }),
+  leaderElectionId: setting({
+    key: 'operator.leaderElectionId',
+    env: 'OPERATOR_LEADER_ELECTION_ID',
+    type: 'Lease name',
+    default: 'trivy-lookout-lock',
+    description: 'Name of the leader-election Lease in the operator namespace.',
+    parse: matching(
+      DNS_SUBDOMAIN,
+      'is not a Kubernetes object name (lowercase letters, digits, "-" and ".")',
+    ),
+  }),
+  logLevel: setting({
+    key: 'operator.logLevel',
+    env: 'OPERATOR_LOG_LEVEL',
+    type: LOG_LEVELS.join(' | '),
+    default: 'info',
+    description: 'Minimum level of log lines written (pino levels).',
+    parse: oneOf(LOG_LEVELS),
+  }),
+  skipInitContainers: setting({
+    key: 'trivyOperator.skipInitContainers',
+    env: 'OPERATOR_TRIVY_OPERATOR_SKIP_INIT_CONTAINERS',
+    type: 'boolean',
+    default: 'false',
+    description: "Do not scan workloads' init containers.",
+    parse: bool,
+  }),
+  trivyRepository: setting({
+    key: 'trivy.repository',
+    env: 'OPERATOR_TRIVY_REPOSITORY',
+    type: 'image repository',
+    default: 'mirror.gcr.io/aquasec/trivy',
+    description: 'Trivy image used by scan Jobs (without tag).',
+    parse: matching(
+      IMAGE_REPOSITORY,
+      'is not an image repository (without tag) like mirror.gcr.io/aquasec/trivy',
+    ),
+  }),
+  trivyTag: setting({
+    key: 'trivy.tag',
+    env: 'OPERATOR_TRIVY_TAG',
+    type: 'image tag',
+    default: DEFAULT_TRIVY_IMAGE_TAG,
+    description: 'Tag of the Trivy image; also reported as the scanner version.',
+    parse: matching(IMAGE_TAG, `is not an image tag like ${DEFAULT_TRIVY_IMAGE_TAG}`),
+  }),
+  trivyMode: setting({
+    key: 'trivy.mode',
+    env: 'OPERATOR_TRIVY_MODE',
+    type: TRIVY_MODES.join(' | '),
+    default: 'Standalone',
+    description:
+      'Standalone: each Job downloads the DB. ClientServer: Jobs ask the Trivy server at `trivy.serverURL`.',
+    parse: oneOf(TRIVY_MODES),
+  }),
+  trivyServerURL: setting({
+    key: 'trivy.serverURL',
+    env: 'OPERATOR_TRIVY_SERVER_URL',
+    type: 'http(s) URL',
+    default: '',
+    description: 'Trivy server URL; required when `trivy.mode` is ClientServer.',
+    parse: optional(httpUrl),
+    blankIsValue: true,
+  }),
+  trivyServerToken: setting({
+    key: 'trivy.serverToken',
+    env: 'OPERATOR_TRIVY_SERVER_TOKEN',
+    type: 'string',
+    default: '',
+    description: 'Token sent to the Trivy server (ClientServer mode).',
+    parse: optional(text),
+    blankIsValue: true,
+    secret: true,
+  }),
+  trivyServerTokenHeader: setting({
+    key: 'trivy.serverTokenHeader',
+    env: 'OPERATOR_TRIVY_SERVER_TOKEN_HEADER',
+    type: 'header name',
+    default: 'Trivy-Token',
+    description: 'HTTP header that carries `trivy.serverToken`.',
+    parse: matching(HEADER_NAME, 'is not an HTTP header name like Trivy-Token'),
+  }),
+  trivyServerInsecure: setting({
+    key: 'trivy.serverInsecure',
+    env: 'OPERATOR_TRIVY_SERVER_INSECURE',
+    type: 'boolean',
+    default: 'false',
+    description: "Skip TLS verification of the Trivy server's certificate.",
+    parse: bool,
+  }),
+  trivyServerCustomHeaders: setting({
+    key: 'trivy.serverCustomHeaders',
+    env: 'OPERATOR_TRIVY_SERVER_CUSTOM_HEADERS',
+    type: '`Name:value,…` or map',
+    default: '',
+    description: 'Extra HTTP headers sent to the Trivy server, e.g. `X-Api-Key:abc,X-Team:sec`.',
+    parse: headers,
+    blankIsValue: true,
+    secret: true,
+  }),
+  trivySeverity: setting({
+    key: 'trivy.severity',
+    env: 'OPERATOR_TRIVY_SEVERITY',
+    type: `list of ${SEVERITIES.join(' | ')}`,
+    default: SEVERITIES.join(','),
+    description: 'Severities included in reports.',
+    parse: listOf(
+      (entry) => SEVERITIES.find((severity) => severity === entry.toUpperCase()),
+      `a comma-separated list of ${SEVERITIES.join(', ')}`,
+      { minItems: 1 },
+    ),
+  }),
+  trivyIgnoreUnfixed: setting({
+    key: 'trivy.ignoreUnfixed',
+    env: 'OPERATOR_TRIVY_IGNORE_UNFIXED',
+    type: 'boolean',
+    default: 'false',
+    description: 'Report only vulnerabilities that have a fix.',
+    parse: bool,
+  }),
+  trivyDbRepository: setting({
+    key: 'trivy.dbRepository',
+    env: 'OPERATOR_TRIVY_DB_REPOSITORY',
+    type: 'image reference',
+    default: 'mirror.gcr.io/aquasec/trivy-db',
+    description: 'OCI repository of the vulnerability DB (registry included).',
+    parse: imageRef('mirror.gcr.io/aquasec/trivy-db'),
+  }),
+  trivyJavaDbRepository: setting({
+    key: 'trivy.javaDbRepository',
+    env: 'OPERATOR_TRIVY_JAVA_DB_REPOSITORY',
+    type: 'image reference',
+    default: 'mirror.gcr.io/aquasec/trivy-java-db',
+    description: 'OCI repository of the Java index DB (registry included).',
+    parse: imageRef('mirror.gcr.io/aquasec/trivy-java-db'),
+  }),
+  trivyDbRepositoryInsecure: setting({
+    key: 'trivy.dbRepositoryInsecure',
+    env: 'OPERATOR_TRIVY_DB_REPOSITORY_INSECURE',
+    type: 'boolean',
+    default: 'false',
+    description: 'Allow the DB repositories over plain HTTP / unverified TLS (air-gapped mirrors).',
+    parse: bool,
+  }),
+  trivyInsecureRegistries: setting({
+    key: 'trivy.insecureRegistries',
+    env: 'OPERATOR_TRIVY_INSECURE_REGISTRIES',
+    type: 'list or map of registry hosts',
+    default: '',
+    description: 'Registries whose TLS certificate is not verified.',
+    parse: registryHosts,
+    blankIsValue: true,
+  }),
+  trivyNonSslRegistries: setting({
+    key: 'trivy.nonSslRegistries',
+    env: 'OPERATOR_TRIVY_NON_SSL_REGISTRIES',
+    type: 'list or map of registry hosts',
+    default: '',
+    description: 'Registries reached over plain HTTP.',
+    parse: registryHosts,
+    blankIsValue: true,
+  }),
+  trivyRegistryMirror: setting({
+    key: 'trivy.registry.mirror',
+    env: 'OPERATOR_TRIVY_REGISTRY_MIRROR',
+    type: 'map registry → mirror (`a=b,…` or JSON in env)',
+    default: '',
+    description: 'Pull images of a registry from a mirror, e.g. `docker.io=docker-mirror.example.com`.',
+    parse: mapOf(
+      '=',
+      (from, to) => REGISTRY_HOST.test(from) && REGISTRY_MIRROR.test(to),
+      'a map of registry to mirror like docker.io=docker-mirror.example.com',
+    ),
+    blankIsValue: true,
+  }),
+  trivyTimeout: setting({
+    key: 'trivy.timeout',
+    env: 'OPERATOR_TRIVY_TIMEOUT',
+    type: 'duration',
+    default: '5m0s',
+    description: "Trivy's own scan timeout (`--timeout`).",
+    parse: duration,
+  }),
+  trivyRequestsCpu: setting({
+    key: 'trivy.resources.requests.cpu',
+    env: 'OPERATOR_TRIVY_RESOURCES_REQUESTS_CPU',
+    type: 'quantity or empty',
+    default: '100m',
+    description: 'CPU request of scan containers; empty sets none.',
+    parse: quantity,
+    blankIsValue: true,
+  }),
+  trivyRequestsMemory: setting({
+    key: 'trivy.resources.requests.memory',
+    env: 'OPERATOR_TRIVY_RESOURCES_REQUESTS_MEMORY',
+    type: 'quantity or empty',
+    default: '100M',
+    description: 'Memory request of scan containers; empty sets none.',
+    parse: quantity,
+    blankIsValue: true,
+  }),
+  trivyLimitsCpu: setting({
+    key: 'trivy.resources.limits.cpu',
+    env: 'OPERATOR_TRIVY_RESOURCES_LIMITS_CPU',
+    type: 'quantity or empty',
+    default: '500m',
+    description: 'CPU limit of scan containers; empty sets none.',
+    parse: quantity,
+    blankIsValue: true,
+  }),
+  trivyLimitsMemory: setting({
+    key: 'trivy.resources.limits.memory',
+    env: 'OPERATOR_TRIVY_RESOURCES_LIMITS_MEMORY',
+    type: 'quantity or empty',
+    default: '500M',
+    description: 'Memory limit of scan containers; empty sets none.',
+    parse: quantity,
+    blankIsValue: true,
+  }),
+  trivyIgnoreFile: setting({
+    key: 'trivy.ignoreFile',
+    env: 'OPERATOR_TRIVY_IGNORE_FILE',
+    type: 'text or list of lines',
+    default: '',
+    description: 'Contents of a `.trivyignore` (one vulnerability ID per line) given to every scan.',
+    parse: optional(fileContent),
+    blankIsValue: true,
+  }),
+} as const;
+
+export type SettingId = keyof typeof SETTINGS;
+
+/** The parsed value type of each setting. */
+export type SettingValues = {
+  [K in SettingId]: (typeof SETTINGS)[K] extends SettingSpec<infer T> ? T : never;
+};
+
+export const SETTING_IDS = Object.keys(SETTINGS) as SettingId[];

@@ -1,0 +1,115 @@
+/**
+ * The validated configuration handed to the rest of the operator. Field names follow the YAML keys
+ * (which follow Trivy-Operator's Helm values); durations are converted to milliseconds and carry an
+ * `Ms` suffix so a unit is never guessed.
+ */
+
+/** Workload kinds Trivy-Operator accepts in `targetWorkloads` (lower case, as it compares them). */
+export const WORKLOAD_KINDS = [
+  'pod',
+  'replicaset',
+  'replicationcontroller',
+  'statefulset',
+  'daemonset',
+  'cronjob',
+  'job',
+] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+export const TRIVY_MODES = ['Standalone', 'ClientServer'] as const;
+export type TrivyMode = (typeof TRIVY_MODES)[number];
+
+/** Trivy's severities, in its own spelling and order. */
+export const SEVERITIES = ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** pino's level names. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface BindAddress {
+  /** Empty string = all interfaces (Go's ":8080" form). */
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Kubernetes quantities as strings (e.g. "100m", "500M"); null = not set on the scan container. */
+export interface ResourceAmounts {
+  readonly cpu: string | null;
+  readonly memory: string | null;
+}
+
+export interface OperatorConfig {
+  readonly namespace: string;
+  readonly scanJobTimeoutMs: number;
+  readonly scanJobsConcurrentLimit: number;
+  readonly scanJobsRetryDelayMs: number;
+  /** null = reports never expire (Trivy-Operator's `scannerReportTTL: ""`). */
+  readonly scannerReportTtlMs: number | null;
+  readonly rescanSchedule: string;
+  readonly metricsBindAddress: BindAddress;
+  readonly metricsFindingsEnabled: boolean;
+  readonly metricsVulnIdEnabled: boolean;
+  readonly accessGlobalSecretsAndServiceAccount: boolean;
+  /** namespace → names of Secrets with registry credentials. */
+  readonly privateRegistryScanSecretsNames: Readonly<Record<string, readonly string[]>>;
+  /** null = webhook disabled. */
+  readonly webhookBroadcastURL: string | null;
+  readonly webhookBroadcastTimeoutMs: number;
+  readonly webhookBroadcastCustomHeaders: Readonly<Record<string, string>>;
+  readonly webhookSendDeletedReports: boolean;
+  readonly leaderElectionEnabled: boolean;
+  /** Name of the coordination.k8s.io Lease. */
+  readonly leaderElectionId: string;
+  readonly logLevel: LogLevel;
+}
+
+export interface TrivyConfig {
+  readonly repository: string;
+  readonly tag: string;
+  readonly mode: TrivyMode;
+  /** Set whenever mode is ClientServer. */
+  readonly serverURL: string | null;
+  readonly serverToken: string | null;
+  readonly serverTokenHeader: string;
+  readonly serverInsecure: boolean;
+  readonly serverCustomHeaders: Readonly<Record<string, string>>;
+  readonly severity: readonly Severity[];
+  readonly ignoreUnfixed: boolean;
+  readonly dbRepository: string;
+  readonly javaDbRepository: string;
+  readonly dbRepositoryInsecure: boolean;
+  /** Registry hosts (host[:port]) Trivy may reach with TLS verification off. */
+  readonly insecureRegistries: readonly string[];
+  /** Registry hosts (host[:port]) Trivy must reach over plain HTTP. */
+  readonly nonSslRegistries: readonly string[];
+  readonly registry: { readonly mirror: Readonly<Record<string, string>> };
+  readonly timeoutMs: number;
+  readonly resources: { readonly requests: ResourceAmounts; readonly limits: ResourceAmounts };
+  /** Contents of a .trivyignore file, or null. */
+  readonly ignoreFile: string | null;
+}
+
+export interface Config {
+  /** Namespace globs to watch; empty = all namespaces. */
+  readonly targetNamespaces: readonly string[];
+  /** Namespace globs never watched; wins over targetNamespaces. */
+  readonly excludeNamespaces: readonly string[];
+  readonly targetWorkloads: readonly WorkloadKind[];
+  readonly operator: OperatorConfig;
+  readonly trivy: TrivyConfig;
+  readonly trivyOperator: { readonly skipInitContainers: boolean };
+}
+
+/** Where a value came from; problems point at the layer that supplied the bad value. */
+export type ConfigSource = 'default' | 'file' | 'env';
+
+export interface ConfigProblem {
+  /** Dotted YAML key, e.g. "operator.scanJobTimeout". */
+  readonly setting: string;
+  /** Environment variable for the setting, or null for keys that are not settings (typos). */
+  readonly env: string | null;
+  readonly source: ConfigSource;
+  /** One self-contained line naming the setting, the bad value and what is expected. */
+  readonly message: string;
+}
