@@ -68,22 +68,26 @@ describe('settings table', () => {
   });
 });
 
-describe('docs/configuration.md', () => {
-  const rows = (markdown: string) =>
-    markdown
-      .split('\n')
-      .filter((line) => line.startsWith('| `'))
-      .map((line) =>
-        line
-          .slice(1, -1)
-          .split(/(?<!\\)\|/)
-          .map((cell) => cell.trim()),
-      );
+describe('the settings tables in docs/configuration.md and README.md', () => {
+  // The rows of the settings table: the lines after its header, up to the first non-table line.
+  const rows = (markdown: string) => {
+    const lines = markdown.split('\n');
+    const start = lines.findIndex((line) => /^\|\s*YAML key\s*\|/.test(line));
+    const end = lines.findIndex((line, i) => i > start && !line.startsWith('|'));
+    return lines.slice(start + 2, end < 0 ? undefined : end).map((line) =>
+      line
+        .slice(1, -1)
+        .split(/(?<!\\)\|/)
+        .map((cell) => cell.trim()),
+    );
+  };
 
-  it('lists every setting exactly as the table renders it', () => {
-    const path = fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url));
-    assert.deepEqual(rows(readFileSync(path, 'utf8')), rows(renderSettingsTable()));
-  });
+  for (const file of ['docs/configuration.md', 'README.md']) {
+    it(`${file} lists every setting exactly as the table renders it`, () => {
+      const path = fileURLToPath(new URL(`../../../${file}`, import.meta.url));
+      assert.deepEqual(rows(readFileSync(path, 'utf8')), rows(renderSettingsTable()));
+    });
+  }
 });
 
 describe('redactConfig', () => {

@@ -1,0 +1,87 @@
+/**
+ * Brings the whole thing up locally: a real control plane with the report CRDs, and the operator
+ * running against it, until Ctrl-C. With --kubeconfig (or KUBECONFIG) it runs the operator against
+ * that cluster instead of starting one.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startControlPlane, type ControlPlane } from '../test/harness/control-plane.ts';
+import { clearStaleCluster } from '../test/harness/cluster-state.ts';
+import { installCrds } from '../test/harness/crds.ts';
+import { repoRoot } from '../test/harness/tools.ts';
+
+const { values } = parseArgs({
+  options: { kubeconfig: { type: 'string' }, port: { type: 'string', default: '8080' } },
+});
+const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
+
+async function main(): Promise<void> {
+  let cp: ControlPlane | undefined;
+  let kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
+  if (!kubeconfig) {
+    const dir = path.join(repoRoot, '.run', 'quickstart');
+    clearStaleCluster(dir);
+    say('starting a local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)');
+    cp = await startControlPlane({ dir, log: (line) => say(line) });
+    say('installing the report CRDs');
+    await installCrds(cp.kubeConfig());
+    kubeconfig = cp.kubeconfigPath;
+  } else {
+    say(`using the cluster in ${kubeconfig}`);
+  }
+
+  const port = values.port ?? '8080';
+  say('starting the operator');
+  const operator = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(repoRoot, 'src', 'main.ts'), '--kubeconfig', kubeconfig],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: {
+        ...process.env,
+        OPERATOR_METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
+        OPERATOR_NAMESPACE: process.env.OPERATOR_NAMESPACE ?? 'trivy-system',
+      },
+    },
+  );
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping');
+    if (operator.exitCode === null) {
+      operator.kill('SIGTERM');
+      await new Promise((resolve) => operator.once('exit', resolve));
+    }
+    await cp?.stop();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  operator.once('exit', (code) => {
+    if (!stopping) {
+      say(`the operator exited (${code}); stopping`);
+      void stop(code ?? 1);
+    }
+  });
+
+  for (let i = 0; i < 300; i++) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  say('up. Try:');
+  say(`  kubectl --kubeconfig ${kubeconfig} get vulnerabilityreports -A`);
+  say(`  curl http://127.0.0.1:${port}/metrics`);
+  say('Ctrl-C stops everything.');
+}
+
+main().catch((err: unknown) => {
+  say(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(1);
+});

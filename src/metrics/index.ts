@@ -1,0 +1,2 @@
+export { OperatorHealthMetrics } from './operator-health.ts';
+export { registryHandler } from './handler.ts';

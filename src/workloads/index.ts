@@ -1,0 +1,1 @@
+export { TargetNamespaces } from './target-namespaces.ts';
