@@ -1,0 +1,241 @@
+import type {
+  V1EnvVar,
+  V1Job,
+  V1Secret,
+  V1Toleration,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+import { formatGoDuration, type Config } from '../config/index.ts';
+import { SCAN_JOB_COMPONENT, ScanAnnotation, ScanLabel, scanJobName, shortHash } from './names.ts';
+
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+export interface ScanJobInput {
+  imageKey: string;
+  /** What Trivy pulls (mirror already applied). */
+  imageRef: string;
+  /** host[:port] of the image's registry, to decide insecure / non-SSL flags. */
+  registryHost: string;
+  credentials?: RegistryCredentials;
+}
+
+/** Scheduling settings for scan pods (Trivy-Operator: scanJobTolerations, scanJobNodeSelector …). */
+export interface ScanPodPlacement {
+  tolerations?: V1Toleration[];
+  nodeSelector?: Record<string, string>;
+}
+
+export interface ScanJobManifests {
+  job: V1Job;
+  /** Per-job Secret with credentials, token, headers and ignore file; owned by the Job once created. */
+  secret: V1Secret | undefined;
+}
+
+const CACHE_DIR = '/tmp/trivy/.cache';
+const RESULT_FILE = '/tmp/scan/result.json';
+const IGNORE_FILE = '/etc/trivy-lookout/trivyignore';
+
+/**
+ * The main scan container's script. Trivy's own log goes to a file; on success the container log
+ * holds only the gzip+base64 result (compact, and unambiguous to decode), on failure only Trivy's
+ * error log, which becomes the failure reason.
+ */
+export const SCAN_SCRIPT = [
+  'mkdir -p /tmp/scan',
+  `trivy image "$@" --output ${RESULT_FILE} "$SCAN_IMAGE_REF" 2>/tmp/scan/trivy.log`,
+  'rc=$?',
+  'if [ "$rc" -ne 0 ]; then cat /tmp/scan/trivy.log; exit "$rc"; fi',
+  `gzip -c ${RESULT_FILE} | base64`,
+].join('\n');
+
+/** Builds the Job (and its Secret) that scans one image. Pure: settings + image → manifests. */
+export function buildScanJob(
+  config: Config,
+  input: ScanJobInput,
+  placement: ScanPodPlacement = {},
+): ScanJobManifests {
+  const { trivy, operator } = config;
+  const name = scanJobName(input.imageKey);
+  const secretName = `${name}-secrets`;
+  const secretData: Record<string, string> = {};
+  const labels = {
+    'app.kubernetes.io/managed-by': 'trivy-lookout',
+    [ScanLabel.component]: SCAN_JOB_COMPONENT,
+    [ScanLabel.imageHash]: shortHash(input.imageKey, 16),
+  };
+
+  const fromSecret = (envName: string, key: string, value: string): V1EnvVar => {
+    secretData[key] = value;
+    return { name: envName, valueFrom: { secretKeyRef: { name: secretName, key } } };
+  };
+
+  const env: V1EnvVar[] = [
+    { name: 'HOME', value: '/tmp' },
+    { name: 'SCAN_IMAGE_REF', value: input.imageRef },
+    { name: 'TRIVY_SEVERITY', value: trivy.severity.join(',') },
+    { name: 'TRIVY_IGNORE_UNFIXED', value: String(trivy.ignoreUnfixed) },
+    { name: 'TRIVY_TIMEOUT', value: formatGoDuration(trivy.timeoutMs) },
+    { name: 'TRIVY_CACHE_DIR', value: CACHE_DIR },
+  ];
+  if (matchesRegistry(trivy.insecureRegistries, input.registryHost))
+    env.push({ name: 'TRIVY_INSECURE', value: 'true' });
+  if (matchesRegistry(trivy.nonSslRegistries, input.registryHost))
+    env.push({ name: 'TRIVY_NON_SSL', value: 'true' });
+  if (input.credentials) {
+    env.push(fromSecret('TRIVY_USERNAME', 'username', input.credentials.username));
+    env.push(fromSecret('TRIVY_PASSWORD', 'password', input.credentials.password));
+  }
+
+  const args = [
+    '--quiet',
+    '--format',
+    'json',
+    '--scanners',
+    'vuln,secret',
+    '--java-db-repository',
+    trivy.javaDbRepository,
+  ];
+  if (trivy.mode === 'ClientServer') {
+    args.push('--server', trivy.serverURL ?? '');
+    if (trivy.serverToken) {
+      args.push('--token-header', trivy.serverTokenHeader);
+      env.push(fromSecret('TRIVY_TOKEN', 'token', trivy.serverToken));
+    }
+    const headers = Object.entries(trivy.serverCustomHeaders).map(([k, v]) => `${k}:${v}`);
+    if (headers.length > 0) env.push(fromSecret('TRIVY_CUSTOM_HEADERS', 'customHeaders', headers.join(',')));
+  } else {
+    args.push('--skip-db-update');
+  }
+  if (trivy.ignoreFile) {
+    secretData.trivyignore = trivy.ignoreFile;
+    args.push('--ignorefile', IGNORE_FILE);
+  }
+
+  const volumes: V1Volume[] = [{ name: 'tmp', emptyDir: {} }];
+  const mounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
+  if (secretData.trivyignore !== undefined) {
+    volumes.push({
+      name: 'ignorefile',
+      secret: { secretName, items: [{ key: 'trivyignore', path: 'trivyignore' }] },
+    });
+    mounts.push({ name: 'ignorefile', mountPath: '/etc/trivy-lookout', readOnly: true });
+  }
+
+  const image = `${trivy.repository}:${trivy.tag}`;
+  const resources = {
+    requests: compact({ cpu: trivy.resources.requests.cpu, memory: trivy.resources.requests.memory }),
+    limits: compact({ cpu: trivy.resources.limits.cpu, memory: trivy.resources.limits.memory }),
+  };
+  const securityContext = {
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    runAsUser: 65534,
+    runAsGroup: 65534,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+
+  const initContainers =
+    trivy.mode === 'Standalone'
+      ? [
+          {
+            name: 'download-db',
+            image,
+            command: ['trivy'],
+            args: [
+              'image',
+              '--download-db-only',
+              '--db-repository',
+              trivy.dbRepository,
+              '--cache-dir',
+              CACHE_DIR,
+              ...(trivy.dbRepositoryInsecure ? ['--insecure'] : []),
+            ],
+            env: [{ name: 'HOME', value: '/tmp' }],
+            resources,
+            securityContext,
+            volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+          },
+        ]
+      : [];
+
+  const job: V1Job = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name,
+      namespace: operator.namespace,
+      labels,
+      annotations: { [ScanAnnotation.imageKey]: input.imageKey, [ScanAnnotation.imageRef]: input.imageRef },
+    },
+    spec: {
+      backoffLimit: 0,
+      // Retries are the operator's (with its own backoff), so a failed pod is final for this Job.
+      activeDeadlineSeconds: Math.max(1, Math.round(operator.scanJobTimeoutMs / 1000)),
+      ttlSecondsAfterFinished: Math.max(600, Math.round(operator.scanJobTimeoutMs / 1000) * 2),
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [
+                  { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] },
+                ],
+              },
+            },
+          },
+          ...(placement.tolerations?.length ? { tolerations: placement.tolerations } : {}),
+          ...(placement.nodeSelector && Object.keys(placement.nodeSelector).length
+            ? { nodeSelector: placement.nodeSelector }
+            : {}),
+          initContainers,
+          containers: [
+            {
+              name: 'scan',
+              image,
+              command: ['/bin/sh', '-c', SCAN_SCRIPT, 'scan'],
+              args,
+              env,
+              resources,
+              securityContext,
+              volumeMounts: mounts,
+            },
+          ],
+          volumes,
+        },
+      },
+    },
+  };
+
+  const secret: V1Secret | undefined =
+    Object.keys(secretData).length === 0
+      ? undefined
+      : {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          type: 'Opaque',
+          metadata: { name: secretName, namespace: operator.namespace, labels },
+          stringData: secretData,
+        };
+  return { job, secret };
+}
+
+/** Registry lists hold host[:port]; an entry without a port matches any port of that host. */
+export function matchesRegistry(list: readonly string[], host: string): boolean {
+  const bare = host.replace(/:\d+$/, '');
+  return list.some((entry) => entry === host || entry === bare);
+}
+
+function compact(values: Record<string, string | null>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).filter((e): e is [string, string] => e[1] !== null));
+}

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ScanPlan } from '../../../src/scanning/plan.ts';
+
+const HOUR = 3_600_000;
+
+function plan(ttlMs: number | null = 24 * HOUR) {
+  let now = 1_000_000;
+  const p = new ScanPlan({ ttlMs, retryDelayMs: 30_000, maxRetryDelayMs: 3_600_000 }, () => now);
+  return { p, advance: (ms: number) => (now += ms), now: () => now };
+}
+
+describe('ScanPlan', () => {
+  it('scans an image once however many containers run it', () => {
+    const { p } = plan();
+    for (let i = 0; i < 50; i++) p.setConsumer(`ns/ReplicaSet/app-${i}|web`, `img-${i % 3}`, `ref-${i % 3}`);
+    const due = p.takeDue(10);
+    assert.deepEqual(due.map((e) => e.key).sort(), ['img-0', 'img-1', 'img-2']);
+    assert.equal(p.get('img-0')?.consumers.size, 17);
+    assert.deepEqual(p.takeDue(10), [], 'queued images are not handed out twice');
+  });
+
+  it('respects the number of free slots and reports the rest as waiting', () => {
+    const { p } = plan();
+    for (let i = 0; i < 5; i++) p.setConsumer(`w${i}|c`, `img-${i}`, `ref-${i}`);
+    assert.equal(p.takeDue(2).length, 2);
+    assert.equal(p.waitingCount(), 3);
+  });
+
+  it('re-scans when the TTL has passed, not before', () => {
+    const { p, advance } = plan();
+    p.setConsumer('w|c', 'img', 'ref');
+    p.takeDue(1);
+    p.markRunning('img');
+    p.recordSuccess('img');
+    advance(23 * HOUR);
+    assert.deepEqual(p.takeDue(1), []);
+    advance(HOUR);
+    assert.deepEqual(
+      p.takeDue(1).map((e) => e.key),
+      ['img'],
+    );
+  });
+
+  it('never re-scans with a null TTL unless invalidated (a deleted report)', () => {
+    const { p, advance } = plan(null);
+    p.setConsumer('w|c', 'img', 'ref');
+    p.recordSuccess('img');
+    advance(1000 * HOUR);
+    assert.deepEqual(p.takeDue(1), []);
+    p.invalidate('img');
+    assert.equal(p.takeDue(1).length, 1);
+  });
+
+  it('backs off exponentially after failures, capped, and resets on success', () => {
+    const { p, advance } = plan();
+    p.setConsumer('w|c', 'img', 'ref');
+    const delays = [1, 2, 3, 4, 10].map(() => {
+      p.takeDue(1);
+      return p.recordFailure('img', 'RegistryAuth');
+    });
+    assert.deepEqual(delays, [30_000, 60_000, 120_000, 240_000, 480_000]);
+    assert.deepEqual(p.takeDue(1), [], 'still backing off');
+    assert.equal(p.nextWakeAt(), p.get('img')!.nextAttemptAt);
+    advance(480_000);
+    assert.equal(p.takeDue(1).length, 1);
+    p.recordSuccess('img');
+    assert.equal(p.get('img')?.failures, 0);
+  });
+
+  it('reports the previous image when a container changes image, and forgets unused images', () => {
+    const { p } = plan();
+    p.setConsumer('w|c', 'old', 'old-ref');
+    assert.deepEqual(p.setConsumer('w|c', 'old', 'old-ref'), { previousKey: undefined });
+    assert.deepEqual(p.setConsumer('w|c', 'new', 'new-ref'), { previousKey: 'old' });
+    assert.equal(p.get('old'), undefined);
+    p.removeConsumer('w|c');
+    assert.equal(p.size, 0);
+  });
+
+  it('keeps an image that is mid-scan until the scan ends, then drops it if unused', () => {
+    const { p } = plan();
+    p.setConsumer('w|c', 'img', 'ref');
+    p.takeDue(1);
+    p.markRunning('img');
+    p.removeConsumer('w|c');
+    assert.ok(p.get('img'), 'the running scan still has an entry to report to');
+    p.recordSuccess('img');
+    assert.equal(p.get('img'), undefined);
+  });
+
+  it('lists the consumers of a workload by key prefix', () => {
+    const { p } = plan();
+    p.setConsumer('ns/Pod/a|x', 'i1', 'r1');
+    p.setConsumer('ns/Pod/a|y', 'i2', 'r2');
+    p.setConsumer('ns/Pod/ab|x', 'i1', 'r1');
+    assert.deepEqual(p.consumersOfWorkload('ns/Pod/a').sort(), ['ns/Pod/a|x', 'ns/Pod/a|y']);
+  });
+});
