@@ -10,6 +10,7 @@ import { closeHttpServer, startHttpServer } from './http/index.ts';
 import { loadKubeConfig } from './kube/index.ts';
 import { createLogger, type Logger } from './logging/index.ts';
 import { OperatorHealthMetrics, registryHandler } from './metrics/index.ts';
+import { ScanController } from './scanning/index.ts';
 import { TargetNamespaces } from './workloads/index.ts';
 
 function readConfigOrExit(): Config {
@@ -39,19 +40,34 @@ async function main(): Promise<void> {
     health.watchRestarted('namespaces', reason),
   );
 
+  const scanner = new ScanController({
+    kc,
+    config,
+    log: log.child({ component: 'scanner' }),
+    namespaces,
+    onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+  });
+
   const { host, port } = config.operator.metricsBindAddress;
   const server: Server = await startHttpServer({
     port,
     host: host || undefined,
     log,
-    readiness: [{ name: 'namespace cache', ready: () => namespaces.synced }],
+    readiness: [
+      { name: 'namespace cache', ready: () => namespaces.synced },
+      { name: 'scanner caches', ready: () => scanner.synced },
+    ],
     metrics: registryHandler(health.registry),
   });
 
   namespaces.start();
-  void namespaces.waitForSync().then(() => {
-    log.info({ namespaces: namespaces.list().length }, 'caches synced; ready');
-  });
+  void scanner.start().then(
+    () => log.info({ namespaces: namespaces.list().length }, 'caches synced; ready'),
+    (err: unknown) => {
+      log.fatal({ err }, 'scanner failed to start');
+      process.exit(1);
+    },
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -63,6 +79,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 20_000);
     forced.unref();
+    await scanner.stop();
     await namespaces.stop();
     await closeHttpServer(server);
     log.info('stopped');

@@ -11,6 +11,8 @@ export interface KubeRequest {
   query?: Query;
   body?: unknown;
   contentType?: string;
+  /** Overrides the Accept header, e.g. to ask for PartialObjectMetadata. */
+  accept?: string;
   signal?: AbortSignal;
   /** Socket idle timeout; a watch relies on its own stall detection instead. */
   timeoutMs?: number;

@@ -24,6 +24,11 @@ export interface WatcherOptions {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * Receive only metadata (PartialObjectMetadata): for callers that need labels, annotations and
+   * owners of objects that can be huge, such as reports.
+   */
+  metadataOnly?: boolean;
   /** Objects per list page; keep it small for big objects such as reports. */
   pageSize?: number;
   /** Server-side watch timeout; the watch is re-opened from the last resourceVersion after it. */
@@ -41,8 +46,10 @@ export interface WatcherOptions {
  */
 export class ResourceWatcher<T extends KubernetesObject> {
   private readonly known = new KnownObjects();
-  private readonly options: Required<Omit<WatcherOptions, 'labelSelector' | 'fieldSelector'>> &
-    Pick<WatcherOptions, 'labelSelector' | 'fieldSelector'>;
+  private readonly options: Required<
+    Omit<WatcherOptions, 'labelSelector' | 'fieldSelector' | 'metadataOnly'>
+  > &
+    Pick<WatcherOptions, 'labelSelector' | 'fieldSelector' | 'metadataOnly'>;
   private abort = new AbortController();
   private running: Promise<void> | undefined;
   private syncedOnce = false;
@@ -139,6 +146,12 @@ export class ResourceWatcher<T extends KubernetesObject> {
     await sleep(ms, undefined, { signal: this.abort.signal }).catch(() => {});
   }
 
+  private accept(): string | undefined {
+    return this.options.metadataOnly
+      ? 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json'
+      : undefined;
+  }
+
   private baseQuery(): Query {
     return { labelSelector: this.options.labelSelector, fieldSelector: this.options.fieldSelector };
   }
@@ -198,6 +211,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
           resourceVersion: this.resourceVersion,
           timeoutSeconds: this.options.watchTimeoutSeconds,
         },
+        accept: this.accept(),
         signal: connection.signal,
       });
       for await (const line of streamLines(res)) {

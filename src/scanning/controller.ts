@@ -1,0 +1,482 @@
+import type {
+  KubeConfig,
+  KubernetesObject,
+  V1CronJob,
+  V1Job,
+  V1Pod,
+  V1PodSpec,
+} from '@kubernetes/client-node';
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import { ReportKind, ReportLabel } from '../crds/index.ts';
+import { isLookoutError } from '../errors/index.ts';
+import { ResourceWatcher, type RestartReason } from '../kube/index.ts';
+import { buildScanJob } from './job-manifest.ts';
+import { imageKeyOf, ScanAnnotation, ScanLabel, SCAN_JOB_COMPONENT } from './names.ts';
+import { ScanPlan } from './plan.ts';
+import { classifyFailure, decodeScanLog, FailureReason, failureSummary } from './result.ts';
+import { ReportWriter } from './report-writer.ts';
+import { ScanJobs } from './scan-jobs.ts';
+import { WorkloadEvents } from './events.ts';
+import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
+import { ScanResults, type ContainerImage } from './scan-results.ts';
+import type { TargetNamespaces } from '../workloads/index.ts';
+
+/** What the scanner reports about itself (implemented by the metrics module). */
+export interface ScanObserver {
+  queued(n: number): void;
+  running(n: number): void;
+  scanFinished(event: {
+    image: string;
+    durationMs: number;
+    outcome: 'success' | 'failure';
+    reason?: string;
+  }): void;
+}
+
+export interface ScanControllerOptions {
+  kc: KubeConfig;
+  config: Config;
+  log: Logger;
+  namespaces: TargetNamespaces;
+  observer?: ScanObserver;
+  onWatchRestart?: (watch: string, reason: RestartReason) => void;
+  now?: () => number;
+}
+
+interface TrackedWorkload {
+  workload: Workload;
+  /** Pods that currently stand for this workload (CronJobs have none: their spec is used). */
+  pods: Set<string>;
+  containers: Map<string, ContainerImage>;
+}
+
+/**
+ * Event-driven vulnerability and secret scanning: watches pods and CronJobs, keeps one entry per
+ * unique image, runs one Job per image when it needs a scan, and writes the result into the
+ * reports of every workload container that runs it.
+ */
+export class ScanController {
+  private readonly plan: ScanPlan;
+  private readonly jobs: ScanJobs;
+  private readonly writer: ReportWriter;
+  private readonly events: WorkloadEvents;
+  private readonly resolver: WorkloadResolver;
+  private readonly results: ScanResults;
+  private readonly workloads = new Map<string, TrackedWorkload>();
+  private readonly podWorkload = new Map<string, string>();
+  /** Jobs seen running (by image key) and when they started, for the concurrency limit and durations. */
+  private readonly runningJobs = new Map<string, { name: string; startedAt: number }>();
+  private readonly handledJobs = new Set<string>();
+  private readonly watchers: ResourceWatcher<never>[] = [];
+  private readonly now: () => number;
+  private cronTask: ScheduledTask | undefined;
+  private pumpTimer: NodeJS.Timeout | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private stopped = false;
+  private jobsSynced = false;
+
+  constructor(private readonly o: ScanControllerOptions) {
+    this.now = o.now ?? Date.now;
+    const { operator } = o.config;
+    this.plan = new ScanPlan(
+      {
+        ttlMs: operator.scannerReportTtlMs,
+        retryDelayMs: operator.scanJobsRetryDelayMs,
+        maxRetryDelayMs: 3_600_000,
+      },
+      this.now,
+    );
+    this.jobs = new ScanJobs(o.kc, operator.namespace);
+    this.writer = new ReportWriter(o.kc);
+    this.events = new WorkloadEvents(o.kc);
+    this.resolver = new WorkloadResolver(o.kc, o.config.targetWorkloads);
+    this.results = new ScanResults(o.config, this.writer, o.log, this.now, o.kc);
+  }
+
+  /** True once workloads, reports and existing scan Jobs have been listed. */
+  get synced(): boolean {
+    return this.jobsSynced;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const log = this.o.log;
+    await this.o.namespaces.waitForSync();
+
+    // Existing reports first: what was scanned before a restart is not scanned again.
+    const reports = this.watch<KubernetesObject>('vulnerabilityreports', {
+      path: `/apis/aquasecurity.github.io/v1alpha1/${ReportKind.VulnerabilityReport.plural}`,
+      metadataOnly: true,
+      pageSize: 500,
+      onEvent: (type, meta) => this.onReport(type, meta),
+    });
+    await reports.waitForSync();
+
+    const pods = this.watch<V1Pod>('pods', {
+      path: '/api/v1/pods',
+      onEvent: (type, pod) => this.onPod(type, pod),
+    });
+    const cronJobs = this.o.config.targetWorkloads.includes('cronjob')
+      ? this.watch<V1CronJob>('cronjobs', {
+          path: '/apis/batch/v1/cronjobs',
+          onEvent: (type, cj) => this.onCronJob(type, cj),
+        })
+      : undefined;
+    await pods.waitForSync();
+    await cronJobs?.waitForSync();
+
+    // Jobs last: a finished Job's result can only be filed once its consumers are known.
+    const jobs = this.watch<V1Job>('scan-jobs', {
+      path: `/apis/batch/v1/namespaces/${this.o.config.operator.namespace}/jobs`,
+      labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
+      onEvent: (type, job) => this.onJob(type, job),
+    });
+    await jobs.waitForSync();
+    this.jobsSynced = true;
+
+    this.cronTask = cron.schedule(this.o.config.operator.rescanSchedule, () => {
+      log.info({ images: this.plan.size }, 'scheduled re-scan check');
+      this.schedulePump();
+    });
+    log.info(
+      { images: this.plan.size, workloads: this.workloads.size, runningJobs: this.runningJobs.size },
+      'scanner synced',
+    );
+    this.schedulePump();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.cronTask?.stop();
+    clearTimeout(this.pumpTimer);
+    clearTimeout(this.wakeTimer);
+    await Promise.all(this.watchers.map((w) => w.stop()));
+  }
+
+  private watch<T extends KubernetesObject>(
+    name: string,
+    spec: {
+      path: string;
+      labelSelector?: string;
+      metadataOnly?: boolean;
+      pageSize?: number;
+      onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T) => void | Promise<void>;
+    },
+  ): ResourceWatcher<T> {
+    const watcher = new ResourceWatcher<T>(
+      this.o.kc,
+      { ...spec, log: this.o.log.child({ watch: name }) },
+      {
+        onEvent: async (type, obj) => {
+          try {
+            await spec.onEvent(type, obj);
+          } catch (err) {
+            // One bad object must never stop the watch of all the others.
+            this.o.log.error(
+              { err, watch: name, object: obj.metadata?.name, namespace: obj.metadata?.namespace },
+              'event handling failed',
+            );
+          }
+        },
+        onRestart: (reason) => this.o.onWatchRestart?.(name, reason),
+      },
+    );
+    watcher.start();
+    this.watchers.push(watcher as unknown as ResourceWatcher<never>);
+    return watcher;
+  }
+
+  // --- workloads ---------------------------------------------------------------------------
+
+  private async onPod(type: 'ADDED' | 'MODIFIED' | 'DELETED', pod: V1Pod): Promise<void> {
+    const ns = pod.metadata?.namespace ?? '';
+    const podKey = `${ns}/${pod.metadata?.name ?? ''}`;
+    if (type === 'DELETED') {
+      this.dropPod(podKey);
+      return;
+    }
+    if (!this.o.namespaces.has(ns) || isManagedByScanner(pod)) return;
+    const workload = await this.resolver.resolve(pod);
+    // CronJobs are scanned from their own spec, not from each run's pods.
+    if (!workload || workload.kind === 'CronJob') return;
+    const images = this.results.podImages(pod, this.o.config.trivyOperator.skipInitContainers);
+    if (images.length === 0) return; // not started yet: its image digests are not known
+    const key = workloadKey(workload);
+    this.podWorkload.set(podKey, key);
+    const tracked = this.track(workload);
+    tracked.pods.add(podKey);
+    await this.updateContainers(tracked, images);
+  }
+
+  private async onCronJob(type: 'ADDED' | 'MODIFIED' | 'DELETED', cj: V1CronJob): Promise<void> {
+    const meta = cj.metadata;
+    if (!meta?.name || !meta.namespace || !meta.uid) return;
+    const workload: Workload = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      namespace: meta.namespace,
+      name: meta.name,
+      uid: meta.uid,
+    };
+    const key = workloadKey(workload);
+    if (type === 'DELETED' || !this.o.namespaces.has(meta.namespace)) {
+      this.untrack(key);
+      return;
+    }
+    const spec: V1PodSpec | undefined = cj.spec?.jobTemplate.spec?.template.spec;
+    if (!spec) return;
+    const images = this.results.specImages(spec, this.o.config.trivyOperator.skipInitContainers);
+    await this.updateContainers(this.track(workload), images);
+  }
+
+  private track(workload: Workload): TrackedWorkload {
+    const key = workloadKey(workload);
+    let tracked = this.workloads.get(key);
+    if (!tracked || tracked.workload.uid !== workload.uid) {
+      tracked = { workload, pods: new Set(), containers: new Map() };
+      this.workloads.set(key, tracked);
+    }
+    return tracked;
+  }
+
+  private async updateContainers(tracked: TrackedWorkload, images: ContainerImage[]): Promise<void> {
+    const wKey = workloadKey(tracked.workload);
+    for (const image of images) {
+      const consumer = `${wKey}|${image.container}`;
+      const key = imageKeyOf(image.registry, image.repository, image.digest, image.ref);
+      tracked.containers.set(image.container, image);
+      this.plan.setConsumer(consumer, key, image.scanRef);
+      const entry = this.plan.get(key);
+      const known = this.results.knownResult(key);
+      if (entry && known && entry.lastSuccessAt === undefined) this.plan.recordSuccess(key, known.scannedAt);
+      if (entry && !this.plan.isStale(entry) && !this.results.hasCurrentReport(consumer, key)) {
+        // Scanned recently for another workload: copy that result instead of scanning again.
+        const copied = await this.results.copyInto(tracked.workload, image, key);
+        if (!copied) this.plan.invalidate(key);
+      }
+    }
+    this.schedulePump();
+  }
+
+  private dropPod(podKey: string): void {
+    const wKey = this.podWorkload.get(podKey);
+    if (!wKey) return;
+    this.podWorkload.delete(podKey);
+    const tracked = this.workloads.get(wKey);
+    if (!tracked) return;
+    tracked.pods.delete(podKey);
+    if (tracked.pods.size > 0) return;
+    // The last pod is gone. A ReplicaSet without pods is a previous revision of its Deployment
+    // (or scaled to zero): its reports are stale, as Trivy-Operator treats them. Other kinds keep
+    // theirs; they go with the workload through the owner reference.
+    if (tracked.workload.kind === 'ReplicaSet')
+      void this.results.deleteReports(tracked.workload, [...tracked.containers.keys()]);
+    if (tracked.workload.kind === 'Job')
+      this.resolver.forgetJob(tracked.workload.namespace, tracked.workload.name);
+    this.untrack(wKey);
+  }
+
+  private untrack(wKey: string): void {
+    const tracked = this.workloads.get(wKey);
+    if (!tracked) return;
+    for (const container of tracked.containers.keys()) this.plan.removeConsumer(`${wKey}|${container}`);
+    this.workloads.delete(wKey);
+  }
+
+  // --- reports -----------------------------------------------------------------------------
+
+  private onReport(type: 'ADDED' | 'MODIFIED' | 'DELETED', meta: KubernetesObject): void {
+    const deletedConsumer = this.results.onReport(type, meta);
+    if (!deletedConsumer) return;
+    // A report removed by someone else while its container still runs the image: that is how users
+    // ask for a re-scan (Trivy-Operator's documented way).
+    const key = this.plan.imageOf(deletedConsumer);
+    if (key !== undefined && this.results.forgetResult(key)) {
+      this.o.log.info({ consumer: deletedConsumer, image: key }, 'report deleted; re-scanning');
+      this.plan.invalidate(key);
+      this.schedulePump();
+    }
+  }
+
+  // --- scan Jobs ---------------------------------------------------------------------------
+
+  private schedulePump(): void {
+    if (this.stopped || !this.jobsSynced || this.pumpTimer) return;
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = undefined;
+      void this.pump();
+    }, 50);
+  }
+
+  private async pump(): Promise<void> {
+    const limit = this.o.config.operator.scanJobsConcurrentLimit;
+    const due = this.plan.takeDue(limit - this.runningJobs.size);
+    this.o.observer?.queued(this.plan.waitingCount());
+    for (const entry of due) {
+      // Any consumer will do for credentials: they all run the same image from the same registry.
+      const target = [...entry.consumers].map((c) => this.consumerTarget(c)).find((t) => t !== undefined);
+      try {
+        const credentials = target
+          ? await this.results.credentialsFor(target.workload, target.image.registry, target.image)
+          : undefined;
+        const manifests = buildScanJob(this.o.config, {
+          imageKey: entry.key,
+          imageRef: entry.ref,
+          registryHost: target?.image.registry ?? '',
+          credentials,
+        });
+        const outcome = await this.jobs.create(manifests);
+        const name = manifests.job.metadata?.name ?? '';
+        this.plan.markRunning(entry.key);
+        if (!this.runningJobs.has(entry.key))
+          this.runningJobs.set(entry.key, { name, startedAt: this.now() });
+        this.o.log.info({ image: entry.ref, job: name, adopted: outcome === 'exists' }, 'scan job started');
+      } catch (err) {
+        this.failed(entry.key, FailureReason.jobError, (err as Error).message);
+      }
+    }
+    this.o.observer?.running(this.runningJobs.size);
+    this.armWake();
+  }
+
+  private armWake(): void {
+    clearTimeout(this.wakeTimer);
+    const next = this.plan.nextWakeAt();
+    if (next === undefined) return;
+    this.wakeTimer = setTimeout(() => this.schedulePump(), Math.max(0, next - this.now()) + 10);
+    this.wakeTimer.unref();
+  }
+
+  private async onJob(type: 'ADDED' | 'MODIFIED' | 'DELETED', job: V1Job): Promise<void> {
+    const name = job.metadata?.name ?? '';
+    const key = job.metadata?.annotations?.[ScanAnnotation.imageKey];
+    if (!key) return;
+    if (type === 'DELETED') {
+      if (this.runningJobs.get(key)?.name === name) this.runningJobs.delete(key);
+      this.handledJobs.delete(job.metadata?.uid ?? '');
+      this.schedulePump();
+      return;
+    }
+    const finished = job.status?.conditions?.find(
+      (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+    );
+    if (!finished) {
+      // Running: ours from before a restart, or another replica's. Count it; never start a twin.
+      if (!this.runningJobs.has(key)) {
+        const startedAt = job.status?.startTime ? new Date(job.status.startTime).getTime() : this.now();
+        this.runningJobs.set(key, { name, startedAt });
+        this.plan.markRunning(key);
+      }
+      return;
+    }
+    const uid = job.metadata?.uid ?? name;
+    if (this.handledJobs.has(uid)) return;
+    this.handledJobs.add(uid);
+    const startedAt = this.runningJobs.get(key)?.startedAt ?? this.now();
+    try {
+      if (finished.type === 'Complete') await this.succeeded(key, name, startedAt);
+      else await this.jobFailed(key, name, finished.reason, startedAt);
+    } finally {
+      this.runningJobs.delete(key);
+      await this.jobs
+        .delete(name)
+        .catch((err: unknown) => this.o.log.warn({ err, job: name }, 'could not delete scan job'));
+      this.o.observer?.running(this.runningJobs.size);
+      this.schedulePump();
+    }
+  }
+
+  private async succeeded(key: string, jobName: string, startedAt: number): Promise<void> {
+    const result = await this.jobs.readResult(jobName);
+    if (!result) {
+      this.failed(key, FailureReason.jobError, 'the scan pod and its log are gone', startedAt);
+      return;
+    }
+    let json: string;
+    try {
+      json = decodeScanLog(result.log);
+    } catch (err) {
+      this.failed(key, FailureReason.invalidOutput, (err as Error).message, startedAt);
+      return;
+    }
+    const entry = this.plan.get(key);
+    const consumers = entry ? [...entry.consumers] : [];
+    try {
+      const written = await this.results.fileResult(
+        key,
+        json,
+        consumers.map((c) => this.consumerTarget(c)).filter((t) => t !== undefined),
+      );
+      this.plan.recordSuccess(key);
+      this.o.observer?.scanFinished({ image: key, durationMs: this.now() - startedAt, outcome: 'success' });
+      this.o.log.info({ image: key, job: jobName, reports: written }, 'scan finished');
+    } catch (err) {
+      const reason =
+        isLookoutError(err) && err.code === 'TL_TRIVY_OUTPUT_INVALID'
+          ? FailureReason.invalidOutput
+          : FailureReason.jobError;
+      this.failed(key, reason, (err as Error).message, startedAt);
+    }
+  }
+
+  private async jobFailed(
+    key: string,
+    jobName: string,
+    jobReason: string | undefined,
+    startedAt: number,
+  ): Promise<void> {
+    const result = await this.jobs.readResult(jobName).catch(() => undefined);
+    const log = result?.log ?? '';
+    const reason = classifyFailure(log, jobReason);
+    const summary =
+      reason === FailureReason.timeout && !log
+        ? `the scan did not finish within ${Math.round(this.o.config.operator.scanJobTimeoutMs / 1000)} s`
+        : failureSummary(log || jobReason || 'the scan job failed');
+    this.failed(key, reason, summary, startedAt);
+  }
+
+  private failed(key: string, reason: FailureReason, message: string, startedAt?: number): void {
+    const delay = this.plan.recordFailure(key, reason);
+    const entry = this.plan.get(key);
+    this.o.observer?.scanFinished({
+      image: key,
+      durationMs: startedAt ? this.now() - startedAt : 0,
+      outcome: 'failure',
+      reason,
+    });
+    this.o.log.warn({ image: key, reason, message, retryInSeconds: Math.round(delay / 1000) }, 'scan failed');
+    const notified = new Set<string>();
+    for (const consumer of entry?.consumers ?? []) {
+      const target = this.consumerTarget(consumer);
+      if (!target) continue;
+      const wKey = workloadKey(target.workload);
+      if (notified.has(wKey)) continue;
+      notified.add(wKey);
+      const w = target.workload;
+      void this.events
+        .warn(
+          { apiVersion: w.apiVersion, kind: w.kind, namespace: w.namespace, name: w.name, uid: w.uid },
+          'ScanFailed',
+          `Scan of image ${entry?.ref ?? key} failed (${reason}): ${message}. Retrying in ${Math.round(delay / 1000)} s.`,
+        )
+        .catch((err: unknown) => this.o.log.warn({ err, workload: wKey }, 'could not record event'));
+    }
+    this.armWake();
+  }
+
+  private consumerTarget(consumer: string): { workload: Workload; image: ContainerImage } | undefined {
+    const bar = consumer.lastIndexOf('|');
+    const tracked = this.workloads.get(consumer.slice(0, bar));
+    const image = tracked?.containers.get(consumer.slice(bar + 1));
+    return tracked && image ? { workload: tracked.workload, image } : undefined;
+  }
+}
+
+function isManagedByScanner(pod: V1Pod): boolean {
+  const labels = pod.metadata?.labels ?? {};
+  return labels[ScanLabel.component] !== undefined || labels[ReportLabel.managedBy] === 'trivy-operator';
+}

@@ -1,0 +1,9 @@
+export { ScanController, type ScanControllerOptions, type ScanObserver } from './controller.ts';
+export {
+  buildScanJob,
+  type ScanJobInput,
+  type ScanJobManifests,
+  type RegistryCredentials,
+} from './job-manifest.ts';
+export { FailureReason } from './result.ts';
+export { ScanAnnotation, ScanLabel, scanJobName } from './names.ts';

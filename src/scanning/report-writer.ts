@@ -1,0 +1,88 @@
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { API_GROUP, API_VERSION } from '../crds/index.ts';
+import { isConflict, isNotFound, kubeError } from '../kube/index.ts';
+
+export interface ReportObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: unknown[];
+    resourceVersion?: string;
+  };
+  report: unknown;
+}
+
+/** Creates or replaces namespaced report objects, retrying on a write conflict. */
+export class ReportWriter {
+  private readonly api: CustomObjectsApi;
+
+  constructor(kc: KubeConfig) {
+    this.api = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  async upsert(plural: string, report: ReportObject): Promise<void> {
+    const { name, namespace } = report.metadata;
+    const common = { group: API_GROUP, version: API_VERSION, namespace, plural };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const current = (await this.api.getNamespacedCustomObject({ ...common, name })) as ReportObject;
+        await this.api.replaceNamespacedCustomObject({
+          ...common,
+          name,
+          body: {
+            ...report,
+            metadata: { ...report.metadata, resourceVersion: current.metadata.resourceVersion },
+          },
+        });
+        return;
+      } catch (err) {
+        if (isNotFound(err)) {
+          try {
+            await this.api.createNamespacedCustomObject({ ...common, body: report });
+            return;
+          } catch (createErr) {
+            if (!isConflict(createErr)) throw kubeError(createErr, `create ${plural}`, { namespace, name });
+            continue;
+          }
+        }
+        if (!isConflict(err)) throw kubeError(err, `write ${plural}`, { namespace, name });
+      }
+    }
+    throw kubeError(new Error('too many conflicting writes'), `write ${plural}`, { namespace, name });
+  }
+
+  /** The `.report` of an existing object, to copy the result of an image scanned for another workload. */
+  async readReport(plural: string, namespace: string, name: string): Promise<unknown> {
+    try {
+      const obj = (await this.api.getNamespacedCustomObject({
+        group: API_GROUP,
+        version: API_VERSION,
+        namespace,
+        plural,
+        name,
+      })) as ReportObject;
+      return obj.report;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw kubeError(err, `read ${plural}`, { namespace, name });
+    }
+  }
+
+  async delete(plural: string, namespace: string, name: string): Promise<void> {
+    try {
+      await this.api.deleteNamespacedCustomObject({
+        group: API_GROUP,
+        version: API_VERSION,
+        namespace,
+        plural,
+        name,
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw kubeError(err, `delete ${plural}`, { namespace, name });
+    }
+  }
+}

@@ -1,0 +1,315 @@
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1Pod,
+  type V1PodSpec,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import { ReportAnnotation, ReportKind, ReportLabel } from '../crds/index.ts';
+import {
+  buildExposedSecretReportData,
+  buildVulnerabilityReportData,
+  fitReportToLimit,
+  parseTrivyImageResult,
+  trimmedAnnotation,
+} from '../reports/index.ts';
+import {
+  imageDigestsFromPodStatus,
+  isScannableKind,
+  parseImageReference,
+  reportMetadata,
+} from '../workloads/index.ts';
+import { credentialsFor, credentialsFromSecrets } from './credentials.ts';
+import type { RegistryCredentials } from './job-manifest.ts';
+import { ScanAnnotation } from './names.ts';
+import type { ReportObject, ReportWriter } from './report-writer.ts';
+import { workloadKey, type Workload } from './workload-resolver.ts';
+
+/** One container's image as the scanner needs it. */
+export interface ContainerImage {
+  container: string;
+  /** The image as written in the pod spec. */
+  ref: string;
+  registry: string;
+  repository: string;
+  tag: string;
+  digest: string | undefined;
+  /** What Trivy is asked to scan: repository@digest when the digest is known. */
+  scanRef: string;
+  pullSecrets: string[];
+  serviceAccount: string;
+}
+
+interface KnownResult {
+  scannedAt: number;
+  /** A report holding this image's result, to copy from. */
+  source: { namespace: string; name: string };
+}
+
+const VULN = ReportKind.VulnerabilityReport.plural;
+const SECRET = ReportKind.ExposedSecretReport.plural;
+
+/**
+ * Scan results, held in the report objects themselves: this keeps only an index (which report holds
+ * which image's result, and when it was made) and reads or writes the reports through the API.
+ */
+export class ScanResults {
+  private readonly known = new Map<string, KnownResult>();
+  /** consumer → image key and report name of its current report. */
+  private readonly reportOf = new Map<string, { key: string; name: string }>();
+  /** Reports we delete ourselves, so their DELETED event is not taken for a user's re-scan request. */
+  private readonly ownDeletes = new Set<string>();
+  private readonly core: CoreV1Api;
+
+  constructor(
+    private readonly config: Config,
+    private readonly writer: ReportWriter,
+    private readonly log: Logger,
+    private readonly now: () => number,
+    kc: KubeConfig,
+  ) {
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  podImages(pod: V1Pod, skipInit: boolean): ContainerImage[] {
+    const spec = pod.spec;
+    if (!spec) return [];
+    const digests = imageDigestsFromPodStatus(pod.status);
+    return this.specImages(spec, skipInit).flatMap((image) => {
+      const digest = digests[image.container];
+      if (!digest) return [];
+      return [{ ...image, digest, scanRef: `${image.registry}/${image.repository}@${digest}` }];
+    });
+  }
+
+  specImages(spec: V1PodSpec, skipInit: boolean): ContainerImage[] {
+    const containers = [...(skipInit ? [] : (spec.initContainers ?? [])), ...spec.containers];
+    return containers.flatMap((c) => {
+      let parsed;
+      try {
+        parsed = parseImageReference(c.image ?? '');
+      } catch (err) {
+        // Kubernetes accepted it, so it is odd but real; nothing can be scanned without a reference.
+        this.log.warn(
+          { container: c.name, image: c.image, err: (err as Error).message },
+          'unparsable image reference; not scanned',
+        );
+        return [];
+      }
+      return {
+        container: c.name,
+        ref: c.image ?? '',
+        registry: parsed.registry,
+        repository: parsed.repository,
+        tag: parsed.tag ?? '',
+        digest: parsed.digest,
+        scanRef: c.image ?? '',
+        pullSecrets: (spec.imagePullSecrets ?? []).map((s) => s.name ?? '').filter(Boolean),
+        serviceAccount: spec.serviceAccountName ?? 'default',
+      };
+    });
+  }
+
+  knownResult(key: string): KnownResult | undefined {
+    return this.known.get(key);
+  }
+
+  /** Forgets the result of an image (its report was deleted); true when one was known. */
+  forgetResult(key: string): boolean {
+    return this.known.delete(key);
+  }
+
+  hasCurrentReport(consumer: string, key: string): boolean {
+    return this.reportOf.get(consumer)?.key === key;
+  }
+
+  /**
+   * Registry credentials for scanning an image of a workload: the pod's imagePullSecrets and, when
+   * allowed, its ServiceAccount's, plus the configured per-namespace scan secrets.
+   */
+  async credentialsFor(
+    workload: Workload,
+    registry: string,
+    image: ContainerImage,
+  ): Promise<RegistryCredentials | undefined> {
+    const ns = workload.namespace;
+    const names = new Set<string>(image.pullSecrets);
+    if (this.config.operator.accessGlobalSecretsAndServiceAccount) {
+      const sa = await this.core
+        .readNamespacedServiceAccount({ name: image.serviceAccount, namespace: ns })
+        .catch(() => undefined);
+      for (const ref of sa?.imagePullSecrets ?? []) if (ref.name) names.add(ref.name);
+    }
+    for (const name of this.config.operator.privateRegistryScanSecretsNames[ns] ?? []) names.add(name);
+    if (names.size === 0) return undefined;
+    const secrets: V1Secret[] = [];
+    for (const name of names) {
+      const secret = await this.core.readNamespacedSecret({ name, namespace: ns }).catch(() => undefined);
+      if (secret) secrets.push(secret);
+    }
+    return credentialsFor(credentialsFromSecrets(secrets), registry);
+  }
+
+  /** Parses a finished scan and writes both reports for every consumer. Returns how many were written. */
+  async fileResult(
+    key: string,
+    json: string,
+    targets: { workload: Workload; image: ContainerImage }[],
+  ): Promise<number> {
+    const result = parseTrivyImageResult(json);
+    const now = new Date(this.now());
+    let written = 0;
+    let source: KnownResult['source'] | undefined;
+    for (const { workload, image } of targets) {
+      const imageRef = parseImageReference(image.ref);
+      const scannerVersion = this.config.trivy.tag;
+      const vuln = buildVulnerabilityReportData(result, {
+        image: { ...imageRef, digest: image.digest ?? imageRef.digest },
+        scannerVersion,
+        now,
+      });
+      const secrets = buildExposedSecretReportData(result, {
+        image: { ...imageRef, digest: image.digest ?? imageRef.digest },
+        scannerVersion,
+        now,
+      });
+      const name = await this.writeReports(workload, image, key, now, vuln, secrets);
+      source ??= { namespace: workload.namespace, name };
+      written += 1;
+    }
+    if (source) this.known.set(key, { scannedAt: now.getTime(), source });
+    return written;
+  }
+
+  /** Copies the result of an image scanned for another workload into this one's reports. */
+  async copyInto(workload: Workload, image: ContainerImage, key: string): Promise<boolean> {
+    const known = this.known.get(key);
+    if (!known) return false;
+    const vuln = (await this.writer.readReport(VULN, known.source.namespace, known.source.name)) as
+      Record<string, unknown> | undefined;
+    const secrets = (await this.writer.readReport(SECRET, known.source.namespace, known.source.name)) as
+      Record<string, unknown> | undefined;
+    if (!vuln || !secrets) return false;
+    // Same digest, possibly another tag or registry alias: the artifact says what this workload runs.
+    const artifact = { repository: image.repository, tag: image.tag, digest: image.digest ?? '' };
+    const retag = (data: Record<string, unknown>) => ({
+      ...data,
+      registry: { server: image.registry },
+      artifact: { ...(data.artifact as Record<string, unknown>), ...artifact },
+    });
+    await this.writeReports(workload, image, key, new Date(known.scannedAt), retag(vuln), retag(secrets));
+    this.log.info(
+      { workload: workloadKey(workload), container: image.container, image: key },
+      'report copied from an earlier scan of the same image',
+    );
+    return true;
+  }
+
+  async deleteReports(workload: Workload, containers: string[]): Promise<void> {
+    for (const container of containers) {
+      const meta = reportMetadata(workload, container, { specHash: '', ttlMs: null });
+      this.ownDeletes.add(`${meta.namespace}/${meta.name}`);
+      await this.writer
+        .delete(VULN, meta.namespace, meta.name)
+        .catch((err: unknown) => this.log.warn({ err }, 'delete report failed'));
+      await this.writer
+        .delete(SECRET, meta.namespace, meta.name)
+        .catch((err: unknown) => this.log.warn({ err }, 'delete report failed'));
+    }
+  }
+
+  /**
+   * Keeps the index current from the report watch (metadata only). Returns the consumer whose report
+   * was deleted by someone else, if that is what happened.
+   */
+  onReport(type: 'ADDED' | 'MODIFIED' | 'DELETED', meta: KubernetesObject): string | undefined {
+    const m = meta.metadata;
+    if (!m?.name || !m.namespace) return undefined;
+    const consumer = consumerOfReport(meta);
+    const key = m.annotations?.[ScanAnnotation.imageKey];
+    if (type === 'DELETED') {
+      const own = this.ownDeletes.delete(`${m.namespace}/${m.name}`);
+      if (consumer && this.reportOf.get(consumer)?.name === m.name) this.reportOf.delete(consumer);
+      if (
+        key &&
+        this.known.get(key)?.source.name === m.name &&
+        this.known.get(key)?.source.namespace === m.namespace
+      ) {
+        if (own) this.known.delete(key);
+        else return consumer;
+      }
+      return own ? undefined : consumer;
+    }
+    if (!consumer || !key) return undefined;
+    this.reportOf.set(consumer, { key, name: m.name });
+    const scannedAt = Date.parse(m.annotations?.[ScanAnnotation.scannedAt] ?? '');
+    if (Number.isFinite(scannedAt)) {
+      const current = this.known.get(key);
+      if (!current || current.scannedAt < scannedAt)
+        this.known.set(key, { scannedAt, source: { namespace: m.namespace, name: m.name } });
+    }
+    return undefined;
+  }
+
+  private async writeReports(
+    workload: Workload,
+    image: ContainerImage,
+    key: string,
+    scannedAt: Date,
+    vulnData: unknown,
+    secretData: unknown,
+  ): Promise<string> {
+    const meta = reportMetadata(workload, image.container, {
+      specHash: image.digest ?? image.ref,
+      ttlMs: this.config.operator.scannerReportTtlMs,
+    });
+    const annotations = {
+      ...meta.annotations,
+      [ScanAnnotation.imageKey]: key,
+      [ScanAnnotation.scannedAt]: scannedAt.toISOString(),
+    };
+    for (const [kind, plural, data] of [
+      ['VulnerabilityReport', VULN, vulnData],
+      ['ExposedSecretReport', SECRET, secretData],
+    ] as const) {
+      const fitted = fitReportToLimit(data as Parameters<typeof fitReportToLimit>[0]);
+      const object: ReportObject = {
+        apiVersion: 'aquasecurity.github.io/v1alpha1',
+        kind,
+        metadata: {
+          name: meta.name,
+          namespace: meta.namespace,
+          labels: meta.labels,
+          annotations: fitted.trimmed
+            ? { ...annotations, ...trimmedAnnotation(fitted.trimmed) }
+            : annotations,
+          ownerReferences: meta.ownerReferences,
+        },
+        report: fitted.data,
+      };
+      if (fitted.trimmed)
+        this.log.warn(
+          { report: `${meta.namespace}/${meta.name}`, kind, ...fitted.trimmed },
+          'report trimmed to fit etcd',
+        );
+      await this.writer.upsert(plural, object);
+    }
+    this.reportOf.set(`${workloadKey(workload)}|${image.container}`, { key, name: meta.name });
+    return meta.name;
+  }
+}
+
+/** The consumer key (`ns/Kind/name|container`) a report belongs to, from its labels. */
+function consumerOfReport(meta: KubernetesObject): string | undefined {
+  const labels = meta.metadata?.labels ?? {};
+  const kind = labels[ReportLabel.resourceKind];
+  if (!isScannableKind(kind)) return undefined;
+  const ns = labels[ReportLabel.resourceNamespace] ?? meta.metadata?.namespace;
+  const name =
+    labels[ReportLabel.resourceName] ?? meta.metadata?.annotations?.[ReportAnnotation.resourceName];
+  const container = labels[ReportLabel.containerName];
+  return ns && name && container ? `${workloadKey({ kind, namespace: ns, name })}|${container}` : undefined;
+}
