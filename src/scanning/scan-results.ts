@@ -17,6 +17,7 @@ import {
   trimmedAnnotation,
 } from '../reports/index.ts';
 import {
+  contentHash,
   imageDigestsFromPodStatus,
   isScannableKind,
   parseImageReference,
@@ -263,7 +264,8 @@ export class ScanResults {
     secretData: unknown,
   ): Promise<string> {
     const meta = reportMetadata(workload, image.container, {
-      specHash: image.digest ?? image.ref,
+      // What the report describes: this container's image at this digest.
+      specHash: contentHash({ container: image.container, image: image.ref, digest: image.digest ?? null }),
       ttlMs: this.config.operator.scannerReportTtlMs,
     });
     const annotations = {
