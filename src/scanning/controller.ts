@@ -45,6 +45,9 @@ export interface ScanControllerOptions {
   now?: () => number;
 }
 
+/** How long an image known only by tag waits for a digest before it is scanned by tag. */
+const DIGEST_DISCOVERY_GRACE_MS = 15_000;
+
 interface TrackedWorkload {
   workload: Workload;
   /** Pods that currently stand for this workload (CronJobs have none: their spec is used). */
@@ -66,6 +69,11 @@ export class ScanController {
   private readonly results: ScanResults;
   private readonly workloads = new Map<string, TrackedWorkload>();
   private readonly podWorkload = new Map<string, string>();
+  /**
+   * registry/repository:tag → digest, learned from running pods. Lets a CronJob (scanned from its
+   * spec, which names tags) share the scan of the image its tag currently resolves to.
+   */
+  private readonly tagDigests = new Map<string, string>();
   /** Jobs seen running (by image key) and when they started, for the concurrency limit and durations. */
   private readonly runningJobs = new Map<string, { name: string; startedAt: number }>();
   private readonly handledJobs = new Set<string>();
@@ -205,6 +213,7 @@ export class ScanController {
     if (!workload || workload.kind === 'CronJob') return;
     const images = this.results.podImages(pod, this.o.config.trivyOperator.skipInitContainers);
     if (images.length === 0) return; // not started yet: its image digests are not known
+    await this.learnTagDigests(images);
     const key = workloadKey(workload);
     this.podWorkload.set(podKey, key);
     const tracked = this.track(workload);
@@ -229,8 +238,38 @@ export class ScanController {
     }
     const spec: V1PodSpec | undefined = cj.spec?.jobTemplate.spec?.template.spec;
     if (!spec) return;
-    const images = this.results.specImages(spec, this.o.config.trivyOperator.skipInitContainers);
+    const images = this.results
+      .specImages(spec, this.o.config.trivyOperator.skipInitContainers)
+      .map((image) => this.withKnownDigest(image));
     await this.updateContainers(this.track(workload), images);
+  }
+
+  private withKnownDigest(image: ContainerImage): ContainerImage {
+    if (image.digest) return image;
+    const digest = this.tagDigests.get(tagKey(image));
+    return digest ? { ...image, digest, scanRef: `${image.registry}/${image.repository}@${digest}` } : image;
+  }
+
+  /** Records tag → digest from a running pod; CronJobs naming a newly resolved tag are re-keyed. */
+  private async learnTagDigests(images: ContainerImage[]): Promise<void> {
+    for (const image of images) {
+      if (!image.digest || !image.tag) continue;
+      const tag = tagKey(image);
+      if (this.tagDigests.get(tag) === image.digest) continue;
+      this.tagDigests.set(tag, image.digest);
+      if (this.tagDigests.size > 50_000) this.tagDigests.clear();
+      for (const tracked of this.workloads.values()) {
+        if (tracked.workload.kind !== 'CronJob') continue;
+        const stale = [...tracked.containers.values()].filter(
+          (c) => tagKey(c) === tag && c.digest !== image.digest,
+        );
+        if (stale.length > 0)
+          await this.updateContainers(
+            tracked,
+            stale.map((c) => this.withKnownDigest({ ...c, digest: undefined })),
+          );
+      }
+    }
   }
 
   private track(workload: Workload): TrackedWorkload {
@@ -249,7 +288,11 @@ export class ScanController {
       const consumer = `${wKey}|${image.container}`;
       const key = imageKeyOf(image.registry, image.repository, image.digest, image.ref);
       tracked.containers.set(image.container, image);
-      this.plan.setConsumer(consumer, key, image.scanRef);
+      // Without a digest (a CronJob's spec), wait a little: a pod running the same tag usually
+      // reveals the digest, and then both share one scan instead of two.
+      this.plan.setConsumer(consumer, key, image.scanRef, {
+        notBefore: image.digest ? undefined : this.now() + DIGEST_DISCOVERY_GRACE_MS,
+      });
       const entry = this.plan.get(key);
       const known = this.results.knownResult(key);
       if (entry && known && entry.lastSuccessAt === undefined) this.plan.recordSuccess(key, known.scannedAt);
@@ -474,6 +517,10 @@ export class ScanController {
     const image = tracked?.containers.get(consumer.slice(bar + 1));
     return tracked && image ? { workload: tracked.workload, image } : undefined;
   }
+}
+
+function tagKey(image: Pick<ContainerImage, 'registry' | 'repository' | 'tag'>): string {
+  return `${image.registry}/${image.repository}:${image.tag}`;
 }
 
 function isManagedByScanner(pod: V1Pod): boolean {

@@ -59,7 +59,12 @@ export class ScanPlan {
    * Records that a container runs an image. Returns the image key it ran before when that changed
    * (its old report is stale), or undefined.
    */
-  setConsumer(consumer: string, key: string, ref: string): { previousKey: string | undefined } {
+  setConsumer(
+    consumer: string,
+    key: string,
+    ref: string,
+    options: { notBefore?: number } = {},
+  ): { previousKey: string | undefined } {
     const previousKey = this.consumerImage.get(consumer);
     if (previousKey === key) return { previousKey: undefined };
     if (previousKey !== undefined) this.detach(consumer, previousKey);
@@ -73,7 +78,7 @@ export class ScanPlan {
         consumers: new Set(),
         lastSuccessAt: undefined,
         failures: 0,
-        nextAttemptAt: 0,
+        nextAttemptAt: options.notBefore ?? 0,
         lastFailure: undefined,
       };
       this.images.set(key, entry);

@@ -97,3 +97,14 @@ describe('ScanPlan', () => {
     assert.deepEqual(p.consumersOfWorkload('ns/Pod/a').sort(), ['ns/Pod/a|x', 'ns/Pod/a|y']);
   });
 });
+
+describe('ScanPlan notBefore', () => {
+  it('holds back a new image until its notBefore time (digest discovery grace)', () => {
+    const { p, advance, now } = plan();
+    p.setConsumer('cronjob|c', 'nginx:1.27', 'nginx:1.27', { notBefore: now() + 15_000 });
+    assert.deepEqual(p.takeDue(1), []);
+    assert.equal(p.nextWakeAt(), now() + 15_000);
+    advance(15_000);
+    assert.equal(p.takeDue(1).length, 1);
+  });
+});
