@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, redactConfig, type Config } from './config/index.ts';
 import { isLookoutError, ErrorCodes } from './errors/index.ts';
 import { closeHttpServer, startHttpServer } from './http/index.ts';
-import { loadKubeConfig } from './kube/index.ts';
+import { LeaderElection, loadKubeConfig } from './kube/index.ts';
 import { createLogger, type Logger } from './logging/index.ts';
 import { OperatorHealthMetrics, registryHandler } from './metrics/index.ts';
 import { ScanController } from './scanning/index.ts';
@@ -40,13 +40,38 @@ async function main(): Promise<void> {
     health.watchRestarted('namespaces', reason),
   );
 
-  const scanner = new ScanController({
-    kc,
-    config,
-    log: log.child({ component: 'scanner' }),
-    namespaces,
-    onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
-  });
+  // Only the leader scans and writes reports; every replica serves metrics and health.
+  let scanner: ScanController | undefined;
+  const startScanner = async () => {
+    scanner = new ScanController({
+      kc,
+      config,
+      log: log.child({ component: 'scanner' }),
+      namespaces,
+      onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+    });
+    await scanner.start();
+  };
+  const stopScanner = async () => {
+    const current = scanner;
+    scanner = undefined;
+    await current?.stop();
+  };
+  const election = config.operator.leaderElectionEnabled
+    ? new LeaderElection({
+        kc,
+        namespace: config.operator.namespace,
+        name: config.operator.leaderElectionId,
+        log: log.child({ component: 'leader-election' }),
+        onStartedLeading: () => {
+          startScanner().catch((err: unknown) => {
+            log.fatal({ err }, 'scanner failed to start');
+            process.exit(1);
+          });
+        },
+        onStoppedLeading: stopScanner,
+      })
+    : undefined;
 
   const { host, port } = config.operator.metricsBindAddress;
   const server: Server = await startHttpServer({
@@ -55,18 +80,24 @@ async function main(): Promise<void> {
     log,
     readiness: [
       { name: 'namespace cache', ready: () => namespaces.synced },
-      { name: 'scanner caches', ready: () => scanner.synced },
+      { name: 'scanner caches', ready: () => scanner === undefined || scanner.synced },
     ],
     metrics: registryHandler(health.registry),
   });
 
   namespaces.start();
-  void scanner.start().then(
-    () => log.info({ namespaces: namespaces.list().length }, 'caches synced; ready'),
-    (err: unknown) => {
+  await namespaces.waitForSync();
+  if (election) {
+    election.start();
+  } else {
+    await startScanner().catch((err: unknown) => {
       log.fatal({ err }, 'scanner failed to start');
       process.exit(1);
-    },
+    });
+  }
+  log.info(
+    { namespaces: namespaces.list().length, leaderElection: Boolean(election) },
+    'caches synced; ready',
   );
 
   let stopping = false;
@@ -79,7 +110,8 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 20_000);
     forced.unref();
-    await scanner.stop();
+    if (election) await election.stop();
+    else await stopScanner();
     await namespaces.stop();
     await closeHttpServer(server);
     log.info('stopped');

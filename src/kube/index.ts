@@ -12,3 +12,4 @@ export { backoffDelay, defaultBackoff, type BackoffOptions } from './backoff.ts'
 export { KnownObjects, objectKey, type WatchEventType } from './known-objects.ts';
 export { KubeHttpError, kubeRequestJson, openKubeRequest, type KubeRequest } from './request.ts';
 export { ResourceWatcher, type RestartReason, type WatchHandlers, type WatcherOptions } from './watcher.ts';
+export { LeaderElection, type LeaderElectionOptions } from './leader-election.ts';
