@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../../src/config/index.ts';
+import { buildScanJob, matchesRegistry } from '../../../src/scanning/job-manifest.ts';
+import { scanJobName } from '../../../src/scanning/names.ts';
+
+const noFile = () => {
+  throw new Error('no file');
+};
+const config = (env: Record<string, string> = {}) =>
+  loadConfig({ OPERATOR_NAMESPACE: 'trivy-system', ...env }, noFile);
+const input = {
+  imageKey: 'ghcr.io/acme/api@sha256:' + 'a'.repeat(64),
+  imageRef: 'ghcr.io/acme/api@sha256:' + 'a'.repeat(64),
+  registryHost: 'ghcr.io',
+};
+
+describe('buildScanJob', () => {
+  it('builds one locked-down Job per image, named from the image key, with the timeout as deadline', () => {
+    const { job, secret } = buildScanJob(config({ OPERATOR_SCAN_JOB_TIMEOUT: '7m' }), input);
+    assert.equal(job.metadata?.name, scanJobName(input.imageKey));
+    assert.equal(job.metadata?.namespace, 'trivy-system');
+    assert.equal(job.spec?.backoffLimit, 0);
+    assert.equal(job.spec?.activeDeadlineSeconds, 420);
+    const pod = job.spec!.template.spec!;
+    assert.equal(pod.restartPolicy, 'Never');
+    assert.equal(pod.automountServiceAccountToken, false);
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL']);
+      assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
+      assert.equal(c.securityContext?.allowPrivilegeEscalation, false);
+      assert.equal(c.securityContext?.runAsNonRoot, true);
+      assert.equal(c.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+      assert.equal(c.image, 'mirror.gcr.io/aquasec/trivy:0.72.0');
+    }
+    assert.equal(secret, undefined, 'nothing secret, no Secret');
+  });
+
+  it('downloads the DB in an init container in Standalone mode and skips the update in the scan', () => {
+    const { job } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_DB_REPOSITORY: 'registry.internal/trivy-db',
+        OPERATOR_TRIVY_DB_REPOSITORY_INSECURE: 'true',
+      }),
+      input,
+    );
+    const init = job.spec!.template.spec!.initContainers![0]!;
+    assert.deepEqual(init.args?.slice(0, 3), ['image', '--download-db-only', '--db-repository']);
+    assert.ok(init.args?.includes('registry.internal/trivy-db'));
+    assert.ok(init.args?.includes('--insecure'));
+    assert.ok(job.spec!.template.spec!.containers[0]!.args?.includes('--skip-db-update'));
+  });
+
+  it('puts the server token and custom headers in the per-Job Secret in ClientServer mode, never in the spec', () => {
+    const { job, secret } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_MODE: 'ClientServer',
+        OPERATOR_TRIVY_SERVER_URL: 'http://trivy.trivy-system:4954',
+        OPERATOR_TRIVY_SERVER_TOKEN: 's3cret',
+        OPERATOR_TRIVY_SERVER_CUSTOM_HEADERS: 'X-Api-Key:k3y',
+      }),
+      { ...input, credentials: { username: 'robot', password: 'pw' } },
+    );
+    const spec = JSON.stringify(job);
+    for (const secretValue of ['s3cret', 'k3y', 'robot', 'pw"'])
+      assert.ok(!spec.includes(secretValue), `${secretValue} not in the Job`);
+    assert.deepEqual(secret?.stringData, {
+      username: 'robot',
+      password: 'pw',
+      token: 's3cret',
+      customHeaders: 'X-Api-Key:k3y',
+    });
+    const scan = job.spec!.template.spec!.containers[0]!;
+    assert.ok(scan.args?.includes('--server'));
+    assert.equal(job.spec!.template.spec!.initContainers?.length, 0, 'no DB download with a server');
+    const env = Object.fromEntries(
+      (scan.env ?? []).map((e) => [e.name, e.valueFrom?.secretKeyRef?.key ?? e.value]),
+    );
+    assert.equal(env.TRIVY_TOKEN, 'token');
+    assert.equal(env.TRIVY_USERNAME, 'username');
+  });
+
+  it('sets insecure / non-SSL only for the listed registries, and passes severity and ignore-unfixed', () => {
+    const cfg = config({
+      OPERATOR_TRIVY_INSECURE_REGISTRIES: 'ghcr.io',
+      OPERATOR_TRIVY_NON_SSL_REGISTRIES: 'registry.local:5000',
+      OPERATOR_TRIVY_SEVERITY: 'HIGH,CRITICAL',
+      OPERATOR_TRIVY_IGNORE_UNFIXED: 'true',
+    });
+    const env = (host: string) =>
+      Object.fromEntries(
+        (
+          buildScanJob(cfg, { ...input, registryHost: host }).job.spec!.template.spec!.containers[0]!.env ??
+          []
+        ).map((e) => [e.name, e.value]),
+      );
+    assert.equal(env('ghcr.io').TRIVY_INSECURE, 'true');
+    assert.equal(env('ghcr.io').TRIVY_NON_SSL, undefined);
+    assert.equal(env('registry.local:5000').TRIVY_NON_SSL, 'true');
+    assert.equal(env('ghcr.io').TRIVY_SEVERITY, 'HIGH,CRITICAL');
+    assert.equal(env('ghcr.io').TRIVY_IGNORE_UNFIXED, 'true');
+  });
+
+  it('mounts the ignore file from the Secret and points Trivy at it', () => {
+    const { job, secret } = buildScanJob(config({ OPERATOR_TRIVY_IGNORE_FILE: 'CVE-2023-0001' }), input);
+    assert.equal(secret?.stringData?.trivyignore, 'CVE-2023-0001');
+    const scan = job.spec!.template.spec!.containers[0]!;
+    assert.ok(scan.args?.join(' ').includes('--ignorefile /etc/trivy-lookout/trivyignore'));
+    assert.ok(scan.volumeMounts?.some((m) => m.mountPath === '/etc/trivy-lookout' && m.readOnly));
+  });
+});
+
+describe('matchesRegistry', () => {
+  it('matches host:port exactly, and a bare host entry on any port', () => {
+    assert.equal(matchesRegistry(['registry.local'], 'registry.local:5000'), true);
+    assert.equal(matchesRegistry(['registry.local:5000'], 'registry.local:5001'), false);
+    assert.equal(matchesRegistry([], 'ghcr.io'), false);
+  });
+});
