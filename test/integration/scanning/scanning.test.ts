@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -24,6 +26,34 @@ const PRIVATE = 'private.example.com/team/secret-app:1';
 const GARBAGE = 'ghcr.io/acme/broken:1';
 const HANGS = 'ghcr.io/acme/hangs:1';
 const SLOW = 'ghcr.io/acme/slow:1';
+const HUGE = 'ghcr.io/acme/huge:1';
+
+/** A Trivy result with `count` findings and long texts: far beyond what etcd takes in one object. */
+function hugeTrivyResult(count: number): string {
+  const severities = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'];
+  const vulns = Array.from({ length: count }, (_, i) => ({
+    VulnerabilityID: `CVE-2024-${100000 + i}`,
+    PkgName: `pkg-${i % 500}`,
+    InstalledVersion: '1.0.0',
+    FixedVersion: i % 3 ? '1.0.1' : '',
+    Severity: severities[i % 5],
+    SeveritySource: 'nvd',
+    VendorSeverity: { nvd: [4, 3, 2, 1, 0][i % 5] },
+    Title: `A long title for finding ${i} `.repeat(3),
+    Description: `A long description of vulnerability ${i}. `.repeat(8),
+    PrimaryURL: `https://avd.aquasec.com/nvd/cve-2024-${100000 + i}`,
+    References: [`https://example.com/advisory/${i}`],
+  }));
+  return JSON.stringify({
+    SchemaVersion: 2,
+    ArtifactName: HUGE,
+    ArtifactType: 'container_image',
+    Metadata: { OS: { Family: 'alpine', Name: '3.19.1' } },
+    Results: [
+      { Target: `${HUGE} (alpine 3.19.1)`, Class: 'os-pkgs', Type: 'alpine', Vulnerabilities: vulns },
+    ],
+  });
+}
 
 interface Report {
   metadata: {
@@ -60,6 +90,8 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
     objects = kc.makeApiClient(CustomObjectsApi);
     operatorNs = await cluster.createNamespace('trivy-system');
     ns = await cluster.createNamespace('apps');
+    const hugeFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'huge-scan-')), 'huge.json');
+    writeFileSync(hugeFile, hugeTrivyResult(20_000));
     kubelet = await startHarnessKubelet(kc, {
       nodeNamePrefix: `scan-node-${process.pid}`,
       trivy: {
@@ -73,6 +105,7 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
           [GARBAGE]: { garbage: '{"this is": "not what trivy writes"' },
           [HANGS]: { hang: true },
           [SLOW]: { report: fixture('alpine-3.19.json'), delayMs: 6_000 },
+          [HUGE]: { report: hugeFile, verbatim: true },
         },
       },
     });
@@ -330,6 +363,39 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
       60_000,
     );
     assert.equal(operator.child.exitCode, null, 'the operator kept running');
+  });
+
+  it('writes a report too big for etcd with its summary whole and its list trimmed lowest severity first, and says so', async () => {
+    await apps.createNamespacedDeployment({ namespace: ns, body: deployment('huge', { main: HUGE }) });
+    const rs = await activeReplicaSet('huge');
+    const report = await waitUntil(
+      'the trimmed report',
+      () => getReport('vulnerabilityreports', `replicaset-${rs}-main`),
+      90_000,
+    );
+    const s = report.report.summary;
+    assert.deepEqual(
+      [s.criticalCount, s.highCount, s.mediumCount, s.lowCount, s.unknownCount],
+      [4000, 4000, 4000, 4000, 4000],
+    );
+    const kept = report.report.vulnerabilities as { severity: string }[];
+    assert.ok(kept.length > 0 && kept.length < 20_000, `kept ${kept.length}`);
+    // Lowest severity goes first: at most one severity is cut short, all above it are whole, none below it kept.
+    const order = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'];
+    const keptPer = order.map((sev) => kept.filter((v) => v.severity === sev).length);
+    const partial = keptPer.findIndex((n) => n < 4000);
+    assert.ok(partial >= 0);
+    assert.ok(
+      keptPer.slice(0, partial).every((n) => n === 4000),
+      `whole above the cut: ${keptPer}`,
+    );
+    assert.ok(
+      keptPer.slice(partial + 1).every((n) => n === 0),
+      `nothing below the cut: ${keptPer}`,
+    );
+    assert.match(report.metadata.annotations?.['trivy-lookout.dev/trimmed'] ?? '', /\d+/);
+    assert.ok(Buffer.byteLength(JSON.stringify(report)) < 1.5 * 1024 * 1024);
+    await operator.waitForLog((l) => l.msg === 'report trimmed to fit etcd');
   });
 
   it('times a hanging scan out with the Job deadline and reports it', async () => {
