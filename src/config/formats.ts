@@ -35,6 +35,13 @@ export const IMAGE_REFERENCE = new RegExp(`${IMAGE_REPOSITORY.source.slice(0, -1
 /** Kubernetes resource quantity (non-negative), e.g. 100m, 0.5, 500M, 1Gi, 1e3. */
 export const QUANTITY = /^(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$/;
 
+/** Kubernetes label key: an optional DNS-subdomain prefix and "/", then a name of up to 63 characters. */
+export const LABEL_KEY =
+  /^(?:(?=[a-z0-9.-]{1,253}\/)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
+
+/** The start of a Prometheus label name: letters, digits and "_", not starting with a digit. */
+export const METRIC_LABEL_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /** HTTP header field name (RFC 9110 token). */
 export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 

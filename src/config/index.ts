@@ -14,6 +14,7 @@ export type {
   ConfigProblem,
   ConfigSource,
   LogLevel,
+  MetricsConfig,
   OperatorConfig,
   ResourceAmounts,
   Severity,

@@ -149,6 +149,16 @@ function assemble(s: SettingValues, namespace: string): Config {
       ignoreFile: s.trivyIgnoreFile,
     },
     trivyOperator: { skipInitContainers: s.skipInitContainers },
+    metrics: {
+      exposedSecretInfo: s.metricsExposedSecretInfo,
+      configAuditInfo: s.metricsConfigAuditInfo,
+      rbacAssessmentInfo: s.metricsRbacAssessmentInfo,
+      infraAssessmentInfo: s.metricsInfraAssessmentInfo,
+      imageInfo: s.metricsImageInfo,
+      clusterComplianceInfo: s.metricsClusterComplianceInfo,
+      resourceLabels: s.reportResourceLabels,
+      resourceLabelsPrefix: s.metricsResourceLabelsPrefix,
+    },
   };
 }
 

@@ -90,6 +90,19 @@ export interface TrivyConfig {
   readonly ignoreFile: string | null;
 }
 
+/** What the exporter exports beyond the defaults (Trivy-Operator's opt-in `*_info` families, resource labels). */
+export interface MetricsConfig {
+  readonly exposedSecretInfo: boolean;
+  readonly configAuditInfo: boolean;
+  readonly rbacAssessmentInfo: boolean;
+  readonly infraAssessmentInfo: boolean;
+  readonly imageInfo: boolean;
+  readonly clusterComplianceInfo: boolean;
+  /** Report label keys (copied from the workload) exported as `<resourceLabelsPrefix><snake_case key>`. */
+  readonly resourceLabels: readonly string[];
+  readonly resourceLabelsPrefix: string;
+}
+
 export interface Config {
   /** Namespace globs to watch; empty = all namespaces. */
   readonly targetNamespaces: readonly string[];
@@ -99,6 +112,7 @@ export interface Config {
   readonly operator: OperatorConfig;
   readonly trivy: TrivyConfig;
   readonly trivyOperator: { readonly skipInitContainers: boolean };
+  readonly metrics: MetricsConfig;
 }
 
 /** Where a value came from; problems point at the layer that supplied the bad value. */

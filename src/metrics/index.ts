@@ -1,2 +1,24 @@
 export { OperatorHealthMetrics } from './operator-health.ts';
-export { registryHandler } from './handler.ts';
+export { ReportMetrics, type ReportMetricsOptions } from './report-metrics.ts';
+export {
+  ScanFailureReason,
+  ScanMetrics,
+  ScanOutcome,
+  TrivyDatabase,
+  type ScanFinished,
+  type ScannedImage,
+} from './scan-metrics.ts';
+export {
+  FAMILIES,
+  buildLayout,
+  familyOptionsFromConfig,
+  resourceLabelName,
+  type FamilyId,
+  type FamilyOptions,
+  type FamilySpec,
+  type Layout,
+} from './families.ts';
+export { SeriesStore, type Snapshot, type StoreEvents } from './store.ts';
+export { createScrapeHandler, type ScrapeHandlerOptions } from './scrape.ts';
+export { ReportWarning, renderReport, type RenderedReport, type ReportWarningCode } from './render.ts';
+export { CONTENT_TYPES, ExpositionFormat, negotiateFormat } from './exposition.ts';

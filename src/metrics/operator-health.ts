@@ -1,22 +1,32 @@
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import type { RestartReason } from '../kube/index.ts';
+import { ScanMetrics } from './scan-metrics.ts';
 
 /**
- * The operator's own health series (process, watches). Kept in a prom-client registry: these are
- * a few dozen series, where its convenience costs nothing.
+ * The operator's own health series (process, watches, scans, the exporter itself). Kept in a
+ * prom-client registry: these are a few dozen series, where its convenience costs nothing. The
+ * report exporter appends this registry's output to every scrape.
  */
 export class OperatorHealthMetrics {
   readonly registry = new Registry();
+  /** Scan queue, durations, failures, last successful scan per image, Trivy DB age (the scanner feeds it). */
+  readonly scans: ScanMetrics;
   private readonly watchRestarts: Counter<'watch' | 'reason'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'trivy_lookout_' });
+    // Gauges named *_total fail `promtool check metrics`; each is the sum of the per-type gauge
+    // prom-client also exports (nodejs_active_handles{type} and so on).
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+      this.registry.removeSingleMetric(`trivy_lookout_nodejs_${name}`);
+    }
     this.watchRestarts = new Counter({
       name: 'trivy_lookout_watch_restarts_total',
       help: 'Watch connections that ended and were restarted, by watched resource and reason.',
       labelNames: ['watch', 'reason'],
       registers: [this.registry],
     });
+    this.scans = new ScanMetrics(this.registry);
   }
 
   watchRestarted(watch: string, reason: RestartReason): void {

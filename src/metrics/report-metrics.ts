@@ -1,0 +1,138 @@
+/**
+ * The report exporter: watches every report kind the enabled families need, keeps each report's
+ * series pre-rendered in a SeriesStore, and serves them with the operator's health series appended.
+ * Runs on every replica (no leader election): it only reads.
+ */
+import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { namespaceSelector, type Config } from '../config/index.ts';
+import { API_GROUP, API_VERSION, ReportKind, type ReportKindName } from '../crds/index.ts';
+import type { MetricsHandler, ReadinessCheck } from '../http/index.ts';
+import { ResourceWatcher, type BackoffOptions } from '../kube/index.ts';
+import { ExporterMetrics } from './exporter-metrics.ts';
+import { buildLayout, familyOptionsFromConfig } from './families.ts';
+import type { OperatorHealthMetrics } from './operator-health.ts';
+import { createScrapeHandler } from './scrape.ts';
+import { SeriesStore } from './store.ts';
+
+export interface ReportMetricsOptions {
+  /** Reports per list page (default 20); a report can be megabytes, so pages are small. */
+  pageSize?: number;
+  watchTimeoutSeconds?: number;
+  backoff?: BackoffOptions;
+}
+
+/** Longest stretch of report rendering before the watch handler yields to the event loop. */
+const RENDER_SLICE_MS = 10;
+
+export class ReportMetrics {
+  readonly store: SeriesStore;
+  /** Express handler for GET /metrics. */
+  readonly handler: MetricsHandler;
+  /** For /readyz: true once every report watch has delivered its first full list. */
+  readonly readiness: ReadinessCheck;
+  private readonly watchers: ResourceWatcher<KubernetesObject>[] = [];
+  private sliceStart = performance.now();
+
+  constructor(
+    kc: KubeConfig,
+    config: Pick<Config, 'operator' | 'metrics' | 'targetNamespaces' | 'excludeNamespaces'>,
+    log: Logger,
+    health: OperatorHealthMetrics,
+    options: ReportMetricsOptions = {},
+  ) {
+    const layout = buildLayout(familyOptionsFromConfig(config));
+    if (layout.droppedResourceLabels.length > 0) {
+      log.warn(
+        { labels: layout.droppedResourceLabels },
+        'resource labels not exported: their metric label names clash with other labels',
+      );
+    }
+    const exporter = new ExporterMetrics(health.registry, () => this.store);
+    const selector = namespaceSelector(config);
+    const events = exporter.storeEvents((family, series, reports) =>
+      log.warn({ family, series, reports }, 'reports emit the same series; exporting the first one only'),
+    );
+    this.store = new SeriesStore(layout, {
+      namespaceFilter: selector.matches,
+      events: {
+        ...events,
+        renderFailed: (kind, key, err) => {
+          events.renderFailed?.(kind, key, err);
+          log.error(
+            { err, kind, report: key },
+            'rendering a report into series failed; its series are dropped',
+          );
+        },
+      },
+    });
+
+    for (const kind of layout.kinds) {
+      const { plural, namespaced } = ReportKind[kind];
+      // With only literal target namespaces, watch each of them: that works with namespaced RBAC too.
+      const namespaces = namespaced && selector.literalNamespaces ? selector.literalNamespaces : [undefined];
+      for (const namespace of namespaces) {
+        const path = namespace
+          ? `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${plural}`
+          : `/apis/${API_GROUP}/${API_VERSION}/${plural}`;
+        this.watchers.push(
+          new ResourceWatcher<KubernetesObject>(
+            kc,
+            {
+              path,
+              pageSize: options.pageSize ?? 20,
+              ...(options.watchTimeoutSeconds ? { watchTimeoutSeconds: options.watchTimeoutSeconds } : {}),
+              ...(options.backoff ? { backoff: options.backoff } : {}),
+              log: log.child({ watch: plural, ...(namespace ? { namespace } : {}) }),
+            },
+            {
+              onEvent: (type, obj) => this.onEvent(kind, type, obj),
+              onRestart: (reason) => health.watchRestarted(plural, reason),
+            },
+          ),
+        );
+      }
+    }
+
+    this.handler = createScrapeHandler({
+      // Until every watch has listed once, report series would be partial (wrong sums, false
+      // disappearances); serve only the health series meanwhile.
+      snapshot: () => (this.synced ? this.store.snapshot() : undefined),
+      health: health.registry,
+      observe: (seconds, format, encoding) => exporter.scrapeFinished(seconds, format, encoding),
+      log,
+    });
+    this.readiness = { name: 'report metrics caches', ready: () => this.synced };
+  }
+
+  get synced(): boolean {
+    return this.watchers.every((watcher) => watcher.synced);
+  }
+
+  start(): void {
+    for (const watcher of this.watchers) watcher.start();
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all(this.watchers.map((watcher) => watcher.waitForSync()));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.watchers.map((watcher) => watcher.stop()));
+  }
+
+  private async onEvent(
+    kind: ReportKindName,
+    type: 'ADDED' | 'MODIFIED' | 'DELETED',
+    obj: KubernetesObject,
+  ): Promise<void> {
+    this.store.apply(kind, type, obj);
+    // A list page of large reports is rendered back to back; let scrapes and probes in between.
+    if (performance.now() - this.sliceStart >= RENDER_SLICE_MS) {
+      await yieldToEventLoop();
+      this.sliceStart = performance.now();
+    }
+  }
+}
