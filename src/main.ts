@@ -9,7 +9,7 @@ import { isLookoutError, ErrorCodes } from './errors/index.ts';
 import { closeHttpServer, startHttpServer } from './http/index.ts';
 import { LeaderElection, loadKubeConfig } from './kube/index.ts';
 import { createLogger, type Logger } from './logging/index.ts';
-import { OperatorHealthMetrics, registryHandler } from './metrics/index.ts';
+import { OperatorHealthMetrics, ReportMetrics } from './metrics/index.ts';
 import { ScanController } from './scanning/index.ts';
 import { TargetNamespaces } from './workloads/index.ts';
 
@@ -40,6 +40,9 @@ async function main(): Promise<void> {
     health.watchRestarted('namespaces', reason),
   );
 
+  // Every replica serves metrics from the report watches; they only read.
+  const reportMetrics = new ReportMetrics(kc, config, log.child({ component: 'metrics' }), health);
+
   // Only the leader scans and writes reports; every replica serves metrics and health.
   let scanner: ScanController | undefined;
   const startScanner = async () => {
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
       config,
       log: log.child({ component: 'scanner' }),
       namespaces,
+      observer: health.scans,
       onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
     });
     await scanner.start();
@@ -81,11 +85,13 @@ async function main(): Promise<void> {
     readiness: [
       { name: 'namespace cache', ready: () => namespaces.synced },
       { name: 'scanner caches', ready: () => scanner === undefined || scanner.synced },
+      reportMetrics.readiness,
     ],
-    metrics: registryHandler(health.registry),
+    metrics: reportMetrics.handler,
   });
 
   namespaces.start();
+  reportMetrics.start();
   await namespaces.waitForSync();
   if (election) {
     election.start();
@@ -113,6 +119,7 @@ async function main(): Promise<void> {
     if (election) await election.stop();
     else await stopScanner();
     await namespaces.stop();
+    await reportMetrics.stop();
     await closeHttpServer(server);
     log.info('stopped');
     process.exit(0);

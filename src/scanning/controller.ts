@@ -22,18 +22,21 @@ import { WorkloadEvents } from './events.ts';
 import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
 import { ScanResults, type ContainerImage } from './scan-results.ts';
 import type { TargetNamespaces } from '../workloads/index.ts';
+import { ScanFailureReason, ScanOutcome, type ScanMetrics, type ScannedImage } from '../metrics/index.ts';
 
-/** What the scanner reports about itself (implemented by the metrics module). */
-export interface ScanObserver {
-  queued(n: number): void;
-  running(n: number): void;
-  scanFinished(event: {
-    image: string;
-    durationMs: number;
-    outcome: 'success' | 'failure';
-    reason?: string;
-  }): void;
-}
+/** What the scanner reports about itself: the metrics module's scan series. */
+export type ScanObserver = Pick<ScanMetrics, 'queued' | 'running' | 'scanFinished'>;
+
+/** Our failure reasons onto the metrics' closed set. */
+const metricReason: Record<FailureReason, ScanFailureReason> = {
+  [FailureReason.registryAuth]: ScanFailureReason.registryAuth,
+  [FailureReason.imageNotFound]: ScanFailureReason.imagePull,
+  [FailureReason.registryUnreachable]: ScanFailureReason.imagePull,
+  [FailureReason.timeout]: ScanFailureReason.timeout,
+  [FailureReason.invalidOutput]: ScanFailureReason.invalidOutput,
+  [FailureReason.scannerError]: ScanFailureReason.trivyError,
+  [FailureReason.jobError]: ScanFailureReason.jobCreate,
+};
 
 export interface ScanControllerOptions {
   kc: KubeConfig;
@@ -454,9 +457,15 @@ export class ScanController {
         json,
         consumers.map((c) => this.consumerTarget(c)).filter((t) => t !== undefined),
       );
+      const image = this.scannedImage(key);
       this.plan.recordSuccess(key);
-      this.o.observer?.scanFinished({ image: key, durationMs: this.now() - startedAt, outcome: 'success' });
+      this.o.observer?.scanFinished({
+        image,
+        durationMs: this.now() - startedAt,
+        outcome: ScanOutcome.succeeded,
+      });
       this.o.log.info({ image: key, job: jobName, reports: written }, 'scan finished');
+      await this.fillLateConsumers(key);
     } catch (err) {
       const reason =
         isLookoutError(err) && err.code === 'TL_TRIVY_OUTPUT_INVALID'
@@ -483,13 +492,14 @@ export class ScanController {
   }
 
   private failed(key: string, reason: FailureReason, message: string, startedAt?: number): void {
+    const image = this.scannedImage(key);
     const delay = this.plan.recordFailure(key, reason);
     const entry = this.plan.get(key);
     this.o.observer?.scanFinished({
-      image: key,
+      image,
       durationMs: startedAt ? this.now() - startedAt : 0,
-      outcome: 'failure',
-      reason,
+      outcome: ScanOutcome.failed,
+      reason: metricReason[reason],
     });
     this.o.log.warn({ image: key, reason, message, retryInSeconds: Math.round(delay / 1000) }, 'scan failed');
     const notified = new Set<string>();
@@ -509,6 +519,41 @@ export class ScanController {
         .catch((err: unknown) => this.o.log.warn({ err, workload: wKey }, 'could not record event'));
     }
     this.armWake();
+  }
+
+  /**
+   * Containers that started running the image while its result was being written were not in the
+   * list that was written: give them a copy now, or they would wait for the next TTL.
+   */
+  private async fillLateConsumers(key: string): Promise<void> {
+    for (const consumer of this.plan.get(key)?.consumers ?? []) {
+      if (this.results.hasCurrentReport(consumer, key)) continue;
+      const target = this.consumerTarget(consumer);
+      if (target && !(await this.results.copyInto(target.workload, target.image, key)))
+        this.plan.invalidate(key);
+    }
+  }
+
+  /** The image in the parts the report series use, so scan series join them. */
+  private scannedImage(key: string): ScannedImage {
+    for (const consumer of this.plan.get(key)?.consumers ?? []) {
+      const image = this.consumerTarget(consumer)?.image;
+      if (image)
+        return {
+          registry: image.registry,
+          repository: image.repository,
+          tag: image.tag,
+          digest: image.digest,
+        };
+    }
+    const at = key.indexOf('@');
+    const name = at < 0 ? key : key.slice(0, at);
+    const slash = name.indexOf('/');
+    return {
+      registry: name.slice(0, slash),
+      repository: name.slice(slash + 1),
+      digest: at < 0 ? undefined : key.slice(at + 1),
+    };
   }
 
   private consumerTarget(consumer: string): { workload: Workload; image: ContainerImage } | undefined {

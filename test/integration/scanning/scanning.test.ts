@@ -240,6 +240,24 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
     await waitUntil('the secret report of shop/web', () =>
       getReport('exposedsecretreports', `replicaset-${rs}-web`),
     );
+
+    // The exporter sees what the scanner wrote, and the scanner's own series are there.
+    const metrics = await waitUntil('the report in /metrics', async () => {
+      const text = await fetch(`${operator.baseUrl}/metrics`).then((r) => r.text());
+      return text.includes(`resource_name="${rs}"`) ? text : undefined;
+    });
+    const line = metrics
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('trivy_image_vulnerabilities{') &&
+          l.includes(`namespace="${ns}"`) &&
+          l.includes('container_name="web"') &&
+          l.includes('severity="Critical"'),
+      );
+    assert.ok(line, 'trivy_image_vulnerabilities series for the web container');
+    assert.equal(Number(line.split(' ').pop()), vuln.report.summary.criticalCount);
+    assert.match(metrics, /^trivy_lookout_scan_duration_seconds_count\{outcome="succeeded"\} [1-9]/m);
   });
 
   it('scans 50 workloads sharing 3 images with exactly 3 scan Jobs, and reports every container', async () => {
