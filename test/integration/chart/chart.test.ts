@@ -1,0 +1,618 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  RbacAuthorizationV1Api,
+  type V1Container,
+  type V1Deployment,
+  type V1EnvVar,
+  type V1PolicyRule,
+} from '@kubernetes/client-node';
+import { loadConfig } from '../../../src/config/index.ts';
+import { SETTINGS, SETTING_IDS } from '../../../src/config/settings.ts';
+import { kubeconfigYaml } from '../../harness/control-plane.ts';
+import {
+  chartDir,
+  helm,
+  helmOk,
+  parseManifests,
+  renderChart,
+  type RenderedObject,
+} from '../../harness/helm.ts';
+import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/index.ts';
+import { kubectl } from '../../harness/kubectl.ts';
+import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
+import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
+import { repoRoot } from '../../harness/tools.ts';
+import { waitUntil } from '../../harness/waiting.ts';
+
+const ALPINE = 'alpine:3.19';
+const PRIVATE = 'private.example.com/team/app:1';
+const fixture = (name: string) => path.join(repoRoot, 'test', 'fixtures', 'trivy', name);
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'trivy-lookout-chart-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function find(objects: RenderedObject[], kind: string, nameSuffix = ''): RenderedObject {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name.endsWith(nameSuffix));
+  assert.ok(found, `rendered ${kind} *${nameSuffix}`);
+  return found;
+}
+
+function operatorContainer(objects: RenderedObject[]): V1Container {
+  const deployment = find(objects, 'Deployment') as unknown as V1Deployment;
+  const container = deployment.spec?.template.spec?.containers.find((c) => c.name === 'operator');
+  assert.ok(container, 'operator container');
+  return container;
+}
+
+/** The environment the operator would see: plain values plus values from the chart's Secret. */
+function effectiveEnv(objects: RenderedObject[]): Record<string, string> {
+  const secret = find(objects, 'Secret') as unknown as { stringData: Record<string, string> };
+  const env: Record<string, string> = {};
+  for (const entry of operatorContainer(objects).env ?? []) {
+    if (entry.value !== undefined) env[entry.name] = entry.value;
+    else if (entry.valueFrom?.secretKeyRef)
+      env[entry.name] = secret.stringData[entry.valueFrom.secretKeyRef.key] ?? '';
+  }
+  return env;
+}
+
+const envEntry = (objects: RenderedObject[], name: string): V1EnvVar | undefined =>
+  operatorContainer(objects).env?.find((e) => e.name === name);
+
+describe('the Helm chart, rendered', () => {
+  it('passes helm lint --strict, with default values and with Trivy-Operator-style values', async () => {
+    const lint = await helm(['lint', '--strict', chartDir]);
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr);
+    const lintAirGapped = await helm(['lint', '--strict', chartDir, '-f', airGappedValuesFile()]);
+    assert.equal(lintAirGapped.code, 0, lintAirGapped.stdout + lintAirGapped.stderr);
+  });
+
+  it('renders every operator setting as its env var, with the operator defaults', async () => {
+    const objects = await renderChart('lookout', 'trivy-system');
+    const env = effectiveEnv(objects);
+    for (const id of SETTING_IDS) {
+      const spec = SETTINGS[id];
+      if (id === 'operatorNamespace') continue;
+      assert.ok(spec.env in env, `${spec.env} (${spec.key}) is rendered`);
+      if (id === 'metricsBindAddress') {
+        assert.equal(env[spec.env], ':8080');
+        continue;
+      }
+      // Same value once parsed: "{}" and "" are both an empty list of registries.
+      assert.deepEqual(spec.parse(env[spec.env]), spec.parse(spec.default), `${spec.key} default`);
+    }
+    // Nothing the operator does not know.
+    const known = new Set(SETTING_IDS.map((id) => SETTINGS[id].env));
+    for (const name of Object.keys(env)) assert.ok(known.has(name), `${name} is a setting`);
+    assert.deepEqual(envEntry(objects, 'OPERATOR_NAMESPACE')?.valueFrom?.fieldRef, {
+      fieldPath: 'metadata.namespace',
+    });
+    // The operator accepts the rendered environment as it is.
+    const config = loadConfig({ ...env, OPERATOR_NAMESPACE: 'trivy-system' });
+    assert.equal(config.trivy.repository, 'mirror.gcr.io/aquasec/trivy');
+  });
+
+  it('keeps credentials out of the pod spec: token and headers come from the Secret', async () => {
+    const objects = await renderChart('lookout', 'trivy-system', [
+      '--set',
+      'trivy.serverToken=s3cret-token',
+      '--set',
+      'trivy.serverCustomHeaders=X-Api-Key:abc',
+    ]);
+    for (const name of [
+      'OPERATOR_TRIVY_SERVER_TOKEN',
+      'OPERATOR_TRIVY_SERVER_CUSTOM_HEADERS',
+      'OPERATOR_WEBHOOK_BROADCAST_URL',
+      'OPERATOR_WEBHOOK_BROADCAST_CUSTOM_HEADERS',
+    ]) {
+      const entry = envEntry(objects, name);
+      assert.equal(entry?.value, undefined, `${name} has no literal value`);
+      assert.equal(entry?.valueFrom?.secretKeyRef?.name, 'lookout-trivy-lookout');
+    }
+    const deployment = JSON.stringify(find(objects, 'Deployment'));
+    assert.doesNotMatch(deployment, /s3cret-token|X-Api-Key/);
+    const env = effectiveEnv(objects);
+    assert.equal(env.OPERATOR_TRIVY_SERVER_TOKEN, 's3cret-token');
+    // A change of the Secret rolls the pods.
+    const before = await renderChart('lookout', 'trivy-system');
+    const checksum = (o: RenderedObject[]) =>
+      (find(o, 'Deployment') as unknown as V1Deployment).spec?.template.metadata?.annotations?.[
+        'checksum/secret'
+      ];
+    assert.ok(checksum(objects));
+    assert.notEqual(checksum(objects), checksum(before));
+  });
+
+  it('renders a hardened Deployment with probes on the metrics port, a ClusterIP Service and no monitoring objects by default', async () => {
+    const objects = await renderChart('lookout', 'trivy-system');
+    const deployment = find(objects, 'Deployment') as unknown as V1Deployment;
+    const pod = deployment.spec?.template.spec;
+    assert.equal(pod?.securityContext?.runAsNonRoot, true);
+    assert.equal(pod?.securityContext?.runAsUser, 65532);
+    assert.equal(pod?.serviceAccountName, 'lookout-trivy-lookout');
+    const c = operatorContainer(objects);
+    assert.equal(c.image, 'ghcr.io/trivy-lookout/trivy-lookout:0.1.0');
+    assert.equal(c.securityContext?.readOnlyRootFilesystem, true);
+    assert.equal(c.securityContext?.allowPrivilegeEscalation, false);
+    assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL']);
+    assert.equal(c.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+    assert.deepEqual(c.ports, [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }]);
+    assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'metrics' });
+    assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'metrics' });
+
+    const service = find(objects, 'Service') as unknown as {
+      spec: { type: string; clusterIP?: string; ports: { name: string; port: number }[] };
+    };
+    assert.equal(service.spec.type, 'ClusterIP');
+    assert.equal(service.spec.clusterIP, undefined, 'not headless');
+    assert.deepEqual(
+      service.spec.ports.map((p) => [p.name, p.port]),
+      [['metrics', 8080]],
+    );
+    const kinds = objects.map((o) => o.kind);
+    assert.ok(!kinds.includes('ServiceMonitor'));
+    assert.ok(!kinds.includes('PrometheusRule'));
+    assert.ok(!kinds.includes('ConfigMap'));
+  });
+
+  it('renders the ServiceMonitor with its labels and scrape settings; rules and dashboards render nothing while the pack is empty', async () => {
+    const objects = await renderChart('lookout', 'trivy-system', [
+      '--set',
+      'serviceMonitor.enabled=true',
+      '--set',
+      'serviceMonitor.labels.release=kube-prometheus-stack',
+      '--set',
+      'serviceMonitor.interval=60s',
+      '--set',
+      'serviceMonitor.scrapeTimeout=30s',
+      '--set',
+      'prometheusRule.enabled=true',
+      '--set',
+      'grafanaDashboards.enabled=true',
+    ]);
+    const monitor = find(objects, 'ServiceMonitor') as unknown as {
+      metadata: { labels: Record<string, string> };
+      spec: { endpoints: Record<string, unknown>[]; selector: { matchLabels: Record<string, string> } };
+    };
+    assert.equal(monitor.metadata.labels.release, 'kube-prometheus-stack');
+    assert.deepEqual(monitor.spec.endpoints[0], {
+      port: 'metrics',
+      path: '/metrics',
+      scheme: 'http',
+      honorLabels: true,
+      interval: '60s',
+      scrapeTimeout: '30s',
+    });
+    const service = find(objects, 'Service');
+    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) {
+      assert.equal(service.metadata.labels?.[key], value, `the Service carries ${key}`);
+    }
+    // files/prometheus-rules and files/grafana-dashboards hold no rules or dashboards yet.
+    assert.ok(!objects.some((o) => o.kind === 'PrometheusRule' || o.kind === 'ConfigMap'));
+  });
+
+  it('renders each rule file as a PrometheusRule and each dashboard as a ConfigMap once the pack has them', async () => {
+    const copy = path.join(tmp, 'chart-with-pack');
+    cpSync(chartDir, copy, { recursive: true });
+    writeFileSync(
+      path.join(copy, 'files', 'prometheus-rules', 'trivy-lookout.yaml'),
+      'groups:\n  - name: trivy\n    rules:\n      - alert: Critical\n        expr: trivy_image_vulnerabilities > 0\n' +
+        '        annotations: {summary: "{{ $labels.namespace }}"}\n',
+    );
+    writeFileSync(path.join(copy, 'files', 'grafana-dashboards', 'overview.json'), '{"title": "Overview"}');
+    const objects = parseManifests(
+      await helmOk([
+        'template',
+        'lookout',
+        copy,
+        '--set',
+        'prometheusRule.enabled=true',
+        '--set',
+        'prometheusRule.labels.release=kube-prometheus-stack',
+        '--set',
+        'grafanaDashboards.enabled=true',
+      ]),
+    );
+    const rule = find(objects, 'PrometheusRule', '-trivy-lookout') as unknown as {
+      metadata: { labels: Record<string, string> };
+      spec: { groups: { rules: { annotations: Record<string, string> }[] }[] };
+    };
+    assert.equal(rule.metadata.labels.release, 'kube-prometheus-stack');
+    // Prometheus templates are passed through, not evaluated by helm.
+    assert.equal(rule.spec.groups[0]?.rules[0]?.annotations.summary, '{{ $labels.namespace }}');
+    const dashboard = find(objects, 'ConfigMap', '-overview') as unknown as {
+      metadata: { labels: Record<string, string> };
+      data: Record<string, string>;
+    };
+    assert.equal(dashboard.metadata.labels.grafana_dashboard, '1');
+    assert.deepEqual(JSON.parse(dashboard.data['overview.json'] ?? ''), { title: 'Overview' });
+  });
+
+  it('takes a Trivy-Operator values file for an air-gapped cluster, unknown keys included', async () => {
+    const objects = await renderChart('lookout', 'trivy-system', ['-f', airGappedValuesFile()]);
+    const env = effectiveEnv(objects);
+    assert.equal(env.OPERATOR_TRIVY_REPOSITORY, 'registry.internal:5000/aquasec/trivy');
+    assert.equal(env.OPERATOR_TRIVY_TAG, '0.70.0');
+    assert.equal(env.OPERATOR_TRIVY_DB_REPOSITORY, 'registry.internal:5000/aquasec/trivy-db');
+    assert.equal(env.OPERATOR_TRIVY_JAVA_DB_REPOSITORY, 'registry.internal:5000/aquasec/trivy-java-db');
+    assert.equal(env.OPERATOR_TRIVY_DB_REPOSITORY_INSECURE, 'true');
+    assert.equal(env.OPERATOR_TARGET_NAMESPACES, 'shop,team-*');
+    assert.equal(env.OPERATOR_CONCURRENT_SCAN_JOBS_LIMIT, '3');
+    assert.equal(env.OPERATOR_SCAN_JOB_TIMEOUT, '10m');
+
+    const config = loadConfig({ ...env, OPERATOR_NAMESPACE: 'trivy-system' });
+    assert.deepEqual(config.trivy.insecureRegistries, ['registry.internal:5000']);
+    assert.deepEqual(config.trivy.nonSslRegistries, ['plain.internal:8080']);
+    assert.deepEqual(config.trivy.registry.mirror, { 'docker.io': 'registry.internal:5000' });
+    assert.deepEqual(config.trivy.severity, ['HIGH', 'CRITICAL']);
+    assert.equal(config.trivy.ignoreUnfixed, true);
+    assert.equal(config.trivy.mode, 'ClientServer');
+    assert.equal(config.trivy.serverURL, 'http://trivy.trivy-system:4954');
+    assert.equal(config.trivy.serverToken, 'token-1');
+    assert.deepEqual(config.trivy.serverCustomHeaders, { 'X-Team': 'sec' });
+    assert.equal(config.trivy.resources.requests.cpu, '50m');
+    assert.equal(config.trivy.resources.limits.memory, '1Gi');
+    assert.deepEqual(config.targetNamespaces, ['shop', 'team-*']);
+    assert.deepEqual(config.excludeNamespaces, ['kube-system']);
+    assert.equal(config.operator.scanJobsConcurrentLimit, 3);
+    assert.equal(config.operator.metricsVulnIdEnabled, true);
+    assert.deepEqual(config.operator.privateRegistryScanSecretsNames, { shop: ['regcred'] });
+    assert.equal(config.trivy.ignoreFile, 'CVE-2023-0001\nCVE-2023-0002');
+  });
+
+  it('rejects bad values with a message naming the value', async () => {
+    const badMode = await helm(['template', 'x', chartDir, '--set', 'trivy.mode=Server']);
+    assert.notEqual(badMode.code, 0);
+    assert.match(badMode.stderr, /\/trivy\/mode.*Standalone.*ClientServer/);
+    const badLimit = await helm(['template', 'x', chartDir, '--set', 'operator.scanJobsConcurrentLimit=0']);
+    assert.notEqual(badLimit.code, 0);
+    assert.match(badLimit.stderr, /\/operator\/scanJobsConcurrentLimit/);
+    const badTimeout = await helm(['template', 'x', chartDir, '--set', 'operator.scanJobTimeout=five']);
+    assert.notEqual(badTimeout.code, 0);
+    assert.match(badTimeout.stderr, /\/operator\/scanJobTimeout/);
+    const badSeverity = await helm(['template', 'x', chartDir, '--set', 'trivy.severity=HIGH\\,SEVERE']);
+    assert.notEqual(badSeverity.code, 0);
+    assert.match(badSeverity.stderr, /\/trivy\/severity/);
+  });
+
+  it('grants exactly the API calls the operator makes', async () => {
+    const objects = await renderChart('lookout', 'trivy-system');
+    const rules = (kind: string, name: string) =>
+      ((objects.find((o) => o.kind === kind && o.metadata.name === name)?.rules ?? []) as V1PolicyRule[]).map(
+        (r) => [r.apiGroups, r.resources, r.verbs, r.resourceNames ?? []],
+      );
+    const allReports = [
+      'vulnerabilityreports',
+      'clustervulnerabilityreports',
+      'exposedsecretreports',
+      'configauditreports',
+      'clusterconfigauditreports',
+      'rbacassessmentreports',
+      'clusterrbacassessmentreports',
+      'infraassessmentreports',
+      'clusterinfraassessmentreports',
+      'clustercompliancereports',
+      'sbomreports',
+      'clustersbomreports',
+    ];
+    assert.deepEqual(rules('ClusterRole', 'lookout-trivy-lookout'), [
+      [[''], ['namespaces'], ['list', 'watch'], []],
+      [[''], ['pods'], ['list', 'watch'], []],
+      [['batch'], ['cronjobs'], ['list', 'watch'], []],
+      [['batch'], ['jobs'], ['get'], []],
+      [[''], ['secrets', 'serviceaccounts'], ['get'], []],
+      [[''], ['events'], ['create', 'patch'], []],
+      [
+        ['aquasecurity.github.io'],
+        ['vulnerabilityreports', 'exposedsecretreports'],
+        ['get', 'list', 'watch', 'create', 'update', 'delete'],
+        [],
+      ],
+      [['aquasecurity.github.io'], allReports, ['list', 'watch'], []],
+    ]);
+    assert.deepEqual(rules('Role', 'lookout-trivy-lookout'), [
+      [['batch'], ['jobs'], ['list', 'watch', 'create', 'delete'], []],
+      [[''], ['secrets'], ['create', 'update', 'patch'], []],
+      [[''], ['pods/log'], ['get'], []],
+      [['coordination.k8s.io'], ['leases'], ['create'], []],
+      [['coordination.k8s.io'], ['leases'], ['get', 'update'], ['trivy-lookout-lock']],
+    ]);
+    const role = find(objects, 'Role');
+    assert.equal(role.metadata.namespace, 'trivy-system');
+
+    // Report roles for people: view reads, edit/admin also write.
+    const view = find(objects, 'ClusterRole', '-reports-view');
+    assert.equal(view.metadata.labels?.['rbac.authorization.k8s.io/aggregate-to-view'], 'true');
+    assert.deepEqual((view.rules as V1PolicyRule[])[0]?.verbs, ['get', 'list', 'watch']);
+    const edit = find(objects, 'ClusterRole', '-reports-edit');
+    assert.equal(edit.metadata.labels?.['rbac.authorization.k8s.io/aggregate-to-edit'], 'true');
+    assert.equal(edit.metadata.labels?.['rbac.authorization.k8s.io/aggregate-to-admin'], 'true');
+    assert.equal(edit.metadata.labels?.['rbac.authorization.k8s.io/aggregate-to-view'], undefined);
+
+    // Without global secret access: no cluster-wide secrets, only the configured ones by name.
+    const scoped = await renderChart('lookout', 'trivy-system', [
+      '--set',
+      'operator.accessGlobalSecretsAndServiceAccount=false',
+      '--set-json',
+      'operator.privateRegistryScanSecretsNames={"shop":"regcred,other"}',
+      '--set',
+      'operator.leaderElectionEnabled=false',
+    ]);
+    const clusterRole = JSON.stringify(
+      scoped.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'lookout-trivy-lookout'),
+    );
+    assert.doesNotMatch(clusterRole, /secrets"|serviceaccounts/);
+    assert.doesNotMatch(JSON.stringify(scoped), /leases/);
+    const shopRole = scoped.find((o) => o.kind === 'Role' && o.metadata.namespace === 'shop');
+    assert.deepEqual(shopRole?.rules, [
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['regcred', 'other'], verbs: ['get'] },
+    ]);
+  });
+});
+
+function airGappedValuesFile(): string {
+  const file = path.join(tmp, 'air-gapped-values.yaml');
+  writeFileSync(
+    file,
+    [
+      '# Written as for Trivy-Operator, keys it has that trivy-lookout does not included.',
+      'targetNamespaces: "shop,team-*"',
+      'excludeNamespaces: "kube-system"',
+      'operator:',
+      '  scanJobTimeout: 10m',
+      '  scanJobsConcurrentLimit: 3',
+      '  metricsVulnIdEnabled: true',
+      '  privateRegistryScanSecretsNames: {shop: regcred}',
+      '  builtInTrivyServer: false',
+      'trivy:',
+      '  repository: registry.internal:5000/aquasec/trivy',
+      '  tag: 0.70.0',
+      '  mode: ClientServer',
+      '  serverURL: http://trivy.trivy-system:4954',
+      '  serverToken: token-1',
+      '  serverCustomHeaders: "X-Team:sec"',
+      '  dbRepository: registry.internal:5000/aquasec/trivy-db',
+      '  javaDbRepository: registry.internal:5000/aquasec/trivy-java-db',
+      '  dbRepositoryInsecure: true',
+      '  insecureRegistries:',
+      '    internal: registry.internal:5000',
+      '  nonSslRegistries:',
+      '    plain: plain.internal:8080',
+      '  registry:',
+      '    mirror:',
+      '      docker.io: registry.internal:5000',
+      '  severity: HIGH,CRITICAL',
+      '  ignoreUnfixed: true',
+      '  ignoreFile:',
+      '    - CVE-2023-0001',
+      '    - CVE-2023-0002',
+      '  storageClassEnabled: true',
+      '  resources:',
+      '    requests: {cpu: 50m, memory: 100M}',
+      '    limits: {cpu: 1, memory: 1Gi}',
+      'nodeCollector:',
+      '  useNodeSelector: true',
+      'compliance:',
+      '  cron: "0 */6 * * *"',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/** The operator's log lines about a refused (HTTP 403, forbidden) API request. */
+function refused(operator: OperatorProcess | undefined): string[] {
+  if (!operator) return [];
+  return (operator.stdout() + operator.stderr())
+    .split('\n')
+    .filter((line) => /forbidden|\b403\b/i.test(line));
+}
+
+describe('the Helm chart on the real control plane', () => {
+  let cluster: TestCluster;
+  let kubelet: HarnessKubelet;
+  let core: CoreV1Api;
+  let apps: AppsV1Api;
+
+  before(async () => {
+    cluster = await useTestCluster();
+    const kc = cluster.kubeConfig();
+    core = kc.makeApiClient(CoreV1Api);
+    apps = kc.makeApiClient(AppsV1Api);
+    kubelet = await startHarnessKubelet(kc, {
+      nodeNamePrefix: `chart-node-${process.pid}`,
+      trivy: {
+        images: {
+          [ALPINE]: { report: fixture('alpine-3.19.json') },
+          [PRIVATE]: { error: 'unauthorized' },
+        },
+      },
+    });
+  });
+
+  after(async () => {
+    await kubelet?.stop();
+    await cluster?.release();
+  });
+
+  const deployment = (name: string, namespace: string, image: string): V1Deployment => ({
+    metadata: { name, namespace },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          imagePullSecrets: [{ name: 'regcred' }],
+          containers: [{ name: 'main', image }],
+        },
+      },
+    },
+  });
+
+  it("runs the operator with only the chart's RBAC: a report is written and no request is forbidden", async () => {
+    const releaseNs = await cluster.createNamespace('lookout-rbac');
+    const appsNs = await cluster.createNamespace('rbac-apps');
+    const release = `rbac-${process.pid}`;
+    const rendered = await helmOk([
+      'template',
+      release,
+      chartDir,
+      '--namespace',
+      releaseNs,
+      '--show-only',
+      'templates/serviceaccount.yaml',
+      '--show-only',
+      'templates/rbac.yaml',
+    ]);
+    const manifest = path.join(tmp, `${release}.yaml`);
+    writeFileSync(manifest, rendered);
+    await kubectl(cluster.kubeconfigPath, ['apply', '-f', manifest]);
+    try {
+      const sa = `${release}-trivy-lookout`;
+      const token = await core.createNamespacedServiceAccountToken({
+        name: sa,
+        namespace: releaseNs,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      });
+      const caData = cluster.kubeConfig().getCurrentCluster()?.caData ?? '';
+      const saKubeconfig = path.join(tmp, `${release}.kubeconfig`);
+      writeFileSync(
+        saKubeconfig,
+        kubeconfigYaml(cluster.server, Buffer.from(caData, 'base64').toString(), token.status?.token ?? ''),
+        { mode: 0o600 },
+      );
+      // The token really is the ServiceAccount's, and it is limited.
+      const canI = async (...args: string[]) =>
+        (await kubectl(saKubeconfig, ['auth', 'can-i', ...args]).catch(() => 'no\n')).trim();
+      assert.equal(await canI('list', 'pods', '--all-namespaces'), 'yes');
+      assert.equal(await canI('create', 'jobs.batch', '-n', appsNs), 'no');
+      assert.equal(await canI('list', 'secrets', '-n', appsNs), 'no');
+      assert.equal(await canI('delete', 'pods', '-n', releaseNs), 'no');
+
+      await core.createNamespacedSecret({
+        namespace: appsNs,
+        body: {
+          metadata: { name: 'regcred' },
+          type: 'kubernetes.io/dockerconfigjson',
+          stringData: {
+            '.dockerconfigjson': JSON.stringify({
+              auths: { 'private.example.com': { username: 'u', password: 'p' } },
+            }),
+          },
+        },
+      });
+      await apps.createNamespacedDeployment({ namespace: appsNs, body: deployment('web', appsNs, ALPINE) });
+      await apps.createNamespacedDeployment({
+        namespace: appsNs,
+        body: deployment('private', appsNs, PRIVATE),
+      });
+
+      let operator: OperatorProcess | undefined;
+      try {
+        operator = await startOperator(saKubeconfig, {
+          OPERATOR_NAMESPACE: releaseNs,
+          OPERATOR_TARGET_NAMESPACES: appsNs,
+          OPERATOR_LEADER_ELECTION_ENABLED: 'true',
+          OPERATOR_LEADER_ELECTION_ID: 'trivy-lookout-lock',
+          OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
+          OPERATOR_LOG_LEVEL: 'debug',
+        });
+        await operator.waitForReady(60_000);
+        const objects = cluster.kubeConfig().makeApiClient(CustomObjectsApi);
+        const reports = await waitUntil(
+          'the VulnerabilityReport of web',
+          async () => {
+            const list = (await objects.listNamespacedCustomObject({
+              group: 'aquasecurity.github.io',
+              version: 'v1alpha1',
+              namespace: appsNs,
+              plural: 'vulnerabilityreports',
+            })) as { items: { metadata: { labels: Record<string, string> } }[] };
+            return list.items.length > 0 ? list.items : undefined;
+          },
+          90_000,
+        );
+        assert.equal(reports[0]?.metadata.labels['trivy-operator.container.name'], 'main');
+        // A failed scan (with the pull secret read) is recorded as an Event on the workload.
+        await waitUntil(
+          'a ScanFailed event',
+          async () =>
+            (await core.listNamespacedEvent({ namespace: appsNs })).items.find(
+              (e) => e.reason === 'ScanFailed',
+            ),
+          60_000,
+        );
+        const scans = kubelet.trivy.invocations().filter((i) => i.image?.includes('private.example.com'));
+        assert.ok(scans.length > 0);
+        await operator.waitForLog((l) => l.msg === 'scan failed', 30_000);
+      } catch (err) {
+        // A missing permission usually shows as a wait that never ends: say which request failed.
+        throw new Error(`${String(err)}\nrefused requests:\n${refused(operator).join('\n')}`);
+      } finally {
+        await operator?.stop();
+      }
+      assert.deepEqual(refused(operator), [], 'no request was refused');
+    } finally {
+      await kubectl(cluster.kubeconfigPath, ['delete', '--ignore-not-found', '-f', manifest]).catch(() => '');
+    }
+  });
+
+  it('installs the whole chart with helm, runs the Deployment with the values given, and uninstalls cleanly', async () => {
+    const releaseNs = await cluster.createNamespace('lookout-e2e');
+    const release = `e2e-${process.pid}`;
+    const kubeconfigPath = cluster.kubeconfigPath;
+    await helmOk(
+      [
+        'install',
+        release,
+        chartDir,
+        '--namespace',
+        releaseNs,
+        '--wait',
+        '--timeout',
+        '120s',
+        '--set',
+        'trivy.repository=registry.internal:5000/aquasec/trivy',
+        '--set',
+        'targetNamespaces=shop',
+      ],
+      { kubeconfigPath },
+    );
+    try {
+      const status = JSON.parse(
+        await helmOk(['status', release, '--namespace', releaseNs, '-o', 'json'], { kubeconfigPath }),
+      ) as { info: { status: string } };
+      assert.equal(status.info.status, 'deployed');
+      const name = `${release}-trivy-lookout`;
+      const deployed = await apps.readNamespacedDeployment({ name, namespace: releaseNs });
+      const env = deployed.spec?.template.spec?.containers[0]?.env ?? [];
+      const value = (n: string) => env.find((e) => e.name === n)?.value;
+      assert.equal(value('OPERATOR_TRIVY_REPOSITORY'), 'registry.internal:5000/aquasec/trivy');
+      assert.equal(value('OPERATOR_TARGET_NAMESPACES'), 'shop');
+      assert.equal(deployed.status?.readyReplicas, 1);
+      const pods = await core.listNamespacedPod({
+        namespace: releaseNs,
+        labelSelector: `app.kubernetes.io/instance=${release}`,
+      });
+      assert.equal(pods.items[0]?.status?.phase, 'Running');
+      const service = await core.readNamespacedService({ name, namespace: releaseNs });
+      assert.equal(service.spec?.ports?.[0]?.name, 'metrics');
+    } finally {
+      await helmOk(['uninstall', release, '--namespace', releaseNs, '--wait'], { kubeconfigPath });
+    }
+    await assert.rejects(
+      apps.readNamespacedDeployment({ name: `${release}-trivy-lookout`, namespace: releaseNs }),
+    );
+    const rbac = cluster.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
+    await assert.rejects(rbac.readClusterRole({ name: `${release}-trivy-lookout` }));
+    await assert.rejects(rbac.readClusterRole({ name: `${release}-trivy-lookout-reports-view` }));
+  });
+});
