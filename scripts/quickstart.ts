@@ -9,6 +9,9 @@ import { parseArgs } from 'node:util';
 import { startControlPlane, type ControlPlane } from '../test/harness/control-plane.ts';
 import { clearStaleCluster } from '../test/harness/cluster-state.ts';
 import { installCrds } from '../test/harness/crds.ts';
+import { startHarnessKubelet, type HarnessKubelet } from '../test/harness/kubelet/index.ts';
+import { createSampleWorkloads, sampleScanResults } from './sample-workloads.ts';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { repoRoot } from '../test/harness/tools.ts';
 
 const { values } = parseArgs({
@@ -18,6 +21,7 @@ const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
 
 async function main(): Promise<void> {
   let cp: ControlPlane | undefined;
+  let kubelet: HarnessKubelet | undefined;
   let kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
   if (!kubeconfig) {
     const dir = path.join(repoRoot, '.run', 'quickstart');
@@ -27,6 +31,25 @@ async function main(): Promise<void> {
     say('installing the report CRDs');
     await installCrds(cp.kubeConfig());
     kubeconfig = cp.kubeconfigPath;
+    say('starting the harness kubelet (no container runtime here: it runs scan pods as local processes)');
+    say(
+      'SAMPLE DATA: scans replay recorded Trivy results for the sample images; nothing is pulled or scanned for real',
+    );
+    kubelet = await startHarnessKubelet(cp.kubeConfig(), {
+      nodeCount: 2,
+      trivy: {
+        images: Object.fromEntries(
+          Object.entries(sampleScanResults).map(([image, report]) => [image, { report }]),
+        ),
+      },
+    });
+    await cp
+      .kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .createNamespace({ body: { metadata: { name: 'trivy-system' } } })
+      .catch(() => undefined);
+    say('creating sample workloads (namespaces shop, payments, batch, monitoring-agents)');
+    await createSampleWorkloads(cp.kubeConfig());
   } else {
     say(`using the cluster in ${kubeconfig}`);
   }
@@ -55,6 +78,7 @@ async function main(): Promise<void> {
       operator.kill('SIGTERM');
       await new Promise((resolve) => operator.once('exit', resolve));
     }
+    await kubelet?.stop();
     await cp?.stop();
     process.exit(code);
   };
@@ -74,6 +98,23 @@ async function main(): Promise<void> {
     );
     if (ready) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  if (cp) {
+    const objects = cp.kubeConfig().makeApiClient(CustomObjectsApi);
+    let last = -1;
+    for (let i = 0; i < 600; i++) {
+      const list = (await objects
+        .listClusterCustomObject({
+          group: 'aquasecurity.github.io',
+          version: 'v1alpha1',
+          plural: 'vulnerabilityreports',
+        })
+        .catch(() => ({ items: [] }))) as { items: unknown[] };
+      if (list.items.length !== last) say(`vulnerability reports so far: ${list.items.length}`);
+      last = list.items.length;
+      if (last >= 7) break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
   }
   say('up. Try:');
   say(`  kubectl --kubeconfig ${kubeconfig} get vulnerabilityreports -A`);
