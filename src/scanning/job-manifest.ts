@@ -55,10 +55,11 @@ export const SCAN_SCRIPT = [
 /** Builds the Job (and its Secret) that scans one image. Pure: settings + image → manifests. */
 export function buildScanJob(
   config: Config,
-  input: ScanJobInput,
+  requested: ScanJobInput,
   placement: ScanPodPlacement = {},
 ): ScanJobManifests {
   const { trivy, operator } = config;
+  const input = withRegistryMirror(requested, trivy.registry.mirror);
   const name = scanJobName(input.imageKey);
   const secretName = `${name}-secrets`;
   const secretData: Record<string, string> = {};
@@ -228,6 +229,33 @@ export function buildScanJob(
           stringData: secretData,
         };
   return { job, secret };
+}
+
+const DOCKER_HUB_ALIASES = ['index.docker.io', 'docker.io', 'registry-1.docker.io'];
+
+/**
+ * Rewrites the reference to a configured registry mirror (`trivy.registry.mirror`, registry →
+ * mirror host), as air-gapped clusters need; the mirror is then the registry Trivy talks to.
+ */
+export function withRegistryMirror(
+  input: ScanJobInput,
+  mirrors: Readonly<Record<string, string>>,
+): ScanJobInput {
+  const hub = DOCKER_HUB_ALIASES.includes(input.registryHost);
+  const aliases = hub ? DOCKER_HUB_ALIASES : [input.registryHost];
+  const mirror = aliases.map((alias) => mirrors[alias]).find((m) => m !== undefined);
+  if (!mirror) return input;
+  const prefix = aliases.map((alias) => `${alias}/`).find((p) => input.imageRef.startsWith(p));
+  let path: string;
+  if (prefix) {
+    path = input.imageRef.slice(prefix.length);
+  } else {
+    const parts = input.imageRef.split('/');
+    const namesRegistry = parts.length > 1 && (/[.:]/.test(parts[0] ?? '') || parts[0] === 'localhost');
+    if (!hub || namesRegistry) return input;
+    path = parts.length === 1 ? `library/${input.imageRef}` : input.imageRef;
+  }
+  return { ...input, imageRef: `${mirror}/${path}`, registryHost: mirror };
 }
 
 /** Registry lists hold host[:port]; an entry without a port matches any port of that host. */

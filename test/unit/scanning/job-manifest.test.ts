@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../../src/config/index.ts';
-import { buildScanJob, matchesRegistry } from '../../../src/scanning/job-manifest.ts';
+import { buildScanJob, matchesRegistry, withRegistryMirror } from '../../../src/scanning/job-manifest.ts';
 import { scanJobName } from '../../../src/scanning/names.ts';
 
 const noFile = () => {
@@ -115,5 +115,46 @@ describe('matchesRegistry', () => {
     assert.equal(matchesRegistry(['registry.local'], 'registry.local:5000'), true);
     assert.equal(matchesRegistry(['registry.local:5000'], 'registry.local:5001'), false);
     assert.equal(matchesRegistry([], 'ghcr.io'), false);
+  });
+});
+
+describe('withRegistryMirror', () => {
+  const mirrors = { 'docker.io': 'mirror.internal:5000', 'ghcr.io': 'ghcr-mirror.internal' };
+  const digest = 'sha256:' + 'b'.repeat(64);
+
+  it('rewrites Docker Hub references in every spelling, adding library/ to official images', () => {
+    for (const [ref, expected] of [
+      [`index.docker.io/library/nginx@${digest}`, `mirror.internal:5000/library/nginx@${digest}`],
+      ['nginx:1.27', 'mirror.internal:5000/library/nginx:1.27'],
+      ['bitnami/redis:7', 'mirror.internal:5000/bitnami/redis:7'],
+    ]) {
+      const out = withRegistryMirror(
+        { imageKey: ref!, imageRef: ref!, registryHost: 'index.docker.io' },
+        mirrors,
+      );
+      assert.equal(out.imageRef, expected);
+      assert.equal(out.registryHost, 'mirror.internal:5000', 'insecure/non-SSL decisions follow the mirror');
+    }
+  });
+
+  it('rewrites other registries by host and leaves unmirrored ones alone', () => {
+    const ghcr = withRegistryMirror(
+      { imageKey: 'k', imageRef: 'ghcr.io/acme/api:2', registryHost: 'ghcr.io' },
+      mirrors,
+    );
+    assert.equal(ghcr.imageRef, 'ghcr-mirror.internal/acme/api:2');
+    const quay = { imageKey: 'k', imageRef: 'quay.io/acme/x:1', registryHost: 'quay.io' };
+    assert.deepEqual(withRegistryMirror(quay, mirrors), quay);
+  });
+
+  it('is applied by buildScanJob', () => {
+    const { job } = buildScanJob(
+      config({ OPERATOR_TRIVY_REGISTRY_MIRROR: 'ghcr.io=ghcr-mirror.internal' }),
+      input,
+    );
+    const env = Object.fromEntries(
+      (job.spec!.template.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value]),
+    );
+    assert.equal(env.SCAN_IMAGE_REF, `ghcr-mirror.internal/acme/api@sha256:${'a'.repeat(64)}`);
   });
 });
