@@ -148,7 +148,11 @@ function assemble(s: SettingValues, namespace: string): Config {
       },
       ignoreFile: s.trivyIgnoreFile,
     },
-    trivyOperator: { skipInitContainers: s.skipInitContainers },
+    trivyOperator: {
+      skipInitContainers: s.skipInitContainers,
+      scanJobTolerations: s.scanJobTolerations,
+      scanJobNodeSelector: s.scanJobNodeSelector,
+    },
     metrics: {
       exposedSecretInfo: s.metricsExposedSecretInfo,
       configAuditInfo: s.metricsConfigAuditInfo,

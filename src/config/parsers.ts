@@ -237,3 +237,39 @@ export function secretNamesByNamespace(
     return ok(Object.fromEntries(result));
   };
 }
+
+/** A scan pod toleration, as Kubernetes takes it. */
+export interface Toleration {
+  readonly key?: string;
+  readonly operator?: 'Exists' | 'Equal';
+  readonly value?: string;
+  readonly effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  readonly tolerationSeconds?: number;
+}
+
+const TOLERATION_FIELDS = new Set(['key', 'operator', 'value', 'effect', 'tolerationSeconds']);
+
+/** Tolerations as Trivy-Operator's `scanJobTolerations` takes them: a YAML list or its JSON. */
+export const tolerations: Parser<readonly Toleration[]> = (raw) => {
+  if (isBlank(raw)) return ok([]);
+  const value = typeof raw === 'string' ? parseJson(raw) : raw;
+  const expected =
+    'a list of tolerations like [{"key":"dedicated","operator":"Equal","value":"scan","effect":"NoSchedule"}]';
+  if (!Array.isArray(value)) return fail(`is not ${expected}`);
+  for (const item of value) {
+    if (!isPlainObject(item) || Object.keys(item).some((k) => !TOLERATION_FIELDS.has(k)))
+      return fail(`is not ${expected}`);
+    if (item.operator !== undefined && item.operator !== 'Exists' && item.operator !== 'Equal') {
+      return fail(`has operator ${quote(String(item.operator))}; expected Exists or Equal`);
+    }
+    if (
+      item.effect !== undefined &&
+      !['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(String(item.effect))
+    ) {
+      return fail(
+        `has effect ${quote(String(item.effect))}; expected NoSchedule, PreferNoSchedule or NoExecute`,
+      );
+    }
+  }
+  return ok(value as Toleration[]);
+};

@@ -22,6 +22,7 @@ import {
 } from './formats.ts';
 import {
   bindAddress,
+  tolerations,
   bool,
   cronExpression,
   duration,
@@ -320,6 +321,28 @@ export const SETTINGS = {
     default: 'false',
     description: "Do not scan workloads' init containers.",
     parse: bool,
+  }),
+  scanJobTolerations: setting({
+    key: 'trivyOperator.scanJobTolerations',
+    env: 'OPERATOR_TRIVY_OPERATOR_SCAN_JOB_TOLERATIONS',
+    type: 'list of tolerations (JSON in env)',
+    default: '',
+    description: 'Tolerations of scan pods, e.g. `[{"key":"dedicated","operator":"Exists"}]`.',
+    parse: tolerations,
+    blankIsValue: true,
+  }),
+  scanJobNodeSelector: setting({
+    key: 'trivyOperator.scanJobNodeSelector',
+    env: 'OPERATOR_TRIVY_OPERATOR_SCAN_JOB_NODE_SELECTOR',
+    type: 'map label → value (`a=b,…` or JSON in env)',
+    default: '',
+    description: 'Node selector of scan pods, e.g. `kubernetes.io/arch=amd64`.',
+    parse: mapOf(
+      '=',
+      (key, value) => key !== '' && value !== '',
+      'a map of node label to value like kubernetes.io/arch=amd64',
+    ),
+    blankIsValue: true,
   }),
   reportResourceLabels: setting({
     key: 'trivyOperator.reportResourceLabels',

@@ -1,3 +1,4 @@
+import type { Toleration } from './parsers.ts';
 /**
  * The validated configuration handed to the rest of the operator. Field names follow the YAML keys
  * (which follow Trivy-Operator's Helm values); durations are converted to milliseconds and carry an
@@ -111,7 +112,12 @@ export interface Config {
   readonly targetWorkloads: readonly WorkloadKind[];
   readonly operator: OperatorConfig;
   readonly trivy: TrivyConfig;
-  readonly trivyOperator: { readonly skipInitContainers: boolean };
+  readonly trivyOperator: {
+    readonly skipInitContainers: boolean;
+    /** Scheduling of scan pods (Trivy-Operator's scanJobTolerations / scanJobNodeSelector). */
+    readonly scanJobTolerations: readonly Toleration[];
+    readonly scanJobNodeSelector: Readonly<Record<string, string>>;
+  };
   readonly metrics: MetricsConfig;
 }
 

@@ -56,7 +56,10 @@ export const SCAN_SCRIPT = [
 export function buildScanJob(
   config: Config,
   requested: ScanJobInput,
-  placement: ScanPodPlacement = {},
+  placement: ScanPodPlacement = {
+    tolerations: config.trivyOperator.scanJobTolerations.map((t) => ({ ...t })),
+    nodeSelector: { ...config.trivyOperator.scanJobNodeSelector },
+  },
 ): ScanJobManifests {
   const { trivy, operator } = config;
   const input = withRegistryMirror(requested, trivy.registry.mirror);

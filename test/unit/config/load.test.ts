@@ -56,7 +56,11 @@ describe('loadConfig defaults', () => {
       leaderElectionId: 'trivy-lookout-lock',
       logLevel: 'info',
     });
-    assert.deepEqual(config.trivyOperator, { skipInitContainers: false });
+    assert.deepEqual(config.trivyOperator, {
+      skipInitContainers: false,
+      scanJobTolerations: [],
+      scanJobNodeSelector: {},
+    });
   });
 
   it("uses Trivy-Operator's Trivy defaults", () => {

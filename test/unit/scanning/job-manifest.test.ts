@@ -158,3 +158,28 @@ describe('withRegistryMirror', () => {
     assert.equal(env.SCAN_IMAGE_REF, `ghcr-mirror.internal/acme/api@sha256:${'a'.repeat(64)}`);
   });
 });
+
+describe('scan pod placement from the configuration', () => {
+  it('applies trivyOperator.scanJobTolerations and scanJobNodeSelector', () => {
+    const { job } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_TOLERATIONS:
+          '[{"key":"dedicated","operator":"Equal","value":"scan","effect":"NoSchedule"}]',
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_NODE_SELECTOR: 'pool=scanners',
+      }),
+      input,
+    );
+    const pod = job.spec!.template.spec!;
+    assert.deepEqual(pod.tolerations, [
+      { key: 'dedicated', operator: 'Equal', value: 'scan', effect: 'NoSchedule' },
+    ]);
+    assert.deepEqual(pod.nodeSelector, { pool: 'scanners' });
+  });
+
+  it('refuses a toleration with a bad effect at start-up, naming the setting', () => {
+    assert.throws(
+      () => config({ OPERATOR_TRIVY_OPERATOR_SCAN_JOB_TOLERATIONS: '[{"key":"a","effect":"Never"}]' }),
+      /OPERATOR_TRIVY_OPERATOR_SCAN_JOB_TOLERATIONS.*effect "Never"/,
+    );
+  });
+});
