@@ -20,7 +20,7 @@ import { ReportWriter } from './report-writer.ts';
 import { ScanJobs } from './scan-jobs.ts';
 import { WorkloadEvents } from './events.ts';
 import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
-import { ScanResults, type ContainerImage } from './scan-results.ts';
+import { ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
 import type { TargetNamespaces } from '../workloads/index.ts';
 import { ScanFailureReason, ScanOutcome, type ScanMetrics, type ScannedImage } from '../metrics/index.ts';
 
@@ -56,6 +56,8 @@ interface TrackedWorkload {
   /** Pods that currently stand for this workload (CronJobs have none: their spec is used). */
   pods: Set<string>;
   containers: Map<string, ContainerImage>;
+  /** The labels of `trivyOperator.reportResourceLabels` the workload's reports carry. */
+  labels: Record<string, string>;
 }
 
 /**
@@ -221,6 +223,7 @@ export class ScanController {
     this.podWorkload.set(podKey, key);
     const tracked = this.track(workload);
     tracked.pods.add(podKey);
+    tracked.labels = this.reportLabels(pod.metadata?.labels);
     await this.updateContainers(tracked, images);
   }
 
@@ -244,7 +247,9 @@ export class ScanController {
     const images = this.results
       .specImages(spec, this.o.config.trivyOperator.skipInitContainers)
       .map((image) => this.withKnownDigest(image));
-    await this.updateContainers(this.track(workload), images);
+    const tracked = this.track(workload);
+    tracked.labels = this.reportLabels(meta.labels);
+    await this.updateContainers(tracked, images);
   }
 
   private withKnownDigest(image: ContainerImage): ContainerImage {
@@ -279,7 +284,7 @@ export class ScanController {
     const key = workloadKey(workload);
     let tracked = this.workloads.get(key);
     if (!tracked || tracked.workload.uid !== workload.uid) {
-      tracked = { workload, pods: new Set(), containers: new Map() };
+      tracked = { workload, pods: new Set(), containers: new Map(), labels: {} };
       this.workloads.set(key, tracked);
     }
     return tracked;
@@ -301,7 +306,10 @@ export class ScanController {
       if (entry && known && entry.lastSuccessAt === undefined) this.plan.recordSuccess(key, known.scannedAt);
       if (entry && !this.plan.isStale(entry) && !this.results.hasCurrentReport(consumer, key)) {
         // Scanned recently for another workload: copy that result instead of scanning again.
-        const copied = await this.results.copyInto(tracked.workload, image, key);
+        const copied = await this.results.copyInto(
+          { workload: tracked.workload, image, labels: tracked.labels },
+          key,
+        );
         if (!copied) this.plan.invalidate(key);
       }
     }
@@ -529,8 +537,7 @@ export class ScanController {
     for (const consumer of this.plan.get(key)?.consumers ?? []) {
       if (this.results.hasCurrentReport(consumer, key)) continue;
       const target = this.consumerTarget(consumer);
-      if (target && !(await this.results.copyInto(target.workload, target.image, key)))
-        this.plan.invalidate(key);
+      if (target && !(await this.results.copyInto(target, key))) this.plan.invalidate(key);
     }
   }
 
@@ -556,11 +563,17 @@ export class ScanController {
     };
   }
 
-  private consumerTarget(consumer: string): { workload: Workload; image: ContainerImage } | undefined {
+  private consumerTarget(consumer: string): ReportTarget | undefined {
     const bar = consumer.lastIndexOf('|');
     const tracked = this.workloads.get(consumer.slice(0, bar));
     const image = tracked?.containers.get(consumer.slice(bar + 1));
-    return tracked && image ? { workload: tracked.workload, image } : undefined;
+    return tracked && image ? { workload: tracked.workload, image, labels: tracked.labels } : undefined;
+  }
+
+  /** The configured report labels, from the workload's pods (a CronJob's own metadata). */
+  private reportLabels(labels: Record<string, string> | undefined): Record<string, string> {
+    const wanted = this.o.config.metrics.resourceLabels;
+    return Object.fromEntries(wanted.filter((k) => labels?.[k] !== undefined).map((k) => [k, labels![k]!]));
   }
 }
 

@@ -44,6 +44,14 @@ export interface ContainerImage {
   serviceAccount: string;
 }
 
+/** Where a result goes: one workload container, with the workload labels its reports carry. */
+export interface ReportTarget {
+  workload: Workload;
+  image: ContainerImage;
+  /** Workload labels listed in `trivyOperator.reportResourceLabels`, copied onto the reports. */
+  labels: Readonly<Record<string, string>>;
+}
+
 interface KnownResult {
   scannedAt: number;
   /** A report holding this image's result, to copy from. */
@@ -155,16 +163,13 @@ export class ScanResults {
   }
 
   /** Parses a finished scan and writes both reports for every consumer. Returns how many were written. */
-  async fileResult(
-    key: string,
-    json: string,
-    targets: { workload: Workload; image: ContainerImage }[],
-  ): Promise<number> {
+  async fileResult(key: string, json: string, targets: ReportTarget[]): Promise<number> {
     const result = parseTrivyImageResult(json);
     const now = new Date(this.now());
     let written = 0;
     let source: KnownResult['source'] | undefined;
-    for (const { workload, image } of targets) {
+    for (const target of targets) {
+      const { workload, image } = target;
       const imageRef = parseImageReference(image.ref);
       const scannerVersion = this.config.trivy.tag;
       const vuln = buildVulnerabilityReportData(result, {
@@ -177,7 +182,7 @@ export class ScanResults {
         scannerVersion,
         now,
       });
-      const name = await this.writeReports(workload, image, key, now, vuln, secrets);
+      const name = await this.writeReports(target, key, now, vuln, secrets);
       source ??= { namespace: workload.namespace, name };
       written += 1;
     }
@@ -186,7 +191,8 @@ export class ScanResults {
   }
 
   /** Copies the result of an image scanned for another workload into this one's reports. */
-  async copyInto(workload: Workload, image: ContainerImage, key: string): Promise<boolean> {
+  async copyInto(target: ReportTarget, key: string): Promise<boolean> {
+    const { workload, image } = target;
     const known = this.known.get(key);
     if (!known) return false;
     const vuln = (await this.writer.readReport(VULN, known.source.namespace, known.source.name)) as
@@ -201,7 +207,7 @@ export class ScanResults {
       registry: { server: image.registry },
       artifact: { ...(data.artifact as Record<string, unknown>), ...artifact },
     });
-    await this.writeReports(workload, image, key, new Date(known.scannedAt), retag(vuln), retag(secrets));
+    await this.writeReports(target, key, new Date(known.scannedAt), retag(vuln), retag(secrets));
     this.log.info(
       { workload: workloadKey(workload), container: image.container, image: key },
       'report copied from an earlier scan of the same image',
@@ -256,8 +262,7 @@ export class ScanResults {
   }
 
   private async writeReports(
-    workload: Workload,
-    image: ContainerImage,
+    { workload, image, labels }: ReportTarget,
     key: string,
     scannedAt: Date,
     vulnData: unknown,
@@ -267,6 +272,7 @@ export class ScanResults {
       // What the report describes: this container's image at this digest.
       specHash: contentHash({ container: image.container, image: image.ref, digest: image.digest ?? null }),
       ttlMs: this.config.operator.scannerReportTtlMs,
+      extraLabels: labels,
     });
     const annotations = {
       ...meta.annotations,

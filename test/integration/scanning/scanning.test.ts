@@ -144,6 +144,7 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
       OPERATOR_SCAN_JOB_TIMEOUT: '20s',
       OPERATOR_LEADER_ELECTION_ENABLED: 'false',
       OPERATOR_LOG_LEVEL: 'debug',
+      OPERATOR_TRIVY_OPERATOR_REPORT_RESOURCE_LABELS: 'app',
       ...extra,
     }).then(async (op) => {
       await op.waitForReady(60_000);
@@ -216,6 +217,11 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
     assert.equal(vuln.metadata.labels['trivy-operator.resource.kind'], 'ReplicaSet');
     assert.equal(vuln.metadata.labels['trivy-operator.resource.name'], rs);
     assert.equal(vuln.metadata.labels['trivy-operator.container.name'], 'web');
+    assert.equal(
+      vuln.metadata.labels.app,
+      'shop',
+      'trivyOperator.reportResourceLabels copied from the workload',
+    );
     assert.equal(vuln.metadata.annotations?.['trivy-operator.aquasecurity.github.io/report-ttl'], '24h0m0s');
     assert.deepEqual(
       vuln.metadata.ownerReferences?.map((o) => [o.kind, o.name]),
@@ -256,6 +262,7 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
           l.includes('severity="Critical"'),
       );
     assert.ok(line, 'trivy_image_vulnerabilities series for the web container');
+    assert.ok(line.includes('k8s_label_app="shop"'), line);
     assert.equal(Number(line.split(' ').pop()), vuln.report.summary.criticalCount);
     assert.match(metrics, /^trivy_lookout_scan_duration_seconds_count\{outcome="succeeded"\} [1-9]/m);
   });
