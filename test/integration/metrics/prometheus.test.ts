@@ -1,95 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../harness/ports.ts';
-import { ProcessGroup, type ManagedProcess } from '../../harness/processes.ts';
+import { Prometheus, type PromSample } from '../../harness/prometheus.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
-import { toolPath } from '../../harness/tools.ts';
 import { fixture } from '../../unit/metrics/support.ts';
 import { eventually, familyLines, Reports, scrape, startExporter, type RunningExporter } from './support.ts';
 
-interface Sample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-/** A real Prometheus (Debian's 2.42) scraping the exporter every second. */
-class Prometheus {
-  private constructor(
-    private readonly group: ProcessGroup,
-    private readonly process: ManagedProcess,
-    readonly port: number,
-    private readonly dir: string,
-  ) {}
-
-  static async start(target: string): Promise<Prometheus> {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'trivy-lookout-prometheus-'));
-    const port = await freePort();
-    const config = path.join(dir, 'prometheus.yml');
-    writeFileSync(
-      config,
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  scrape_timeout: 1s',
-        'scrape_configs:',
-        '  - job_name: trivy-lookout',
-        '    static_configs:',
-        `      - targets: ['${target}']`,
-        '',
-      ].join('\n'),
-    );
-    const group = new ProcessGroup(dir);
-    const process = group.start('prometheus', toolPath('prometheus'), [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-    ]);
-    const prometheus = new Prometheus(group, process, port, dir);
-    await eventually(async () => {
-      assert.ok(!process.hasExited(), `prometheus exited:\n${ProcessGroup.tail(process)}`);
-      const res = await fetch(`http://127.0.0.1:${port}/-/ready`);
-      assert.equal(res.status, 200);
-    }, 30_000);
-    return prometheus;
-  }
-
-  async query(expr: string): Promise<Sample[]> {
-    const res = await fetch(`http://127.0.0.1:${this.port}/api/v1/query?query=${encodeURIComponent(expr)}`);
-    const body = (await res.json()) as {
-      status: string;
-      data: { resultType: string; result: Sample[] };
-      error?: string;
-    };
-    assert.equal(body.status, 'success', body.error);
-    return body.data.result;
-  }
-
-  /** Polls a query until it returns exactly these values (sorted), as the scrapes catch up. */
-  async expect(expr: string, values: string[]): Promise<Sample[]> {
-    return eventually(async () => {
-      const result = await this.query(expr);
-      assert.deepEqual(result.map((sample) => sample.value[1]).sort(), [...values].sort(), expr);
-      return result;
-    }, 30_000);
-  }
-
-  async targetHealth(): Promise<{ health: string; lastError: string }[]> {
-    const res = await fetch(`http://127.0.0.1:${this.port}/api/v1/targets`);
-    const body = (await res.json()) as { data: { activeTargets: { health: string; lastError: string }[] } };
-    return body.data.activeTargets;
-  }
-
-  async stop(): Promise<void> {
-    await this.group.stop();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  log(): string {
-    return ProcessGroup.tail(this.process);
-  }
+/** Polls a query until it returns exactly these values (sorted), as the scrapes catch up. */
+async function expectValues(prometheus: Prometheus, expr: string, values: string[]): Promise<PromSample[]> {
+  return eventually(async () => {
+    const result = await prometheus.query(expr);
+    assert.deepEqual(result.map((sample) => sample.value[1]).sort(), [...values].sort(), expr);
+    return result;
+  }, 30_000);
 }
 
 describe('a real Prometheus scraping the exporter', () => {
@@ -134,28 +56,33 @@ describe('a real Prometheus scraping the exporter', () => {
       assert.equal(familyLines(text, 'trivy_resource_configaudits', namespace).length, 4);
     });
 
-    prometheus = await Prometheus.start(`127.0.0.1:${exporter.port}`);
+    prometheus = await Prometheus.start({ targets: [`127.0.0.1:${exporter.port}`] });
     const ns = `namespace="${namespace}"`;
-    await prometheus.expect('up{job="trivy-lookout"}', ['1']);
-    const critical = await prometheus.expect(`trivy_image_vulnerabilities{${ns},severity="Critical"}`, [
-      '2',
-      '2',
-    ]);
+    await expectValues(prometheus, 'up{job="trivy-lookout"}', ['1']);
+    const critical = await expectValues(
+      prometheus,
+      `trivy_image_vulnerabilities{${ns},severity="Critical"}`,
+      ['2', '2'],
+    );
     assert.deepEqual(
       critical.map((sample) => sample.metric.resource_kind),
       ['ReplicaSet', 'ReplicaSet'],
     );
-    await prometheus.expect(`sum(trivy_lookout_namespace_vulnerabilities{${ns}})`, ['8']);
-    await prometheus.expect(`sum(trivy_lookout_namespace_vulnerabilities{${ns},fixable="false"})`, ['0']);
-    await prometheus.expect(`count(trivy_vulnerability_id{${ns}})`, ['8']);
+    await expectValues(prometheus, `sum(trivy_lookout_namespace_vulnerabilities{${ns}})`, ['8']);
+    await expectValues(prometheus, `sum(trivy_lookout_namespace_vulnerabilities{${ns},fixable="false"})`, [
+      '0',
+    ]);
+    await expectValues(prometheus, `count(trivy_vulnerability_id{${ns}})`, ['8']);
     const image = 'image_repository="aquasecurity/trivy-test-images",image_tag="alpine-39"';
-    await prometheus.expect(`trivy_lookout_image_containers{${image}}`, ['2']);
+    await expectValues(prometheus, `trivy_lookout_image_containers{${image}}`, ['2']);
     // Per distinct image the findings count once, not once per container.
-    await prometheus.expect(`sum(trivy_lookout_image_vulnerabilities{${image}})`, ['4']);
-    await prometheus.expect(`trivy_resource_configaudits{${ns},severity="Medium"}`, ['2']);
+    await expectValues(prometheus, `sum(trivy_lookout_image_vulnerabilities{${image}})`, ['4']);
+    await expectValues(prometheus, `trivy_resource_configaudits{${ns},severity="Medium"}`, ['2']);
     // Gauges named *_info pass Prometheus' OpenMetrics parser too.
-    await prometheus.expect(`count(trivy_image_info{${ns},image_os_family="alpine"})`, ['2']);
-    await prometheus.expect(`count(trivy_configaudits_info{${ns},config_audit_success="false"})`, ['4']);
+    await expectValues(prometheus, `count(trivy_image_info{${ns},image_os_family="alpine"})`, ['2']);
+    await expectValues(prometheus, `count(trivy_configaudits_info{${ns},config_audit_success="false"})`, [
+      '4',
+    ]);
     // Prometheus 2 asks for OpenMetrics and gzip; the exporter's own histogram says what it served.
     // (A scrape is counted once it has been written, so it shows from the next scrape on.)
     await eventually(async () => {
@@ -170,9 +97,9 @@ describe('a real Prometheus scraping the exporter', () => {
 
     // A report goes away: its series go stale in Prometheus and the aggregates follow.
     await reports.delete('VulnerabilityReport', 'replicaset-api-1-api', namespace);
-    await prometheus.expect(`count(trivy_vulnerability_id{${ns}})`, ['4']);
-    await prometheus.expect(`trivy_lookout_image_containers{${image}}`, ['1']);
-    await prometheus.expect(`sum(trivy_lookout_namespace_vulnerabilities{${ns}})`, ['4']);
-    await prometheus.expect('up{job="trivy-lookout"}', ['1']);
+    await expectValues(prometheus, `count(trivy_vulnerability_id{${ns}})`, ['4']);
+    await expectValues(prometheus, `trivy_lookout_image_containers{${image}}`, ['1']);
+    await expectValues(prometheus, `sum(trivy_lookout_namespace_vulnerabilities{${ns}})`, ['4']);
+    await expectValues(prometheus, 'up{job="trivy-lookout"}', ['1']);
   });
 });

@@ -1,0 +1,123 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './ports.ts';
+import { ProcessGroup, type ManagedProcess } from './processes.ts';
+import { toolPath } from './tools.ts';
+import { waitUntil } from './waiting.ts';
+
+export interface PromSample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+export interface PrometheusOptions {
+  /** host:port targets scraped as job `trivy-lookout`. */
+  targets: string[];
+  /** Rule files to load (globs allowed, as Prometheus takes them). */
+  ruleFiles?: string[];
+  scrapeIntervalSeconds?: number;
+  evaluationIntervalSeconds?: number;
+  /** host:port of an Alertmanager to send alerts to. */
+  alertmanager?: string;
+  /** Fixed listen port; a free one when omitted. */
+  port?: number;
+}
+
+/** A real Prometheus (Debian's package) on loopback, with its own temporary storage. */
+export class Prometheus {
+  private constructor(
+    private readonly group: ProcessGroup,
+    private readonly process: ManagedProcess,
+    readonly port: number,
+    private readonly dir: string,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  static async start(options: PrometheusOptions): Promise<Prometheus> {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'trivy-lookout-prometheus-'));
+    const port = options.port ?? (await freePort());
+    const interval = options.scrapeIntervalSeconds ?? 1;
+    const config = path.join(dir, 'prometheus.yml');
+    const lines = [
+      'global:',
+      `  scrape_interval: ${interval}s`,
+      `  scrape_timeout: ${interval}s`,
+      `  evaluation_interval: ${options.evaluationIntervalSeconds ?? interval}s`,
+      ...(options.ruleFiles?.length ? ['rule_files:', ...options.ruleFiles.map((f) => `  - '${f}'`)] : []),
+      ...(options.alertmanager
+        ? [
+            'alerting:',
+            '  alertmanagers:',
+            '    - static_configs:',
+            `        - targets: ['${options.alertmanager}']`,
+          ]
+        : []),
+      'scrape_configs:',
+      '  - job_name: trivy-lookout',
+      '    static_configs:',
+      `      - targets: [${options.targets.map((t) => `'${t}'`).join(', ')}]`,
+      '',
+    ];
+    writeFileSync(config, lines.join('\n'));
+    const group = new ProcessGroup(dir);
+    const process = group.start('prometheus', toolPath('prometheus'), [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ]);
+    const prometheus = new Prometheus(group, process, port, dir);
+    try {
+      await waitUntil(
+        'Prometheus to be ready',
+        async () => {
+          if (process.hasExited()) throw new Error(`prometheus exited:\n${ProcessGroup.tail(process)}`);
+          return (await fetch(`${prometheus.url}/-/ready`)).status === 200;
+        },
+        30_000,
+      );
+    } catch (err) {
+      await prometheus.stop();
+      throw err;
+    }
+    return prometheus;
+  }
+
+  async query(expr: string): Promise<PromSample[]> {
+    const res = await fetch(`${this.url}/api/v1/query?query=${encodeURIComponent(expr)}`);
+    const body = (await res.json()) as { status: string; data: { result: PromSample[] }; error?: string };
+    if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
+    return body.data.result;
+  }
+
+  /** Alerts currently pending or firing. */
+  async alerts(): Promise<
+    { labels: Record<string, string>; annotations: Record<string, string>; state: string }[]
+  > {
+    const res = await fetch(`${this.url}/api/v1/alerts`);
+    const body = (await res.json()) as {
+      data: {
+        alerts: { labels: Record<string, string>; annotations: Record<string, string>; state: string }[];
+      };
+    };
+    return body.data.alerts;
+  }
+
+  async targetHealth(): Promise<{ health: string; lastError: string }[]> {
+    const res = await fetch(`${this.url}/api/v1/targets`);
+    const body = (await res.json()) as { data: { activeTargets: { health: string; lastError: string }[] } };
+    return body.data.activeTargets;
+  }
+
+  async stop(): Promise<void> {
+    await this.group.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  log(): string {
+    return ProcessGroup.tail(this.process);
+  }
+}
