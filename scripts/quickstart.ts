@@ -13,6 +13,7 @@ import { startHarnessKubelet, type HarnessKubelet } from '../test/harness/kubele
 import { createSampleWorkloads, sampleScanResults } from './sample-workloads.ts';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { repoRoot } from '../test/harness/tools.ts';
+import { Prometheus } from '../test/harness/prometheus.ts';
 
 const { values } = parseArgs({
   options: { kubeconfig: { type: 'string' }, port: { type: 'string', default: '8080' } },
@@ -22,6 +23,7 @@ const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
 async function main(): Promise<void> {
   let cp: ControlPlane | undefined;
   let kubelet: HarnessKubelet | undefined;
+  let prometheus: Prometheus | undefined;
   let kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
   if (!kubeconfig) {
     const dir = path.join(repoRoot, '.run', 'quickstart');
@@ -78,6 +80,7 @@ async function main(): Promise<void> {
       operator.kill('SIGTERM');
       await new Promise((resolve) => operator.once('exit', resolve));
     }
+    await prometheus?.stop();
     await kubelet?.stop();
     await cp?.stop();
     process.exit(code);
@@ -116,9 +119,19 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }
+  say('starting Prometheus with the shipped alert rules (alert-rules/*.rules.yaml), scraping the operator');
+  const promOptions = {
+    targets: [`127.0.0.1:${port}`],
+    ruleFiles: [path.join(repoRoot, 'alert-rules', '*.rules.yaml')],
+    scrapeIntervalSeconds: 5,
+  };
+  prometheus = await Prometheus.start({ ...promOptions, port: 9090 }).catch(() =>
+    Prometheus.start(promOptions),
+  );
   say('up. Try:');
   say(`  kubectl --kubeconfig ${kubeconfig} get vulnerabilityreports -A`);
   say(`  curl http://127.0.0.1:${port}/metrics`);
+  say(`  open ${prometheus.url}/alerts (alerts firing on the sample findings) or ${prometheus.url}/graph`);
   say('Ctrl-C stops everything.');
 }
 
