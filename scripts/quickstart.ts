@@ -23,6 +23,8 @@ const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
 async function main(): Promise<void> {
   let cp: ControlPlane | undefined;
   let kubelet: HarnessKubelet | undefined;
+  // Assigned late but read by the Ctrl-C handler, which may run before Prometheus exists.
+  // eslint-disable-next-line prefer-const
   let prometheus: Prometheus | undefined;
   let kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
   if (!kubeconfig) {
