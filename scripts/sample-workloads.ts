@@ -11,7 +11,8 @@ const fixtures = path.join(repoRoot, 'test', 'fixtures');
 
 /** Image → recorded Trivy JSON replayed for it. */
 export const sampleScanResults: Record<string, string> = {
-  'nginx:1.27': path.join(fixtures, 'trivy', 'alpine-3.19.json'),
+  // Sample data with one CRITICAL finding, so the quick start has an alert to show.
+  'nginx:1.27': path.join(fixtures, 'trivy', 'sample-nginx-critical.json'),
   'ghcr.io/acme/payments-api:2.3.0': path.join(fixtures, 'trivy', 'debian-12-secret.json'),
   'redis:7.2': path.join(fixtures, 'trivy-replay', 'alpine-3.10.json'),
   'registry.example.com/tools/log-agent:1.4': path.join(
