@@ -194,8 +194,12 @@ describe('the Helm chart, rendered', () => {
     for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) {
       assert.equal(service.metadata.labels?.[key], value, `the Service carries ${key}`);
     }
-    // files/prometheus-rules and files/grafana-dashboards hold no rules or dashboards yet.
-    assert.ok(!objects.some((o) => o.kind === 'PrometheusRule' || o.kind === 'ConfigMap'));
+    // files/prometheus-rules ships the alert pack: one PrometheusRule per rule file. No dashboards yet.
+    assert.deepEqual(
+      objects.filter((o) => o.kind === 'PrometheusRule').map((o) => o.metadata.name),
+      ['lookout-trivy-lookout-trivy-lookout'],
+    );
+    assert.ok(!objects.some((o) => o.kind === 'ConfigMap'));
   });
 
   it('renders each rule file as a PrometheusRule and each dashboard as a ConfigMap once the pack has them', async () => {
