@@ -130,6 +130,19 @@ async function main(): Promise<void> {
   prometheus = await Prometheus.start({ ...promOptions, port: 9090 }).catch(() =>
     Prometheus.start(promOptions),
   );
+  say('waiting for Prometheus to evaluate the alert rules on the first scans');
+  for (let i = 0; i < 60; i++) {
+    const firing = (await prometheus.alerts().catch(() => [])).filter((a) => a.state === 'firing');
+    if (firing.length > 0) {
+      for (const alert of firing) {
+        say(
+          `alert firing: ${alert.labels.alertname} (${alert.labels.severity}) in ${alert.labels.namespace ?? 'the cluster'}: ${alert.annotations.summary ?? ''}`,
+        );
+      }
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
   say('up. Try:');
   say(`  kubectl --kubeconfig ${kubeconfig} get vulnerabilityreports -A`);
   say(`  curl http://127.0.0.1:${port}/metrics`);

@@ -63,6 +63,21 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
           60_000,
           1_000,
         );
+        // The shipped rules are loaded: the sample payments image carries a secret, which fires the
+        // critical-severity exposed-secrets alert at once (the new-CRITICAL alert needs an hour of history).
+        const alert = await waitUntil(
+          'a firing critical alert',
+          async () => {
+            const body = (await fetch(`${promUrl}/api/v1/alerts`).then((r) => r.json())) as {
+              data: { alerts: { labels: Record<string, string>; state: string }[] };
+            };
+            return body.data.alerts.find((a) => a.state === 'firing' && a.labels.severity === 'critical');
+          },
+          60_000,
+          1_000,
+        );
+        assert.equal(alert.labels.alertname, 'TrivyExposedSecrets');
+        assert.match(output, /alert firing: TrivyExposedSecrets \(critical\)/);
       } finally {
         // Ctrl-C in a terminal signals the whole foreground process group.
         if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGINT');
