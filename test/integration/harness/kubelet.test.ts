@@ -31,6 +31,7 @@ import {
 } from '../../harness/kubelet/index.ts';
 import { rewritePaths, expandVars } from '../../harness/kubelet/containers.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
+import { waitUntil } from '../../harness/waiting.ts';
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/trivy-replay');
 const alpineReport = path.join(fixtures, 'alpine-3.10.json');
@@ -40,24 +41,9 @@ const TRIVY_IMAGE = 'mirror.gcr.io/aquasec/trivy:0.72.0';
 /** kube-controller-manager 1.34's --node-monitor-grace-period default (50 s) plus its 5 s monitor period. */
 const NODE_HEALTH_WINDOW_MS = 60_000;
 
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline)
-      assert.fail(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    await sleep(200);
-  }
+/** The harness's polling wait, at this file's pace. */
+function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  return waitUntil(what, probe, timeoutMs, 200);
 }
 
 function jobCondition(job: V1Job): string | undefined {
