@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { imageKey } from '../workloads/index.ts';
 
 /** Labels and annotations on the objects the scanner creates, so they can be found and adopted. */
 export const ScanLabel = {
@@ -25,8 +26,8 @@ export function shortHash(text: string, length = 10): string {
 }
 
 /** One Job per image: the name is derived from the image key so two replicas agree on it. */
-export function scanJobName(imageKey: string): string {
-  return `scan-vulnerabilityreport-${shortHash(imageKey, 16)}`;
+export function scanJobName(key: string): string {
+  return `scan-vulnerabilityreport-${shortHash(key, 16)}`;
 }
 
 /** The key that identifies an image for deduplication: repository plus digest, else the reference. */
@@ -36,5 +37,5 @@ export function imageKeyOf(
   digest: string | undefined,
   ref: string,
 ): string {
-  return digest ? `${registry}/${repository}@${digest}` : ref;
+  return digest ? imageKey(registry, repository, digest) : ref;
 }

@@ -45,16 +45,6 @@ export class ScanPlan {
     return this.images.get(key);
   }
 
-  entries(): IterableIterator<ImageEntry> {
-    return this.images.values();
-  }
-
-  count(state: ImageState): number {
-    let n = 0;
-    for (const entry of this.images.values()) if (entry.state === state) n++;
-    return n;
-  }
-
   /**
    * Records that a container runs an image. Returns the image key it ran before when that changed
    * (its old report is stale), or undefined.

@@ -1,20 +1,17 @@
 import { BatchV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { WorkloadKind } from '../config/index.ts';
 import { isNotFound } from '../kube/index.ts';
-import { controllerOf, isScannableKind, workloadKey, type WorkloadRef } from '../workloads/index.ts';
+import {
+  controllerOf,
+  isScannableKind,
+  isTargetKind,
+  workloadKey,
+  type WorkloadRef,
+} from '../workloads/index.ts';
 
 /** The object a report is filed under: the pod's controlling workload, as Trivy-Operator does. */
 export type Workload = WorkloadRef;
 export { workloadKey };
-
-const ownerKinds: Record<string, WorkloadKind> = {
-  ReplicaSet: 'replicaset',
-  ReplicationController: 'replicationcontroller',
-  StatefulSet: 'statefulset',
-  DaemonSet: 'daemonset',
-  Job: 'job',
-  CronJob: 'cronjob',
-};
 
 /**
  * Resolves a pod to the workload it is reported under: the pod itself, its ReplicaSet,
@@ -38,12 +35,11 @@ export class WorkloadResolver {
     if (!meta?.name || !meta.namespace || !meta.uid) return undefined;
     const owner = controllerOf(pod);
     if (!owner) {
-      return this.targets.includes('pod')
+      return isTargetKind('Pod', this.targets)
         ? { apiVersion: 'v1', kind: 'Pod', namespace: meta.namespace, name: meta.name, uid: meta.uid }
         : undefined;
     }
-    const kind = ownerKinds[owner.kind];
-    if (!kind || !isScannableKind(owner.kind)) return undefined;
+    if (!isScannableKind(owner.kind)) return undefined;
     let workload: Workload = {
       apiVersion: owner.apiVersion,
       kind: owner.kind,
@@ -56,7 +52,7 @@ export class WorkloadResolver {
       if (cronJob === undefined) return undefined;
       if (cronJob) workload = cronJob;
     }
-    return this.targets.includes(ownerKinds[workload.kind] ?? 'pod') ? workload : undefined;
+    return isTargetKind(workload.kind, this.targets) ? workload : undefined;
   }
 
   /** Forget a Job's owner once its pods are gone. */
