@@ -193,11 +193,11 @@ describe('Alertmanager example', () => {
     assert.match(out, /1 templates\s+SUCCESS/);
   });
 
-  it('pages criticals and sends the rest to Slack, per team', async () => {
-    assert.equal(await route('severity=critical', 'namespace=shop'), 'pagerduty-shop');
+  it('pages criticals (and posts them to Slack) and sends the rest to Slack, per team', async () => {
+    assert.equal(await route('severity=critical', 'namespace=shop'), 'pagerduty-shop,slack-shop');
     assert.equal(await route('severity=warning', 'namespace=shop'), 'slack-shop');
     assert.equal(await route('severity=info', 'namespace=shop-staging'), 'slack-shop');
-    assert.equal(await route('severity=critical', 'namespace=payments'), 'pagerduty-security');
+    assert.equal(await route('severity=critical', 'namespace=payments'), 'pagerduty-security,slack-security');
     assert.equal(await route('severity=warning', 'namespace=payments'), 'slack-security');
     assert.equal(await route('severity=info', 'alertname=TrivyComplianceControlsFailing'), 'slack-security');
     assert.equal(await route('severity=warning', 'alertname=TrivyLookoutDown'), 'slack-security');
