@@ -2,10 +2,12 @@ import { BatchV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node
 import type { WorkloadKind } from '../config/index.ts';
 import { isNotFound } from '../kube/index.ts';
 import {
+  asWorkload,
   controllerOf,
-  isScannableKind,
   isTargetKind,
+  reportOwner,
   workloadKey,
+  type WorkloadObject,
   type WorkloadRef,
 } from '../workloads/index.ts';
 
@@ -14,13 +16,14 @@ export type Workload = WorkloadRef;
 export { workloadKey };
 
 /**
- * Resolves a pod to the workload it is reported under: the pod itself, its ReplicaSet,
- * ReplicationController, StatefulSet, DaemonSet or Job, and a Job's CronJob. A Job's owner is
- * looked up once and remembered (ownership of a Job never changes).
+ * Resolves a pod to the workload it is reported under, by the workloads module's rules
+ * ({@link reportOwner}). The one thing a pod does not say itself is whether its Job belongs to a
+ * CronJob, so a Job's owner is looked up once and remembered (ownership of a Job never changes);
+ * only its ownerReferences are kept.
  */
 export class WorkloadResolver {
   private readonly batch: BatchV1Api;
-  private readonly jobOwners = new Map<string, Workload | null>();
+  private readonly jobs = new Map<string, WorkloadObject | null>();
 
   constructor(
     kc: KubeConfig,
@@ -29,52 +32,48 @@ export class WorkloadResolver {
     this.batch = kc.makeApiClient(BatchV1Api);
   }
 
-  /** undefined = not reported (kind not targeted, or owned by something we do not scan). */
+  /** undefined = not reported (kind not targeted, or its Job is already gone). */
   async resolve(pod: V1Pod): Promise<Workload | undefined> {
     const meta = pod.metadata;
     if (!meta?.name || !meta.namespace || !meta.uid) return undefined;
-    const owner = controllerOf(pod);
-    if (!owner) {
-      return isTargetKind('Pod', this.targets)
-        ? { apiVersion: 'v1', kind: 'Pod', namespace: meta.namespace, name: meta.name, uid: meta.uid }
-        : undefined;
+    const controller = controllerOf(pod);
+    let job: WorkloadObject | undefined;
+    if (controller?.kind === 'Job') {
+      const found = await this.jobOf(meta.namespace, controller.name);
+      // The Job is gone: its pods are leftovers about to be collected, not a workload to report.
+      if (!found) return undefined;
+      job = found;
     }
-    if (!isScannableKind(owner.kind)) return undefined;
-    let workload: Workload = {
-      apiVersion: owner.apiVersion,
-      kind: owner.kind,
-      namespace: meta.namespace,
-      name: owner.name,
-      uid: owner.uid,
-    };
-    if (owner.kind === 'Job') {
-      const cronJob = await this.cronJobOf(meta.namespace, owner.name);
-      if (cronJob === undefined) return undefined;
-      if (cronJob) workload = cronJob;
-    }
-    return isTargetKind(workload.kind, this.targets) ? workload : undefined;
+    const owner = reportOwner(asWorkload('Pod', pod), () => job);
+    return owner && isTargetKind(owner.kind, this.targets) ? owner : undefined;
   }
 
   /** Forget a Job's owner once its pods are gone. */
   forgetJob(namespace: string, name: string): void {
-    this.jobOwners.delete(`${namespace}/${name}`);
+    this.jobs.delete(`${namespace}/${name}`);
   }
 
-  /** The CronJob owning a Job, null when none, undefined when the Job no longer exists. */
-  private async cronJobOf(namespace: string, jobName: string): Promise<Workload | null | undefined> {
-    const key = `${namespace}/${jobName}`;
-    if (this.jobOwners.has(key)) return this.jobOwners.get(key);
+  /** The Job (identity and owners only), null when it no longer exists. */
+  private async jobOf(namespace: string, name: string): Promise<WorkloadObject | null> {
+    const key = `${namespace}/${name}`;
+    const cached = this.jobs.get(key);
+    if (cached !== undefined) return cached;
     try {
-      const job = await this.batch.readNamespacedJob({ name: jobName, namespace });
-      const owner = controllerOf(job);
-      const result: Workload | null =
-        owner?.kind === 'CronJob'
-          ? { apiVersion: owner.apiVersion, kind: 'CronJob', namespace, name: owner.name, uid: owner.uid }
-          : null;
-      this.jobOwners.set(key, result);
-      return result;
+      const job = await this.batch.readNamespacedJob({ name, namespace });
+      const meta = job.metadata ?? {};
+      const slim = asWorkload('Job', {
+        metadata: {
+          name: meta.name,
+          namespace: meta.namespace,
+          uid: meta.uid,
+          ownerReferences: meta.ownerReferences,
+        },
+      });
+      this.jobs.set(key, slim);
+      return slim;
     } catch (err) {
-      if (isNotFound(err)) return undefined;
+      // Not remembered: a Job that is not there now may be created under this name later.
+      if (isNotFound(err)) return null;
       throw err;
     }
   }
