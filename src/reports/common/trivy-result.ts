@@ -30,7 +30,7 @@ export interface TrivyVulnerability {
   readonly installedVersion: string;
   readonly fixedVersion: string;
   readonly status?: string;
-  /** Trivy's own overall severity (informational; the report's comes from VendorSeverity). */
+  /** Trivy's own overall severity: the report's severity (see vulnerabilitySeverity). */
   readonly severity?: string;
   readonly severitySource?: string;
   /** Vendor → Trivy's severity number (0 unknown … 4 critical). */
