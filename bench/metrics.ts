@@ -17,6 +17,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { Gauge, Registry } from 'prom-client';
+import type { Vulnerability } from '../src/crds/index.ts';
 import { createHttpApp } from '../src/http/index.ts';
 import { createLogger } from '../src/logging/index.ts';
 import {
@@ -235,21 +236,6 @@ async function runExporter(): Promise<void> {
 
 // ---- the naive process --------------------------------------------------------------------------
 
-interface NaiveVuln {
-  vulnerabilityID: string;
-  resource: string;
-  installedVersion: string;
-  fixedVersion: string;
-  publishedDate: string;
-  lastModifiedDate: string;
-  severity: string;
-  title: string;
-  score: number;
-  target: string;
-  class: string;
-  packageType: string;
-}
-
 async function runNaive(): Promise<void> {
   const registry = new Registry();
   const pool = vulnerabilityPool();
@@ -278,7 +264,7 @@ async function runNaive(): Promise<void> {
         registry: { server: string };
         artifact: { repository: string; tag: string; digest: string };
         summary: Record<string, number>;
-        vulnerabilities: NaiveVuln[];
+        vulnerabilities: Vulnerability[];
       };
     };
     const started = performance.now();
