@@ -58,7 +58,7 @@ describe('WorkloadResolver', () => {
   });
 
   it('drops pods whose workload kind is not targeted', async () => {
-    const resolver = new WorkloadResolver(kc, ['StatefulSet']);
+    const resolver = new WorkloadResolver(kc, ['statefulset']);
     assert.equal(
       await resolver.resolve(pod({ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-1' })),
       undefined,
