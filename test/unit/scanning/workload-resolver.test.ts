@@ -12,13 +12,13 @@ kc.loadFromOptions({
   currentContext: 'x',
 });
 const ALL = [
-  'Pod',
-  'ReplicaSet',
-  'ReplicationController',
-  'StatefulSet',
-  'DaemonSet',
-  'CronJob',
-  'Job',
+  'pod',
+  'replicaset',
+  'replicationcontroller',
+  'statefulset',
+  'daemonset',
+  'cronjob',
+  'job',
 ] as const;
 
 function pod(owner?: { apiVersion: string; kind: string; name: string }): V1Pod {
