@@ -51,6 +51,8 @@ export interface ScannedImage {
 }
 
 export interface ScanFinished {
+  /** The scanner's identity of the image (one per scan); what {@link ScanMetrics.forgetImage} takes. */
+  key: string;
   image: ScannedImage;
   durationMs: number;
   outcome: ScanOutcome;
@@ -82,6 +84,9 @@ export class ScanMetrics {
   private readonly duration: Histogram<'outcome'>;
   private readonly failures: Counter<'reason'>;
   private readonly lastSuccess: Gauge<ImageLabelName>;
+  private readonly failing: Gauge<ImageLabelName | 'reason'>;
+  /** Per image key: the labels its series carry and the reason its latest scan failed, if it did. */
+  private readonly images = new Map<string, ImageSeries>();
   /** Build time (Unix seconds) per database. */
   private readonly databases = new Map<TrivyDatabase, number>();
 
@@ -116,6 +121,12 @@ export class ScanMetrics {
       name: 'trivy_lookout_image_last_successful_scan_timestamp_seconds',
       help: 'When each image was last scanned successfully (Unix time).',
       labelNames: [...IMAGE_LABELS],
+      registers,
+    });
+    this.failing = new Gauge({
+      name: 'trivy_lookout_image_scan_failing',
+      help: 'The latest scan of an image failed (1, with the reason); absent once one succeeds or nothing runs it.',
+      labelNames: [...IMAGE_LABELS, 'reason'],
       registers,
     });
     const databases = () => this.databases;
@@ -154,11 +165,28 @@ export class ScanMetrics {
 
   scanFinished(scan: ScanFinished): void {
     this.duration.observe({ outcome: scan.outcome }, Math.max(0, scan.durationMs) / 1000);
+    const known = this.images.get(scan.key);
+    const labels = imageLabels(scan.image);
+    // Labels can change for one key (a tag learnt later); the old series must not linger.
+    if (known && !sameLabels(known.labels, labels)) this.removeSeries(known);
+    const entry: ImageSeries = {
+      labels,
+      failing: known && sameLabels(known.labels, labels) ? known.failing : undefined,
+    };
     if (scan.outcome === ScanOutcome.succeeded) {
-      this.lastSuccess.set(imageLabels(scan.image), seconds(scan.finishedAt ?? Date.now()));
+      if (entry.failing !== undefined) this.failing.remove({ ...labels, reason: entry.failing });
+      entry.failing = undefined;
+      this.lastSuccess.set(labels, seconds(scan.finishedAt ?? Date.now()));
     } else {
-      this.failures.inc({ reason: scan.reason ?? ScanFailureReason.other });
+      const reason = scan.reason ?? ScanFailureReason.other;
+      this.failures.inc({ reason });
+      if (entry.failing !== undefined && entry.failing !== reason) {
+        this.failing.remove({ ...labels, reason: entry.failing });
+      }
+      entry.failing = reason;
+      this.failing.set({ ...labels, reason }, 1);
     }
+    this.images.set(scan.key, entry);
   }
 
   /** The build time of a Trivy database the scans use (its metadata `UpdatedAt`). */
@@ -166,8 +194,25 @@ export class ScanMetrics {
     this.databases.set(db, seconds(at));
   }
 
-  /** Drops an image's last-scan series once no workload runs it, so the series set stays bounded. */
-  forgetImage(image: ScannedImage): void {
-    this.lastSuccess.remove(imageLabels(image));
+  /** Drops an image's series once no workload runs it, so the series set stays bounded. */
+  forgetImage(key: string): void {
+    const known = this.images.get(key);
+    if (!known) return;
+    this.removeSeries(known);
+    this.images.delete(key);
   }
+
+  private removeSeries(known: ImageSeries): void {
+    this.lastSuccess.remove(known.labels);
+    if (known.failing !== undefined) this.failing.remove({ ...known.labels, reason: known.failing });
+  }
+}
+
+interface ImageSeries {
+  labels: Record<ImageLabelName, string>;
+  failing?: string;
+}
+
+function sameLabels(a: Record<ImageLabelName, string>, b: Record<ImageLabelName, string>): boolean {
+  return IMAGE_LABELS.every((name) => a[name] === b[name]);
 }

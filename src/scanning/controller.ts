@@ -25,7 +25,7 @@ import type { TargetNamespaces } from '../workloads/index.ts';
 import { ScanFailureReason, ScanOutcome, type ScanMetrics, type ScannedImage } from '../metrics/index.ts';
 
 /** What the scanner reports about itself: the metrics module's scan series. */
-export type ScanObserver = Pick<ScanMetrics, 'queued' | 'running' | 'scanFinished'>;
+export type ScanObserver = Pick<ScanMetrics, 'queued' | 'running' | 'scanFinished' | 'forgetImage'>;
 
 /** Our failure reasons onto the metrics' closed set. */
 const metricReason: Record<FailureReason, ScanFailureReason> = {
@@ -99,6 +99,7 @@ export class ScanController {
         ttlMs: operator.scannerReportTtlMs,
         retryDelayMs: operator.scanJobsRetryDelayMs,
         maxRetryDelayMs: 3_600_000,
+        onForget: (key) => o.observer?.forgetImage(key),
       },
       this.now,
     );
@@ -468,6 +469,7 @@ export class ScanController {
       const image = this.scannedImage(key);
       this.plan.recordSuccess(key);
       this.o.observer?.scanFinished({
+        key,
         image,
         durationMs: this.now() - startedAt,
         outcome: ScanOutcome.succeeded,
@@ -504,6 +506,7 @@ export class ScanController {
     const delay = this.plan.recordFailure(key, reason);
     const entry = this.plan.get(key);
     this.o.observer?.scanFinished({
+      key,
       image,
       durationMs: startedAt ? this.now() - startedAt : 0,
       outcome: ScanOutcome.failed,

@@ -26,6 +26,8 @@ export interface PlanOptions {
   retryDelayMs: number;
   /** Upper bound of the retry delay. */
   maxRetryDelayMs: number;
+  /** Called when an image is dropped because nothing runs it any more. */
+  onForget?: (key: string) => void;
 }
 
 export class ScanPlan {
@@ -188,6 +190,9 @@ export class ScanPlan {
 
   /** An image nobody runs is dropped once no scan of it is under way. */
   private forgetIfUnused(entry: ImageEntry): void {
-    if (entry.consumers.size === 0 && entry.state === 'idle') this.images.delete(entry.key);
+    if (entry.consumers.size === 0 && entry.state === 'idle') {
+      this.images.delete(entry.key);
+      this.options.onForget?.(entry.key);
+    }
   }
 }

@@ -27,19 +27,22 @@ describe('ScanMetrics', () => {
     const scans = new ScanMetrics(registry);
     scans.queued(7);
     scans.running(3);
+    const key = 'index.docker.io/library/nginx@sha256:abc';
     scans.scanFinished({
+      key,
       image,
       durationMs: 42_000,
       outcome: ScanOutcome.succeeded,
       finishedAt: 1_750_000_000_000,
     });
     scans.scanFinished({
+      key,
       image,
       durationMs: 300_000,
       outcome: ScanOutcome.failed,
       reason: ScanFailureReason.timeout,
     });
-    scans.scanFinished({ image, durationMs: 1_000, outcome: ScanOutcome.failed });
+    scans.scanFinished({ key, image, durationMs: 1_000, outcome: ScanOutcome.failed });
     const text = await registry.metrics();
 
     assert.deepEqual(lines(text, 'trivy_lookout_scans_'), [
@@ -62,11 +65,45 @@ describe('ScanMetrics', () => {
     assert.ok(text.includes('trivy_lookout_scan_duration_seconds_bucket{le="60",outcome="succeeded"} 1'));
     assert.ok(text.includes('trivy_lookout_scan_duration_seconds_count{outcome="failed"} 2'));
 
-    scans.forgetImage(image);
-    assert.deepEqual(
-      lines(await registry.metrics(), 'trivy_lookout_image_last_successful_scan_timestamp_seconds{'),
-      [],
-    );
+    // The latest failure (reason other) replaced the timeout one: one failing series per image.
+    assert.deepEqual(lines(text, 'trivy_lookout_image_scan_failing{'), [
+      `trivy_lookout_image_scan_failing{${labels},reason="other"} 1`,
+    ]);
+
+    scans.forgetImage(key);
+    const after = await registry.metrics();
+    assert.deepEqual(lines(after, 'trivy_lookout_image_last_successful_scan_timestamp_seconds{'), []);
+    assert.deepEqual(lines(after, 'trivy_lookout_image_scan_failing{'), []);
+  });
+
+  it("clears an image's failing series when a scan of it succeeds, and moves series when its labels change", async () => {
+    const registry = new Registry();
+    const scans = new ScanMetrics(registry);
+    const key = 'ghcr.io/acme/api@sha256:def';
+    const api = { registry: 'ghcr.io', repository: 'acme/api', tag: '', digest: 'sha256:def' };
+    scans.scanFinished({
+      key,
+      image: api,
+      durationMs: 1,
+      outcome: ScanOutcome.failed,
+      reason: ScanFailureReason.registryAuth,
+    });
+    assert.deepEqual(lines(await registry.metrics(), 'trivy_lookout_image_scan_failing{'), [
+      'trivy_lookout_image_scan_failing{image_registry="ghcr.io",image_repository="acme/api",image_tag="",image_digest="sha256:def",reason="registry_auth"} 1',
+    ]);
+    // The tag became known and the retry succeeded: no failing series, one last-success series.
+    scans.scanFinished({
+      key,
+      image: { ...api, tag: '2.1' },
+      durationMs: 1,
+      outcome: ScanOutcome.succeeded,
+      finishedAt: 1_000,
+    });
+    const text = await registry.metrics();
+    assert.deepEqual(lines(text, 'trivy_lookout_image_scan_failing{'), []);
+    assert.deepEqual(lines(text, 'trivy_lookout_image_last_successful_scan_timestamp_seconds{'), [
+      'trivy_lookout_image_last_successful_scan_timestamp_seconds{image_registry="ghcr.io",image_repository="acme/api",image_tag="2.1",image_digest="sha256:def"} 1',
+    ]);
   });
 
   it('exports the Trivy DB build time and age only once known', async () => {

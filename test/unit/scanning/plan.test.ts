@@ -11,6 +11,23 @@ function plan(ttlMs: number | null = 24 * HOUR) {
 }
 
 describe('ScanPlan', () => {
+  it('tells when an image is forgotten: once nothing runs it and no scan of it is under way', () => {
+    const forgotten: string[] = [];
+    const p = new ScanPlan(
+      { ttlMs: HOUR, retryDelayMs: 30_000, maxRetryDelayMs: HOUR, onForget: (key) => forgotten.push(key) },
+      () => 0,
+    );
+    p.setConsumer('a|c', 'img', 'ref');
+    p.setConsumer('b|c', 'img', 'ref');
+    p.takeDue(1);
+    p.markRunning('img');
+    p.removeConsumer('a|c');
+    p.removeConsumer('b|c');
+    assert.deepEqual(forgotten, [], 'kept while its scan runs');
+    p.recordSuccess('img');
+    assert.deepEqual(forgotten, ['img']);
+  });
+
   it('scans an image once however many containers run it', () => {
     const { p } = plan();
     for (let i = 0; i < 50; i++) p.setConsumer(`ns/ReplicaSet/app-${i}|web`, `img-${i % 3}`, `ref-${i % 3}`);
