@@ -15,17 +15,32 @@ import { ResourceWatcher, type RestartReason } from '../kube/index.ts';
 import { buildScanJob } from './job-manifest.ts';
 import { imageKeyOf, ScanAnnotation, ScanLabel, SCAN_JOB_COMPONENT } from './names.ts';
 import { ScanPlan } from './plan.ts';
-import { classifyFailure, decodeScanLog, FailureReason, failureSummary } from './result.ts';
+import {
+  classifyFailure,
+  decodeScanLog,
+  FailureReason,
+  failureSummary,
+  scanDatabasesFromLog,
+} from './result.ts';
 import { ReportWriter } from './report-writer.ts';
 import { ScanJobs } from './scan-jobs.ts';
 import { WorkloadEvents } from './events.ts';
 import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
 import { ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
 import type { TargetNamespaces } from '../workloads/index.ts';
-import { ScanFailureReason, ScanOutcome, type ScanMetrics, type ScannedImage } from '../metrics/index.ts';
+import {
+  ScanFailureReason,
+  ScanOutcome,
+  TrivyDatabase,
+  type ScanMetrics,
+  type ScannedImage,
+} from '../metrics/index.ts';
 
 /** What the scanner reports about itself: the metrics module's scan series. */
-export type ScanObserver = Pick<ScanMetrics, 'queued' | 'running' | 'scanFinished' | 'forgetImage'>;
+export type ScanObserver = Pick<
+  ScanMetrics,
+  'queued' | 'running' | 'scanFinished' | 'forgetImage' | 'dbUpdated'
+>;
 
 /** Our failure reasons onto the metrics' closed set. */
 const metricReason: Record<FailureReason, ScanFailureReason> = {
@@ -468,6 +483,10 @@ export class ScanController {
       );
       const image = this.scannedImage(key);
       this.plan.recordSuccess(key);
+      const databases = scanDatabasesFromLog(result.log);
+      if (databases.vulnerabilities)
+        this.o.observer?.dbUpdated(databases.vulnerabilities, TrivyDatabase.vulnerabilities);
+      if (databases.javaIndex) this.o.observer?.dbUpdated(databases.javaIndex, TrivyDatabase.javaIndex);
       this.o.observer?.scanFinished({
         key,
         image,

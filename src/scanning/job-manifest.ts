@@ -8,6 +8,7 @@ import type {
 } from '@kubernetes/client-node';
 import { formatGoDuration, type Config } from '../config/index.ts';
 import { SCAN_JOB_COMPONENT, ScanAnnotation, ScanLabel, scanJobName, shortHash } from './names.ts';
+import { TRIVY_VERSION_PREFIX } from './result.ts';
 
 export interface RegistryCredentials {
   username: string;
@@ -41,8 +42,8 @@ const IGNORE_FILE = '/etc/trivy-lookout/trivyignore';
 
 /**
  * The main scan container's script. Trivy's own log goes to a file; on success the container log
- * holds only the gzip+base64 result (compact, and unambiguous to decode), on failure only Trivy's
- * error log, which becomes the failure reason.
+ * holds the gzip+base64 result (compact, and unambiguous to decode) and one line of `trivy version`
+ * (the DB the scan used), on failure only Trivy's error log, which becomes the failure reason.
  */
 export const SCAN_SCRIPT = [
   'mkdir -p /tmp/scan',
@@ -50,6 +51,8 @@ export const SCAN_SCRIPT = [
   'rc=$?',
   'if [ "$rc" -ne 0 ]; then cat /tmp/scan/trivy.log; exit "$rc"; fi',
   `gzip -c ${RESULT_FILE} | base64`,
+  // Which DB the result came from (standalone mode; a client in ClientServer mode has none).
+  `printf '${TRIVY_VERSION_PREFIX}'; trivy version --format json --cache-dir ${CACHE_DIR} 2>/dev/null || echo '{}'`,
 ].join('\n');
 
 /** Builds the Job (and its Secret) that scans one image. Pure: settings + image → manifests. */

@@ -13,12 +13,52 @@ export const FailureReason = {
 } as const;
 export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
 
+/** Marks the log line carrying `trivy version --format json` after the result (see SCAN_SCRIPT). */
+export const TRIVY_VERSION_PREFIX = 'trivy-version: ';
+
+/** When the Trivy databases a scan used were built (their metadata `UpdatedAt`), where known. */
+export interface ScanDatabases {
+  vulnerabilities?: Date;
+  javaIndex?: Date;
+}
+
 /**
- * The scan container's log on success: base64 of gzip of Trivy's JSON. Returns the JSON text;
- * anything else is a clear TRIVY_OUTPUT_INVALID error (never a crash).
+ * The DB build times from the scan log's `trivy version` line. Best effort: a missing or malformed
+ * line (older scan pods, ClientServer mode) gives an empty result, never an error.
+ */
+export function scanDatabasesFromLog(log: string): ScanDatabases {
+  const line = log.split('\n').find((l) => l.startsWith(TRIVY_VERSION_PREFIX));
+  if (!line) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line.slice(TRIVY_VERSION_PREFIX.length));
+  } catch {
+    return {};
+  }
+  const updatedAt = (field: string): Date | undefined => {
+    const db = (parsed as Record<string, unknown> | null)?.[field] as { UpdatedAt?: unknown } | undefined;
+    const at = typeof db?.UpdatedAt === 'string' ? new Date(db.UpdatedAt) : undefined;
+    return at && !Number.isNaN(at.getTime()) && at.getTime() > 0 ? at : undefined;
+  };
+  const result: ScanDatabases = {};
+  const vulnerabilities = updatedAt('VulnerabilityDB');
+  const javaIndex = updatedAt('JavaDB');
+  if (vulnerabilities) result.vulnerabilities = vulnerabilities;
+  if (javaIndex) result.javaIndex = javaIndex;
+  return result;
+}
+
+/**
+ * The scan container's log on success: base64 of gzip of Trivy's JSON (then the `trivy version`
+ * line, which is not part of it). Returns the JSON text; anything else is a clear
+ * TRIVY_OUTPUT_INVALID error (never a crash).
  */
 export function decodeScanLog(log: string): string {
-  const trimmed = log.trim();
+  const trimmed = log
+    .split('\n')
+    .filter((line) => !line.startsWith(TRIVY_VERSION_PREFIX))
+    .join('\n')
+    .trim();
   if (!trimmed) throw new LookoutError(ErrorCodes.TRIVY_OUTPUT_INVALID, 'the scan produced no output');
   if (!/^[A-Za-z0-9+/=\s]+$/.test(trimmed)) {
     throw new LookoutError(

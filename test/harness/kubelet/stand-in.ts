@@ -49,6 +49,8 @@ export interface StandInTrivyOptions {
   requireDb?: boolean;
   /** `fail`: `--download-db-only` fails like a rate-limited registry. */
   db?: 'ok' | 'fail';
+  /** The `UpdatedAt` (build time) of the DBs `--download-db-only` writes; default: the download time. */
+  dbUpdatedAt?: string;
   /** Client/server mode (`--server`): the URL that answers, and the token it wants (unchecked when undefined). */
   server?: { url?: string; token?: string };
 }
@@ -140,6 +142,7 @@ export function createStandInTrivy(
       invocationLog,
       requireDb: options.requireDb ?? true,
       db: options.db ?? 'ok',
+      dbUpdatedAt: options.dbUpdatedAt,
       server: options.server,
       images: [...images.values()].map(({ ref, behaviour }) => {
         const parsed = parseImageRef(ref);

@@ -27,6 +27,8 @@ const GARBAGE = 'ghcr.io/acme/broken:1';
 const HANGS = 'ghcr.io/acme/hangs:1';
 const SLOW = 'ghcr.io/acme/slow:1';
 const HUGE = 'ghcr.io/acme/huge:1';
+/** The stand-in's Trivy DB was built three hours before the tests run. */
+const DB_BUILT_AT = new Date(Date.now() - 3 * 3600_000);
 
 /** A Trivy result with `count` findings and long texts: far beyond what etcd takes in one object. */
 function hugeTrivyResult(count: number): string {
@@ -95,6 +97,7 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
     kubelet = await startHarnessKubelet(kc, {
       nodeNamePrefix: `scan-node-${process.pid}`,
       trivy: {
+        dbUpdatedAt: DB_BUILT_AT.toISOString(),
         images: {
           [ALPINE]: { report: fixture('alpine-3.19.json') },
           [DEBIAN]: { report: fixture('debian-12-secret.json') },
@@ -265,6 +268,13 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
     assert.ok(line.includes('k8s_label_app="shop"'), line);
     assert.equal(Number(line.split(' ').pop()), vuln.report.summary.criticalCount);
     assert.match(metrics, /^trivy_lookout_scan_duration_seconds_count\{outcome="succeeded"\} [1-9]/m);
+    // The DB the scan used, as the scan pod's `trivy version` reported it.
+    const dbAge = metrics
+      .split('\n')
+      .find((l) => l.startsWith('trivy_lookout_trivy_db_age_seconds{db="trivy-db"}'));
+    assert.ok(dbAge, 'trivy_lookout_trivy_db_age_seconds for the vulnerability DB');
+    const age = Number(dbAge.split(' ').pop());
+    assert.ok(age >= 3 * 3600 && age < 4 * 3600, dbAge);
   });
 
   it('scans 50 workloads sharing 3 images with exactly 3 scan Jobs, and reports every container', async () => {

@@ -7,6 +7,7 @@ import {
   decodeScanLog,
   failureSummary,
   FailureReason,
+  scanDatabasesFromLog,
 } from '../../../src/scanning/result.ts';
 
 describe('decodeScanLog', () => {
@@ -16,6 +17,12 @@ describe('decodeScanLog', () => {
       .toString('base64')
       .replace(/(.{76})/g, '$1\n');
     assert.equal(decodeScanLog(`${b64}\n`), json);
+  });
+
+  it('ignores the trivy version line that follows the result', () => {
+    const json = JSON.stringify({ SchemaVersion: 2, Results: [] });
+    const log = `${gzipSync(json).toString('base64')}\ntrivy-version: {"Version":"0.74.0"}\n`;
+    assert.equal(decodeScanLog(log), json);
   });
 
   for (const [what, log, message] of [
@@ -57,4 +64,25 @@ describe('classifyFailure', () => {
     assert.equal(failureSummary(''), 'no output');
     assert.equal(failureSummary('x'.repeat(400)).length, 300);
   });
+});
+
+describe('scanDatabasesFromLog', () => {
+  const result = gzipSync('{}').toString('base64');
+  it('reads the build times of the DBs the scan used from the trivy version line', () => {
+    const log = `${result}\ntrivy-version: {"Version":"0.74.0","VulnerabilityDB":{"Version":2,"UpdatedAt":"2026-11-26T06:12:05.5Z","DownloadedAt":"2026-11-26T09:00:00Z"},"JavaDB":{"Version":1,"UpdatedAt":"2026-11-20T01:00:00Z"}}\n`;
+    assert.deepEqual(scanDatabasesFromLog(log), {
+      vulnerabilities: new Date('2026-11-26T06:12:05.5Z'),
+      javaIndex: new Date('2026-11-20T01:00:00Z'),
+    });
+  });
+
+  for (const [what, log] of [
+    ['no version line (an older scan pod)', `${result}\n`],
+    ['no DB in the cache (ClientServer mode)', `${result}\ntrivy-version: {"Version":"0.74.0"}`],
+    ['trivy version failed', `${result}\ntrivy-version: {}`],
+    ['a zero time', `${result}\ntrivy-version: {"VulnerabilityDB":{"UpdatedAt":"0001-01-01T00:00:00Z"}}`],
+    ['garbage', `${result}\ntrivy-version: not json`],
+  ] as const) {
+    it(`gives nothing, without error, for ${what}`, () => assert.deepEqual(scanDatabasesFromLog(log), {}));
+  }
 });
