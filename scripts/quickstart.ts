@@ -9,10 +9,19 @@ import { parseArgs } from 'node:util';
 import { startControlPlane, type ControlPlane } from '../test/harness/control-plane.ts';
 import { clearStaleCluster } from '../test/harness/cluster-state.ts';
 import { installCrds } from '../test/harness/crds.ts';
-import { startHarnessKubelet, type HarnessKubelet } from '../test/harness/kubelet/index.ts';
-import { createSampleWorkloads, sampleScanResults } from './sample-workloads.ts';
+import {
+  fakeNodeRoot,
+  nodeCollectorRunner,
+  startHarnessKubelet,
+  type HarnessKubelet,
+} from '../test/harness/kubelet/index.ts';
+import {
+  createSampleComplianceReports,
+  createSampleWorkloads,
+  sampleScanResults,
+} from './sample-workloads.ts';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { repoRoot } from '../test/harness/tools.ts';
+import { repoRoot, toolPath } from '../test/harness/tools.ts';
 import { Prometheus } from '../test/harness/prometheus.ts';
 
 const { values } = parseArgs({
@@ -39,8 +48,17 @@ async function main(): Promise<void> {
     say(
       'SAMPLE DATA: scans replay recorded Trivy results for the sample images; nothing is pulled or scanned for real',
     );
+    // Sample node file systems for the node collector: node 1's kubelet allows anonymous requests
+    // and has a world-writable kubeconfig, node 2 is configured well.
+    const runCollector = nodeCollectorRunner({
+      hostRoots: {
+        'harness-node-1': fakeNodeRoot({ anonymousAuth: true, kubeconfigMode: 0o666 }),
+        'harness-node-2': fakeNodeRoot({ anonymousAuth: false, kubeconfigMode: 0o600 }),
+      },
+    });
     kubelet = await startHarnessKubelet(cp.kubeConfig(), {
       nodeCount: 2,
+      runner: (pod, trivy) => runCollector(pod) ?? trivy(pod),
       trivy: {
         images: Object.fromEntries(
           Object.entries(sampleScanResults).map(([image, report]) => [image, { report }]),
@@ -69,6 +87,9 @@ async function main(): Promise<void> {
         ...process.env,
         OPERATOR_METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
         OPERATOR_NAMESPACE: process.env.OPERATOR_NAMESPACE ?? 'trivy-system',
+        // The config audit runs the pinned Trivy that scripts/setup-tools.sh built.
+        OPERATOR_CONFIG_AUDIT_TRIVY_BINARY:
+          process.env.OPERATOR_CONFIG_AUDIT_TRIVY_BINARY ?? toolPath('trivy'),
       },
     },
   );
@@ -120,6 +141,8 @@ async function main(): Promise<void> {
       if (last >= 7) break;
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
+    say('creating the compliance reports (CIS, NSA, Pod Security Standards), evaluated every minute here');
+    await createSampleComplianceReports(cp.kubeConfig());
   }
   say('starting Prometheus with the shipped alert rules (alert-rules/*.rules.yaml), scraping the operator');
   const promOptions = {
@@ -145,6 +168,8 @@ async function main(): Promise<void> {
   }
   say('up. Try:');
   say(`  kubectl --kubeconfig ${kubeconfig} get vulnerabilityreports -A`);
+  say(`  kubectl --kubeconfig ${kubeconfig} get configauditreports,rbacassessmentreports -A`);
+  say(`  kubectl --kubeconfig ${kubeconfig} get clusterinfraassessmentreports,clustercompliancereports`);
   say(`  curl http://127.0.0.1:${port}/metrics`);
   say(`  open ${prometheus.url}/alerts (alerts firing on the sample findings) or ${prometheus.url}/graph`);
   say('Ctrl-C stops everything.');

@@ -3,8 +3,17 @@
  * CronJob and a privileged DaemonSet, and the recorded Trivy results the stand-in scanner replays
  * for their images (sample data: nothing is pulled or scanned for real offline).
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1PodSpec } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type V1PodSpec,
+} from '@kubernetes/client-node';
+import yaml from 'js-yaml';
 import { repoRoot } from '../test/harness/tools.ts';
 
 const fixtures = path.join(repoRoot, 'test', 'fixtures');
@@ -106,4 +115,28 @@ export async function createSampleWorkloads(kc: KubeConfig): Promise<void> {
       },
     })
     .catch(() => undefined);
+}
+
+/**
+ * The shipped compliance reports (deploy/compliance), with a one-minute schedule instead of six
+ * hours so the quick start shows them evaluated within a minute or two.
+ */
+export async function createSampleComplianceReports(kc: KubeConfig): Promise<void> {
+  const objects = kc.makeApiClient(CustomObjectsApi);
+  const dir = path.join(repoRoot, 'deploy', 'compliance');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+    for (const doc of yaml.loadAll(readFileSync(path.join(dir, file), 'utf8'))) {
+      const report = doc as { spec: { cron: string } } | null;
+      if (!report) continue;
+      report.spec.cron = '* * * * *';
+      await objects
+        .createClusterCustomObject({
+          group: 'aquasecurity.github.io',
+          version: 'v1alpha1',
+          plural: 'clustercompliancereports',
+          body: report,
+        })
+        .catch(() => undefined);
+    }
+  }
 }

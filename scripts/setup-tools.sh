@@ -10,6 +10,7 @@ set -euo pipefail
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.4}"     # the etcd this Kubernetes release pins in its go.mod
 HELM_VERSION="${HELM_VERSION:-v3.19.0}"
+TRIVY_VERSION="${TRIVY_VERSION:-v0.74.0}" # config audit runs this binary's embedded checks (see Dockerfile)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${TRIVY_LOOKOUT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trivy-lookout}"
@@ -117,11 +118,42 @@ build_helm() {
   link "$out/helm"
 }
 
+# --- trivy (config audit engine) ----------------------------------------------------------
+build_trivy() {
+  local out="$CACHE/trivy-$TRIVY_VERSION"
+  if [[ ! -x "$out/trivy" ]]; then
+    if [[ $CHECK_ONLY == 1 ]]; then missing+=("trivy $TRIVY_VERSION"); return; fi
+    need_go "trivy"
+    say "building trivy $TRIVY_VERSION from the github.com/aquasecurity/trivy module (first time only: about 6-10 minutes on 2 cores)"
+    mkdir -p "$out"
+    # The version without "v", as Trivy's own release builds set it: the checks' minimum-version
+    # filter needs a plain semantic version. jsonv2 is required by this Trivy release.
+    GOBIN="$out" GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go install -trimpath \
+      -ldflags "-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=${TRIVY_VERSION#v}" \
+      "github.com/aquasecurity/trivy/cmd/trivy@$TRIVY_VERSION" || { rm -rf "$out"; die "building trivy $TRIVY_VERSION failed"; }
+    say "built trivy $TRIVY_VERSION into $out"
+  fi
+  link "$out/trivy"
+}
+
 # --- Prometheus, promtool, Alertmanager, amtool (Debian packages) ----------------------
+# The system's binaries, never our own links: with .tools/bin on PATH (scripts that export it before
+# calling this again), `command -v` would find the links and relink them to themselves.
+system_path() {
+  local dir out=""
+  IFS=: read -ra dirs <<<"$PATH"
+  for dir in "${dirs[@]}"; do
+    [[ -z "$dir" || "$(cd "$dir" 2>/dev/null && pwd -P)" == "$(cd "$LINK_DIR" && pwd -P)" ]] && continue
+    out+="${out:+:}$dir"
+  done
+  printf '%s' "$out"
+}
+system_command() { PATH="$(system_path)" command -v "$1"; }
+
 install_prometheus() {
   local want=()
-  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || want+=(prometheus)
-  command -v prometheus-alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || want+=(prometheus-alertmanager)
+  system_command prometheus >/dev/null 2>&1 && system_command promtool >/dev/null 2>&1 || want+=(prometheus)
+  system_command prometheus-alertmanager >/dev/null 2>&1 && system_command amtool >/dev/null 2>&1 || want+=(prometheus-alertmanager)
   if [[ ${#want[@]} -gt 0 ]]; then
     if [[ $CHECK_ONLY == 1 ]]; then missing+=("${want[@]}"); return; fi
     command -v apt-get >/dev/null 2>&1 || die "need the Debian packages ${want[*]} (apt-get not found); install them by hand"
@@ -133,13 +165,17 @@ install_prometheus() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null \
       || die "apt-get install ${want[*]} failed"
   fi
-  link "$(command -v prometheus)"; link "$(command -v promtool)"
-  link "$(command -v prometheus-alertmanager)"; link "$(command -v amtool)"
+  local tool bin
+  for tool in prometheus promtool prometheus-alertmanager amtool; do
+    bin="$(system_command "$tool")" || die "$tool not found after installing it"
+    link "$bin"
+  done
 }
 
 build_etcd
 build_kubernetes
 build_helm
+build_trivy
 install_prometheus
 
 if [[ $CHECK_ONLY == 1 && ${#missing[@]} -gt 0 ]]; then

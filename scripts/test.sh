@@ -23,6 +23,8 @@ npx tsc -p tsconfig.json --noEmit
 npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 npx tsx scripts/generate-crds.ts --check
+npx tsx scripts/generate-dashboards.ts --check
+npx tsx scripts/generate-compliance-specs.ts --check
 
 step "shared local control plane for the integration tests"
 cluster_dir="$PWD/.run/test-cluster"

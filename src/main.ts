@@ -6,9 +6,13 @@ import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { loadConfig, redactConfig, type Config } from './config/index.ts';
 import { isLookoutError, ErrorCodes } from './errors/index.ts';
+import { ComplianceController } from './compliance/index.ts';
+import { ConfigAuditController } from './configaudit/index.ts';
 import { closeHttpServer, startHttpServer } from './http/index.ts';
+import { InfraAssessmentController } from './infraassessment/index.ts';
 import { LeaderElection, loadKubeConfig } from './kube/index.ts';
 import { createLogger, type Logger } from './logging/index.ts';
+import { startWebhookBroadcaster, type WebhookBroadcaster } from './notifications/index.ts';
 import { OperatorHealthMetrics, ReportMetrics } from './metrics/index.ts';
 import { ScanController } from './scanning/index.ts';
 import { TargetNamespaces } from './workloads/index.ts';
@@ -45,7 +49,19 @@ async function main(): Promise<void> {
 
   // Only the leader scans and writes reports; every replica serves metrics and health.
   let scanner: ScanController | undefined;
+  let webhook: WebhookBroadcaster | undefined;
+  let compliance: ComplianceController | undefined;
+  let audit: ConfigAuditController | undefined;
+  let infra: InfraAssessmentController | undefined;
   const startScanner = async () => {
+    // Before anything writes reports: the webhook's baseline is what exists before this leader starts.
+    webhook = await startWebhookBroadcaster({
+      kc,
+      config,
+      log: log.child({ component: 'webhook' }),
+      observer: health.webhook,
+      onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+    });
     scanner = new ScanController({
       kc,
       config,
@@ -55,11 +71,52 @@ async function main(): Promise<void> {
       onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
     });
     await scanner.start();
+    // Config audit and RBAC assessment: event-driven, batched through the pinned Trivy binary.
+    audit = new ConfigAuditController({
+      kc,
+      config,
+      log: log.child({ component: 'config-audit' }),
+      namespaces,
+      onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+    });
+    await audit.start();
+    // Infra assessment: node-collector Jobs per node, control-plane pods of kube-system.
+    if (config.nodeCollector.enabled) {
+      infra = new InfraAssessmentController({
+        kc,
+        config,
+        log: log.child({ component: 'infra-assessment' }),
+        onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+      });
+      await infra.start();
+    }
+    // Compliance reports are written by the leader too, on their own schedules.
+    if (config.operator.clusterComplianceEnabled) {
+      compliance = new ComplianceController({
+        kc,
+        config,
+        log: log.child({ component: 'compliance' }),
+        onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+      });
+      await compliance.start();
+    }
   };
   const stopScanner = async () => {
     const current = scanner;
     scanner = undefined;
-    await current?.stop();
+    const currentAudit = audit;
+    audit = undefined;
+    await currentAudit?.stop();
+    const currentInfra = infra;
+    infra = undefined;
+    await currentInfra?.stop();
+    const currentCompliance = compliance;
+    compliance = undefined;
+    await Promise.all([current?.stop(), currentCompliance?.stop()]);
+    // Last, so the writers' final reports can still go out.
+    const currentWebhook = webhook;
+    webhook = undefined;
+    await currentWebhook?.stop();
   };
   const election = config.operator.leaderElectionEnabled
     ? new LeaderElection({
@@ -85,6 +142,7 @@ async function main(): Promise<void> {
     readiness: [
       { name: 'namespace cache', ready: () => namespaces.synced },
       { name: 'scanner caches', ready: () => scanner === undefined || scanner.synced },
+      { name: 'config audit caches', ready: () => audit === undefined || audit.synced },
       reportMetrics.readiness,
     ],
     metrics: reportMetrics.handler,

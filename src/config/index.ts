@@ -7,14 +7,17 @@ export { parseGoDuration, formatGoDuration } from './duration.ts';
 export { namespaceSelector, isNamespaceTargeted, globToRegExp } from './namespaces.ts';
 export type { NamespaceSelector } from './namespaces.ts';
 export { redactConfig } from './redact.ts';
-export { WORKLOAD_KINDS, TRIVY_MODES, SEVERITIES, LOG_LEVELS } from './types.ts';
+export { WORKLOAD_KINDS, TRIVY_MODES, SEVERITIES, LOG_LEVELS, CONFIG_AUDIT_KINDS } from './types.ts';
 export type {
   BindAddress,
   Config,
   ConfigProblem,
+  ConfigAuditConfig,
+  ConfigAuditKind,
   ConfigSource,
   LogLevel,
   MetricsConfig,
+  NodeCollectorConfig,
   OperatorConfig,
   ResourceAmounts,
   Severity,
@@ -22,3 +25,4 @@ export type {
   TrivyMode,
   WorkloadKind,
 } from './types.ts';
+export type { HostPathVolume, HostVolumeMount } from './node-collector.ts';

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { ErrorCodes, LookoutError } from '../errors/index.ts';
 import { readConfigFile } from './file.ts';
+import { unmatchedMounts } from './node-collector.ts';
 import type { ReadFile } from './file.ts';
 import { isBlank } from './parsers.ts';
 import { SETTING_IDS, SETTINGS } from './settings.ts';
@@ -66,6 +67,20 @@ export function loadConfig(
     });
   }
 
+  const unmatched = unmatchedMounts(
+    settings.nodeCollectorVolumes ?? [],
+    settings.nodeCollectorVolumeMounts ?? [],
+  );
+  if (unmatched.length > 0) {
+    const spec = SETTINGS.nodeCollectorVolumeMounts;
+    problems.push({
+      setting: spec.key,
+      env: spec.env,
+      source: sources.nodeCollectorVolumeMounts,
+      message: `${spec.env} (${spec.key}): mounts ${unmatched.map((n) => JSON.stringify(n)).join(', ')} name no volume in nodeCollector.volumes`,
+    });
+  }
+
   if (problems.length > 0) {
     const header = `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):`;
     throw new LookoutError(
@@ -120,6 +135,8 @@ function assemble(s: SettingValues, namespace: string): Config {
       webhookBroadcastTimeoutMs: s.webhookBroadcastTimeout,
       webhookBroadcastCustomHeaders: s.webhookBroadcastCustomHeaders,
       webhookSendDeletedReports: s.webhookSendDeletedReports,
+      webhookBroadcastQueueSize: s.webhookBroadcastQueueSize,
+      clusterComplianceEnabled: s.clusterComplianceEnabled,
       leaderElectionEnabled: s.leaderElectionEnabled,
       leaderElectionId: s.leaderElectionId,
       logLevel: s.logLevel,
@@ -153,6 +170,16 @@ function assemble(s: SettingValues, namespace: string): Config {
       scanJobTolerations: s.scanJobTolerations,
       scanJobNodeSelector: s.scanJobNodeSelector,
     },
+    configAudit: {
+      enabled: s.configAuditScannerEnabled,
+      rbacAssessmentEnabled: s.rbacAssessmentScannerEnabled,
+      supportedKinds: s.supportedConfigAuditKinds,
+      recordFailedChecksOnly: s.reportRecordFailedChecksOnly,
+      policiesConfigMap: s.policiesConfigMapName,
+      trivyBinary: s.configAuditTrivyBinary,
+      batchSize: s.configAuditBatchSize,
+      batchDelayMs: s.configAuditBatchDelay,
+    },
     metrics: {
       exposedSecretInfo: s.metricsExposedSecretInfo,
       configAuditInfo: s.metricsConfigAuditInfo,
@@ -163,6 +190,17 @@ function assemble(s: SettingValues, namespace: string): Config {
       resourceLabels: s.reportResourceLabels,
       resourceLabelsPrefix: s.metricsResourceLabelsPrefix,
     },
+    nodeCollector: {
+      enabled: s.infraAssessmentScannerEnabled,
+      concurrentLimit: s.scanNodeCollectorLimit,
+      imageRef: s.nodeCollectorImageRef,
+      tolerations: s.nodeCollectorTolerations,
+      nodeSelector: s.nodeCollectorNodeSelector,
+      excludeNodes: s.nodeCollectorExcludeNodes,
+      volumes: s.nodeCollectorVolumes,
+      volumeMounts: s.nodeCollectorVolumeMounts,
+    },
+    compliance: { failEntriesLimit: s.complianceFailEntriesLimit },
   };
 }
 

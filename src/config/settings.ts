@@ -39,7 +39,8 @@ import {
   text,
 } from './parsers.ts';
 import type { Parser } from './parsers.ts';
-import { LOG_LEVELS, SEVERITIES, TRIVY_MODES, WORKLOAD_KINDS } from './types.ts';
+import { DEFAULT_NODE_COLLECTOR_PATHS, hostPathVolumes, hostVolumeMounts } from './node-collector.ts';
+import { CONFIG_AUDIT_KINDS, LOG_LEVELS, SEVERITIES, TRIVY_MODES, WORKLOAD_KINDS } from './types.ts';
 
 export interface SettingSpec<T> {
   /** Dotted path in the YAML file. */
@@ -231,6 +232,22 @@ export const SETTINGS = {
     description: 'Export `trivy_compliance_info`, one series per compliance control.',
     parse: bool,
   }),
+  clusterComplianceEnabled: setting({
+    key: 'operator.clusterComplianceEnabled',
+    env: 'OPERATOR_CLUSTER_COMPLIANCE_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description: 'Evaluate ClusterComplianceReports, each on its own `spec.cron`.',
+    parse: bool,
+  }),
+  complianceFailEntriesLimit: setting({
+    key: 'compliance.failEntriesLimit',
+    env: 'OPERATOR_COMPLIANCE_FAIL_ENTRIES_LIMIT',
+    type: 'integer ≥ 0',
+    default: '10',
+    description: 'Failed resources listed per control in `all` compliance reports.',
+    parse: integer(0, 100_000),
+  }),
   accessGlobalSecretsAndServiceAccount: setting({
     key: 'operator.accessGlobalSecretsAndServiceAccount',
     env: 'OPERATOR_ACCESS_GLOBAL_SECRETS_SERVICE_ACCOUNTS',
@@ -286,6 +303,14 @@ export const SETTINGS = {
     default: 'false',
     description: 'Also notify the webhook when a report is deleted.',
     parse: bool,
+  }),
+  webhookBroadcastQueueSize: setting({
+    key: 'operator.webhookBroadcastQueueSize',
+    env: 'OPERATOR_WEBHOOK_BROADCAST_QUEUE_SIZE',
+    type: 'integer ≥ 1',
+    default: '10000',
+    description: 'Webhook notifications waiting to be sent at most; when full, the oldest is dropped.',
+    parse: integer(1, 1_000_000),
   }),
   leaderElectionEnabled: setting({
     key: 'operator.leaderElectionEnabled',
@@ -567,6 +592,163 @@ export const SETTINGS = {
     default: '',
     description: 'Contents of a `.trivyignore` (one vulnerability ID per line) given to every scan.',
     parse: optional(fileContent),
+    blankIsValue: true,
+  }),
+  configAuditScannerEnabled: setting({
+    key: 'operator.configAuditScannerEnabled',
+    env: 'OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description: 'Audit the configuration of workloads and other resources with the checks built into Trivy.',
+    parse: bool,
+  }),
+  rbacAssessmentScannerEnabled: setting({
+    key: 'operator.rbacAssessmentScannerEnabled',
+    env: 'OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description: 'Assess Roles and ClusterRoles (RbacAssessmentReport, ClusterRbacAssessmentReport).',
+    parse: bool,
+  }),
+  supportedConfigAuditKinds: setting({
+    key: 'trivy.supportedConfigAuditKinds',
+    env: 'OPERATOR_TRIVY_SUPPORTED_CONFIG_AUDIT_KINDS',
+    type: 'list of kinds',
+    default:
+      'Workload,Service,ConfigMap,Role,RoleBinding,ClusterRole,ClusterRoleBinding,NetworkPolicy,Ingress,ResourceQuota,LimitRange',
+    description: `Kinds the config audit covers; \`Workload\` means the kinds in \`targetWorkloads\`. Any of ${CONFIG_AUDIT_KINDS.join(', ')}.`,
+    parse: listOf(
+      (entry) => CONFIG_AUDIT_KINDS.find((kind) => kind.toLowerCase() === entry.toLowerCase()),
+      `a comma-separated list of ${CONFIG_AUDIT_KINDS.join(', ')}`,
+    ),
+  }),
+  reportRecordFailedChecksOnly: setting({
+    key: 'trivyOperator.reportRecordFailedChecksOnly',
+    env: 'OPERATOR_TRIVY_OPERATOR_REPORT_RECORD_FAILED_CHECKS_ONLY',
+    type: 'boolean',
+    default: 'true',
+    description:
+      'List only failed checks in config-audit and RBAC reports (summaries count failures either way).',
+    parse: bool,
+  }),
+  policiesConfigMapName: setting({
+    key: 'operator.policiesConfigMapName',
+    env: 'OPERATOR_POLICIES_CONFIG_MAP_NAME',
+    type: 'ConfigMap name',
+    default: 'trivy-operator-policies-config',
+    description:
+      'ConfigMap in the operator namespace with custom Rego policies (`policy.<name>.rego`, `policy.<name>.kinds`, `library.<name>.rego`).',
+    parse: matching(DNS_SUBDOMAIN, 'is not a ConfigMap name (lowercase letters, digits, "-" and ".")'),
+  }),
+  configAuditTrivyBinary: setting({
+    key: 'operator.configAuditTrivyBinary',
+    env: 'OPERATOR_CONFIG_AUDIT_TRIVY_BINARY',
+    type: 'file path or command name',
+    default: 'trivy',
+    description: 'Trivy binary whose embedded checks the config audit runs (the image ships a pinned one).',
+    parse: text,
+  }),
+  configAuditBatchSize: setting({
+    key: 'operator.configAuditBatchSize',
+    env: 'OPERATOR_CONFIG_AUDIT_BATCH_SIZE',
+    type: 'integer ≥ 1',
+    default: '100',
+    description: 'Most objects audited by one Trivy run (memory of a run grows with it).',
+    parse: integer(1, 5_000),
+  }),
+  configAuditBatchDelay: setting({
+    key: 'operator.configAuditBatchDelay',
+    env: 'OPERATOR_CONFIG_AUDIT_BATCH_DELAY',
+    type: 'duration',
+    default: '500ms',
+    description: 'How long changed objects are collected before they are audited together.',
+    parse: duration,
+  }),
+  infraAssessmentScannerEnabled: setting({
+    key: 'operator.infraAssessmentScannerEnabled',
+    env: 'OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description:
+      'Assess nodes (node-collector Jobs → ClusterInfraAssessmentReport `node-<name>`) and control-plane pods in kube-system (InfraAssessmentReport).',
+    parse: bool,
+  }),
+  scanNodeCollectorLimit: setting({
+    key: 'operator.scanNodeCollectorLimit',
+    env: 'OPERATOR_CONCURRENT_NODE_COLLECTOR_LIMIT',
+    type: 'integer ≥ 1',
+    default: '1',
+    description: 'Maximum number of node-collector Jobs running at once.',
+    parse: integer(1, 1_000),
+  }),
+  nodeCollectorImageRef: setting({
+    key: 'nodeCollector.imageRef',
+    env: 'OPERATOR_NODE_COLLECTOR_IMAGE_REF',
+    type: 'image reference',
+    default: 'ghcr.io/trivy-lookout/trivy-lookout:0.1.0',
+    defaultNote: 'the operator image (the chart renders `image.repository:image.tag`)',
+    description:
+      'Image of node-collector Jobs: the operator image, which ships the collector (`dist/nodecollector/main.js`).',
+    parse: imageRef('ghcr.io/trivy-lookout/trivy-lookout:0.1.0'),
+  }),
+  nodeCollectorTolerations: setting({
+    key: 'nodeCollector.tolerations',
+    env: 'OPERATOR_NODE_COLLECTOR_TOLERATIONS',
+    type: 'list of tolerations (JSON in env)',
+    default: '',
+    description:
+      'Tolerations of node-collector pods. A node with a NoSchedule/NoExecute taint they do not tolerate is skipped (Event `NodeCollectorSkipped`).',
+    parse: tolerations,
+    blankIsValue: true,
+  }),
+  nodeCollectorNodeSelector: setting({
+    key: 'nodeCollector.nodeSelector',
+    env: 'OPERATOR_NODE_COLLECTOR_NODE_SELECTOR',
+    type: 'map label → value (`a=b,…` or JSON in env)',
+    default: '',
+    description: 'Node selector of node-collector pods; nodes that do not match are skipped.',
+    parse: mapOf(
+      '=',
+      (key, value) => LABEL_KEY.test(key) && value !== '',
+      'a map of node label to value like kubernetes.io/os=linux',
+    ),
+    blankIsValue: true,
+  }),
+  nodeCollectorExcludeNodes: setting({
+    key: 'nodeCollector.excludeNodes',
+    env: 'OPERATOR_NODE_COLLECTOR_EXCLUDE_NODES',
+    type: 'list of `label=value`',
+    default: '',
+    description: 'Nodes with any of these labels are not assessed, e.g. `kubernetes.io/arch=arm64,team=dev`.',
+    parse: listOf((entry) => {
+      const at = entry.indexOf('=');
+      return at > 0 && LABEL_KEY.test(entry.slice(0, at).trim()) ? entry : undefined;
+    }, 'comma-separated node labels like kubernetes.io/arch=arm64,team=dev'),
+    blankIsValue: true,
+  }),
+  nodeCollectorVolumes: setting({
+    key: 'nodeCollector.volumes',
+    env: 'OPERATOR_NODE_COLLECTOR_VOLUMES',
+    type: 'list of hostPath volumes (JSON in env)',
+    default: JSON.stringify(
+      DEFAULT_NODE_COLLECTOR_PATHS.map(([name, path]) => ({ name, hostPath: { path } })),
+    ),
+    defaultNote:
+      "Trivy-Operator's: /var/lib/etcd, /var/lib/kubelet, /var/lib/kube-scheduler, /var/lib/kube-controller-manager, /etc/systemd, /lib/systemd, /etc/kubernetes, /etc/cni/net.d",
+    description: 'Host paths the node collector reads, as hostPath volumes.',
+    parse: hostPathVolumes,
+    blankIsValue: true,
+  }),
+  nodeCollectorVolumeMounts: setting({
+    key: 'nodeCollector.volumeMounts',
+    env: 'OPERATOR_NODE_COLLECTOR_VOLUME_MOUNTS',
+    type: 'list of volume mounts (JSON in env)',
+    default: JSON.stringify(
+      DEFAULT_NODE_COLLECTOR_PATHS.map(([name, path]) => ({ name, mountPath: path, readOnly: true })),
+    ),
+    defaultNote: 'each default volume at its own host path',
+    description: 'Where the collector sees them: at their host paths, read-only (always mounted read-only).',
+    parse: hostVolumeMounts,
     blankIsValue: true,
   }),
 } as const;

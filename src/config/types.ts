@@ -1,4 +1,5 @@
 import type { Toleration } from './parsers.ts';
+import type { HostPathVolume, HostVolumeMount } from './node-collector.ts';
 /**
  * The validated configuration handed to the rest of the operator. Field names follow the YAML keys
  * (which follow Trivy-Operator's Helm values); durations are converted to milliseconds and carry an
@@ -16,6 +17,28 @@ export const WORKLOAD_KINDS = [
   'job',
 ] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+/**
+ * Kinds `trivy.supportedConfigAuditKinds` accepts (Trivy-Operator's spelling); `Workload` stands for
+ * every kind in `targetWorkloads`.
+ */
+export const CONFIG_AUDIT_KINDS = [
+  'Workload',
+  'Service',
+  'ConfigMap',
+  'Role',
+  'RoleBinding',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'NetworkPolicy',
+  'Ingress',
+  'ResourceQuota',
+  'LimitRange',
+  'PersistentVolumeClaim',
+  'PersistentVolume',
+  'CustomResourceDefinition',
+] as const;
+export type ConfigAuditKind = (typeof CONFIG_AUDIT_KINDS)[number];
 
 export const TRIVY_MODES = ['Standalone', 'ClientServer'] as const;
 export type TrivyMode = (typeof TRIVY_MODES)[number];
@@ -59,6 +82,10 @@ export interface OperatorConfig {
   readonly webhookBroadcastTimeoutMs: number;
   readonly webhookBroadcastCustomHeaders: Readonly<Record<string, string>>;
   readonly webhookSendDeletedReports: boolean;
+  /** Most notifications held while the webhook is slow or down; the oldest is dropped beyond. */
+  readonly webhookBroadcastQueueSize: number;
+  /** Evaluate ClusterComplianceReports (leader only). */
+  readonly clusterComplianceEnabled: boolean;
   readonly leaderElectionEnabled: boolean;
   /** Name of the coordination.k8s.io Lease. */
   readonly leaderElectionId: string;
@@ -104,6 +131,37 @@ export interface MetricsConfig {
   readonly resourceLabelsPrefix: string;
 }
 
+/** Config audit and RBAC assessment (run in the operator with the pinned Trivy binary). */
+export interface ConfigAuditConfig {
+  readonly enabled: boolean;
+  readonly rbacAssessmentEnabled: boolean;
+  readonly supportedKinds: readonly ConfigAuditKind[];
+  /** Leave passed checks out of reports (Trivy-Operator's reportRecordFailedChecksOnly). */
+  readonly recordFailedChecksOnly: boolean;
+  /** ConfigMap in the operator namespace holding custom Rego policies. */
+  readonly policiesConfigMap: string;
+  /** Path (or name on PATH) of the Trivy binary that evaluates the checks. */
+  readonly trivyBinary: string;
+  /** Most objects given to one Trivy run. */
+  readonly batchSize: number;
+  /** How long changed objects are collected before a run. */
+  readonly batchDelayMs: number;
+}
+
+/** Infra assessment: node-collector Jobs and control-plane pods (Trivy-Operator's nodeCollector values). */
+export interface NodeCollectorConfig {
+  readonly enabled: boolean;
+  /** Most node-collector Jobs running at once. */
+  readonly concurrentLimit: number;
+  readonly imageRef: string;
+  readonly tolerations: readonly Toleration[];
+  readonly nodeSelector: Readonly<Record<string, string>>;
+  /** `label=value` entries; a node with any of them is not assessed. */
+  readonly excludeNodes: readonly string[];
+  readonly volumes: readonly HostPathVolume[];
+  readonly volumeMounts: readonly HostVolumeMount[];
+}
+
 export interface Config {
   /** Namespace globs to watch; empty = all namespaces. */
   readonly targetNamespaces: readonly string[];
@@ -119,6 +177,12 @@ export interface Config {
     readonly scanJobNodeSelector: Readonly<Record<string, string>>;
   };
   readonly metrics: MetricsConfig;
+  readonly configAudit: ConfigAuditConfig;
+  readonly nodeCollector: NodeCollectorConfig;
+  readonly compliance: {
+    /** Failed results listed per control in `all` compliance reports. */
+    readonly failEntriesLimit: number;
+  };
 }
 
 /** Where a value came from; problems point at the layer that supplied the bad value. */

@@ -17,6 +17,10 @@ export const ErrorCodes = {
   REPORT_TOO_LARGE: 'TL_REPORT_TOO_LARGE',
   /** A scan job failed, timed out or could not be created. */
   SCAN_FAILED: 'TL_SCAN_FAILED',
+  /** A config-audit run failed: Trivy exited with an error, timed out or could not start. */
+  AUDIT_FAILED: 'TL_AUDIT_FAILED',
+  /** A custom Rego policy was rejected (does not parse, no kinds, wrong package). */
+  POLICY_INVALID: 'TL_POLICY_INVALID',
   /** A required external tool is missing (test harness, set-up). */
   TOOL_MISSING: 'TL_TOOL_MISSING',
 } as const;

@@ -9,6 +9,12 @@ export {
   type ScannedImage,
 } from './scan-metrics.ts';
 export {
+  WebhookAttemptOutcome,
+  WebhookDropReason,
+  WebhookFailureReason,
+  WebhookMetrics,
+} from './webhook-metrics.ts';
+export {
   FAMILIES,
   buildLayout,
   familyOptionsFromConfig,

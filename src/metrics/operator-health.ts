@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import type { RestartReason } from '../kube/index.ts';
 import { ScanMetrics } from './scan-metrics.ts';
+import { WebhookMetrics } from './webhook-metrics.ts';
 
 /**
  * The operator's own health series (process, watches, scans, the exporter itself). Kept in a
@@ -11,6 +12,8 @@ export class OperatorHealthMetrics {
   readonly registry = new Registry();
   /** Scan queue, durations, failures, last successful scan per image, Trivy DB age (the scanner feeds it). */
   readonly scans: ScanMetrics;
+  /** Webhook broadcast: sent, failed, dropped, queue depth, request durations (the leader feeds it). */
+  readonly webhook: WebhookMetrics;
   private readonly watchRestarts: Counter<'watch' | 'reason'>;
 
   constructor() {
@@ -27,6 +30,7 @@ export class OperatorHealthMetrics {
       registers: [this.registry],
     });
     this.scans = new ScanMetrics(this.registry);
+    this.webhook = new WebhookMetrics(this.registry);
   }
 
   watchRestarted(watch: string, reason: RestartReason): void {

@@ -69,7 +69,10 @@ export class ScanJobs {
   }
 
   /** The scan container's log and exit code, or undefined when the pod is gone (deadline, deletion). */
-  async readResult(jobName: string): Promise<{ log: string; exitCode: number | undefined } | undefined> {
+  async readResult(
+    jobName: string,
+    container = 'scan',
+  ): Promise<{ log: string; exitCode: number | undefined } | undefined> {
     const pods = await this.core.listNamespacedPod({
       namespace: this.namespace,
       labelSelector: `batch.kubernetes.io/job-name=${jobName}`,
@@ -78,13 +81,13 @@ export class ScanJobs {
       pods.items.find((p) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') ??
       pods.items[0];
     if (!pod?.metadata?.name) return undefined;
-    const status = pod.status?.containerStatuses?.find((c) => c.name === 'scan');
+    const status = pod.status?.containerStatuses?.find((c) => c.name === container);
     const exitCode = status?.state?.terminated?.exitCode;
     try {
       const log = await this.core.readNamespacedPodLog({
         name: pod.metadata.name,
         namespace: this.namespace,
-        container: 'scan',
+        container,
       });
       return { log: typeof log === 'string' ? log : String(log), exitCode };
     } catch (err) {

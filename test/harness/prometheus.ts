@@ -22,6 +22,8 @@ export interface PrometheusOptions {
   alertmanager?: string;
   /** Fixed listen port; a free one when omitted. */
   port?: number;
+  /** Labels added to every scraped series, as a multi-cluster setup adds `cluster`. */
+  targetLabels?: Record<string, string>;
 }
 
 /** A real Prometheus (Debian's package) on loopback, with its own temporary storage. */
@@ -60,6 +62,12 @@ export class Prometheus {
       '  - job_name: trivy-lookout',
       '    static_configs:',
       `      - targets: [${options.targets.map((t) => `'${t}'`).join(', ')}]`,
+      ...(options.targetLabels
+        ? [
+            '        labels:',
+            ...Object.entries(options.targetLabels).map(([k, v]) => `          ${k}: '${v}'`),
+          ]
+        : []),
       '',
     ];
     writeFileSync(config, lines.join('\n'));

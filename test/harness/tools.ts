@@ -19,7 +19,8 @@ export type ToolName =
   | 'prometheus'
   | 'promtool'
   | 'prometheus-alertmanager'
-  | 'amtool';
+  | 'amtool'
+  | 'trivy';
 
 function isExecutable(file: string): boolean {
   try {

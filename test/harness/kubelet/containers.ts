@@ -348,9 +348,15 @@ export async function podVolumes(
   reader: ObjectReader,
   pod: V1Pod,
   podDir: string,
+  hostRoot?: string,
 ): Promise<Map<string, string>> {
   const volumes = new Map<string, string>();
   for (const volume of pod.spec?.volumes ?? []) {
+    if (volume.hostPath && hostRoot !== undefined) {
+      // The fake node's file, never this machine's.
+      volumes.set(volume.name, path.join(hostRoot, volume.hostPath.path));
+      continue;
+    }
     volumes.set(
       volume.name,
       await materialiseVolume(reader, pod, volume, path.join(podDir, 'volumes', volume.name)),

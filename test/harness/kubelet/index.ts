@@ -6,6 +6,12 @@ export {
 } from './kubelet.ts';
 export type { RunSpec, Runner } from './types.ts';
 export {
+  fakeNodeRoot,
+  nodeCollectorRunner,
+  type FakeNodeRootOptions,
+  type NodeCollectorRunnerOptions,
+} from './node-collector.ts';
+export {
   createStandInTrivy,
   isTrivyImage,
   isTrivyPod,

@@ -370,7 +370,7 @@ export class PodRuntime {
     this.push();
     // A fresh reader per attempt: an object that was missing may have been created since.
     const volumes = await this.retryUntilConfigured(this.records, () =>
-      podVolumes(new ObjectReader(this.ctx.kc, this.namespace), this.pod, this.dir),
+      podVolumes(new ObjectReader(this.ctx.kc, this.namespace), this.pod, this.dir, spec.hostRoot),
     );
     if (!volumes || this.stopping) return;
     const sidecars: Promise<boolean>[] = [];
@@ -469,7 +469,9 @@ export class PodRuntime {
         for (const [key, value] of Object.entries(containerEnvVars)) env[key] = rewritePaths(value, paths);
         const systemPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
         env.PATH = [...(spec.pathPrepend ?? []), ...this.ctx.basePath, env.PATH ?? systemPath].join(':');
-        const cwd = c.spec.workingDir ? rewritePaths(c.spec.workingDir, paths) : path.join(c.dir, 'home');
+        const cwd = c.spec.workingDir
+          ? rewritePaths(c.spec.workingDir, paths)
+          : (spec.workingDir ?? path.join(c.dir, 'home'));
         mkdirSync(cwd, { recursive: true });
         return { argv, env, cwd };
       });

@@ -18,6 +18,14 @@ export interface RunSpec {
   env?: Record<string, string>;
   /** The image's ENTRYPOINT, for containers that give only `args`; undefined when unknown. */
   entrypoint?: (container: V1Container) => string[] | undefined;
+  /**
+   * The node's root directory: `hostPath` volumes resolve below it (`/etc/kubernetes` →
+   * `<hostRoot>/etc/kubernetes`) instead of on this machine. For pods that read the host, such as
+   * the node collector, with a fake node prepared by the test.
+   */
+  hostRoot?: string;
+  /** The image's WORKDIR: where containers that set no `workingDir` start (default: a fresh directory). */
+  workingDir?: string;
 }
 
 /** Decides which pods run for real (a RunSpec) and which are only reported Running (undefined). */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -28,7 +28,7 @@ import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/
 import { kubectl } from '../../harness/kubectl.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
-import { repoRoot } from '../../harness/tools.ts';
+import { repoRoot, toolPath } from '../../harness/tools.ts';
 import { waitUntil } from '../../harness/waiting.ts';
 
 const ALPINE = 'alpine:3.19';
@@ -65,6 +65,28 @@ function effectiveEnv(objects: RenderedObject[]): Record<string, string> {
 
 const envEntry = (objects: RenderedObject[], name: string): V1EnvVar | undefined =>
   operatorContainer(objects).env?.find((e) => e.name === name);
+
+interface DashboardConfigMap {
+  metadata: {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  data: Record<string, string>;
+}
+
+/** The rendered ConfigMaps that carry a dashboard (a `*.json` data key). */
+const dashboardConfigMaps = (objects: RenderedObject[]): DashboardConfigMap[] =>
+  (objects.filter((o) => o.kind === 'ConfigMap') as unknown as DashboardConfigMap[]).filter((m) =>
+    Object.keys(m.data ?? {}).some((key) => key.endsWith('.json')),
+  );
+
+/** The dashboard files the chart ships (the generated copies of grafana-dashboards/*.json). */
+const shippedDashboards = (): string[] =>
+  readdirSync(path.join(chartDir, 'files', 'grafana-dashboards'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 
 describe('the Helm chart, rendered', () => {
   it('passes helm lint --strict, with default values and with Trivy-Operator-style values', async () => {
@@ -162,7 +184,7 @@ describe('the Helm chart, rendered', () => {
     assert.ok(!kinds.includes('ConfigMap'));
   });
 
-  it('renders the ServiceMonitor with its labels and scrape settings; rules and dashboards render nothing while the pack is empty', async () => {
+  it('renders the ServiceMonitor with its labels and scrape settings, the shipped rules and dashboards', async () => {
     const objects = await renderChart('lookout', 'trivy-system', [
       '--set',
       'serviceMonitor.enabled=true',
@@ -194,15 +216,81 @@ describe('the Helm chart, rendered', () => {
     for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) {
       assert.equal(service.metadata.labels?.[key], value, `the Service carries ${key}`);
     }
-    // files/prometheus-rules ships the alert pack: one PrometheusRule per rule file. No dashboards yet.
+    // files/prometheus-rules ships the alert pack: one PrometheusRule per rule file.
     assert.deepEqual(
       objects.filter((o) => o.kind === 'PrometheusRule').map((o) => o.metadata.name),
       ['lookout-trivy-lookout-trivy-lookout'],
     );
-    assert.ok(!objects.some((o) => o.kind === 'ConfigMap'));
+    // files/grafana-dashboards: one ConfigMap per dashboard.
+    assert.equal(dashboardConfigMaps(objects).length, shippedDashboards().length);
   });
 
-  it('renders each rule file as a PrometheusRule and each dashboard as a ConfigMap once the pack has them', async () => {
+  it('renders one ConfigMap per shipped dashboard as the Grafana sidecar expects it, with label, folder and namespace from the values', async () => {
+    const objects = await renderChart('lookout', 'trivy-system', ['--set', 'grafanaDashboards.enabled=true']);
+    const maps = dashboardConfigMaps(objects);
+    const files = shippedDashboards();
+    assert.deepEqual(
+      maps.map((m) => m.metadata.name),
+      files.map(
+        (f) => `lookout-trivy-lookout-dashboard-${f.replace(/^trivy-lookout-/, '').replace(/\.json$/, '')}`,
+      ),
+    );
+    for (const [i, m] of maps.entries()) {
+      const file = files[i] ?? '';
+      assert.equal(m.metadata.namespace, 'trivy-system');
+      // kube-prometheus-stack's sidecar selects grafana_dashboard: "1" (in every namespace by default).
+      assert.equal(m.metadata.labels.grafana_dashboard, '1');
+      assert.equal(m.metadata.labels['app.kubernetes.io/instance'], 'lookout');
+      // Read by the sidecar when folderAnnotation: grafana_folder is set; harmless otherwise.
+      assert.deepEqual(m.metadata.annotations, { grafana_folder: 'Trivy Lookout' });
+      // The key is the file the sidecar writes (unique, .json for Grafana's file provider); the JSON is unchanged.
+      assert.deepEqual(Object.keys(m.data), [file]);
+      assert.deepEqual(
+        JSON.parse(m.data[file] ?? ''),
+        JSON.parse(readFileSync(path.join(repoRoot, 'grafana-dashboards', file), 'utf8')),
+      );
+    }
+
+    const custom = dashboardConfigMaps(
+      await renderChart('lookout', 'trivy-system', [
+        '--set',
+        'grafanaDashboards.enabled=true',
+        '--set',
+        'grafanaDashboards.namespace=monitoring',
+        '--set',
+        'grafanaDashboards.labels.grafana_dashboard=null',
+        '--set',
+        'grafanaDashboards.labels.dashboards=security',
+        '--set',
+        'grafanaDashboards.folder=Security',
+        '--set',
+        'grafanaDashboards.folderAnnotation=k8s-sidecar-target-directory',
+        '--set',
+        'grafanaDashboards.annotations.team=platform',
+      ]),
+    );
+    assert.equal(custom.length, files.length);
+    for (const m of custom) {
+      assert.equal(m.metadata.namespace, 'monitoring');
+      assert.equal(m.metadata.labels.dashboards, 'security');
+      assert.equal(m.metadata.labels.grafana_dashboard, undefined);
+      assert.deepEqual(m.metadata.annotations, {
+        'k8s-sidecar-target-directory': 'Security',
+        team: 'platform',
+      });
+    }
+    const noFolder = dashboardConfigMaps(
+      await renderChart('lookout', 'trivy-system', [
+        '--set',
+        'grafanaDashboards.enabled=true',
+        '--set',
+        'grafanaDashboards.folder=',
+      ]),
+    );
+    assert.equal(noFolder[0]?.metadata.annotations, undefined);
+  });
+
+  it('renders each rule file as a PrometheusRule', async () => {
     const copy = path.join(tmp, 'chart-with-pack');
     cpSync(chartDir, copy, { recursive: true });
     writeFileSync(
@@ -210,7 +298,6 @@ describe('the Helm chart, rendered', () => {
       'groups:\n  - name: trivy\n    rules:\n      - alert: Critical\n        expr: trivy_image_vulnerabilities > 0\n' +
         '        annotations: {summary: "{{ $labels.namespace }}"}\n',
     );
-    writeFileSync(path.join(copy, 'files', 'grafana-dashboards', 'overview.json'), '{"title": "Overview"}');
     const objects = parseManifests(
       await helmOk([
         'template',
@@ -220,8 +307,6 @@ describe('the Helm chart, rendered', () => {
         'prometheusRule.enabled=true',
         '--set',
         'prometheusRule.labels.release=kube-prometheus-stack',
-        '--set',
-        'grafanaDashboards.enabled=true',
       ]),
     );
     const rule = find(objects, 'PrometheusRule', '-trivy-lookout') as unknown as {
@@ -231,12 +316,6 @@ describe('the Helm chart, rendered', () => {
     assert.equal(rule.metadata.labels.release, 'kube-prometheus-stack');
     // Prometheus templates are passed through, not evaluated by helm.
     assert.equal(rule.spec.groups[0]?.rules[0]?.annotations.summary, '{{ $labels.namespace }}');
-    const dashboard = find(objects, 'ConfigMap', '-overview') as unknown as {
-      metadata: { labels: Record<string, string> };
-      data: Record<string, string>;
-    };
-    assert.equal(dashboard.metadata.labels.grafana_dashboard, '1');
-    assert.deepEqual(JSON.parse(dashboard.data['overview.json'] ?? ''), { title: 'Overview' });
   });
 
   it('takes a Trivy-Operator values file for an air-gapped cluster, unknown keys included', async () => {
@@ -320,11 +399,53 @@ describe('the Helm chart, rendered', () => {
         [],
       ],
       [['aquasecurity.github.io'], allReports, ['list', 'watch'], []],
+      // Infra assessment: nodes watched, infra reports written by server-side apply.
+      [[''], ['nodes'], ['list', 'watch'], []],
+      [
+        ['aquasecurity.github.io'],
+        ['infraassessmentreports', 'clusterinfraassessmentreports'],
+        ['patch', 'delete'],
+        [],
+      ],
+      [['aquasecurity.github.io'], ['clustercompliancereports'], ['get', 'patch'], []],
+      [['aquasecurity.github.io'], ['clustercompliancereports/status'], ['update'], []],
+      // Config audit and RBAC assessment: each audited kind (trivy.supportedConfigAuditKinds) is read.
+      ...[
+        ['', 'pods'],
+        ['apps', 'replicasets'],
+        ['', 'replicationcontrollers'],
+        ['apps', 'statefulsets'],
+        ['apps', 'daemonsets'],
+        ['batch', 'cronjobs'],
+        ['batch', 'jobs'],
+        ['', 'services'],
+        ['', 'configmaps'],
+        ['rbac.authorization.k8s.io', 'roles'],
+        ['rbac.authorization.k8s.io', 'rolebindings'],
+        ['rbac.authorization.k8s.io', 'clusterroles'],
+        ['rbac.authorization.k8s.io', 'clusterrolebindings'],
+        ['networking.k8s.io', 'networkpolicies'],
+        ['networking.k8s.io', 'ingresses'],
+        ['', 'resourcequotas'],
+        ['', 'limitranges'],
+      ].map(([group, resource]) => [[group], [resource], ['get', 'list', 'watch'], []]),
+      [
+        ['aquasecurity.github.io'],
+        [
+          'configauditreports',
+          'clusterconfigauditreports',
+          'rbacassessmentreports',
+          'clusterrbacassessmentreports',
+        ],
+        ['get', 'create', 'update', 'delete'],
+        [],
+      ],
     ]);
     assert.deepEqual(rules('Role', 'lookout-trivy-lookout'), [
       [['batch'], ['jobs'], ['list', 'watch', 'create', 'delete'], []],
       [[''], ['secrets'], ['create', 'update', 'patch'], []],
       [[''], ['pods/log'], ['get'], []],
+      [[''], ['configmaps'], ['list', 'watch'], []],
       [['coordination.k8s.io'], ['leases'], ['create'], []],
       [['coordination.k8s.io'], ['leases'], ['get', 'update'], ['trivy-lookout-lock']],
     ]);
@@ -528,6 +649,8 @@ describe('the Helm chart on the real control plane', () => {
           OPERATOR_LEADER_ELECTION_ID: 'trivy-lookout-lock',
           OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
           OPERATOR_LOG_LEVEL: 'debug',
+          // The config audit and RBAC assessment run under the same ServiceAccount.
+          OPERATOR_CONFIG_AUDIT_TRIVY_BINARY: toolPath('trivy'),
         });
         await operator.waitForReady(60_000);
         const objects = cluster.kubeConfig().makeApiClient(CustomObjectsApi);
@@ -557,6 +680,23 @@ describe('the Helm chart on the real control plane', () => {
         const scans = kubelet.trivy.invocations().filter((i) => i.image?.includes('private.example.com'));
         assert.ok(scans.length > 0);
         await operator.waitForLog((l) => l.msg === 'scan failed', 30_000);
+        // Config audit and RBAC assessment reports, written with the chart's permissions only.
+        for (const [plural, namespace] of [
+          ['configauditreports', appsNs],
+          ['clusterrbacassessmentreports', undefined],
+        ] as const) {
+          await waitUntil(
+            `a ${plural} item`,
+            async () => {
+              const common = { group: 'aquasecurity.github.io', version: 'v1alpha1', plural };
+              const list = (await (namespace
+                ? objects.listNamespacedCustomObject({ ...common, namespace })
+                : objects.listClusterCustomObject(common))) as { items: unknown[] };
+              return list.items.length > 0 ? true : undefined;
+            },
+            120_000,
+          );
+        }
       } catch (err) {
         // A missing permission usually shows as a wait that never ends: say which request failed.
         throw new Error(`${String(err)}\nrefused requests:\n${refused(operator).join('\n')}`);

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CustomObjectsApi, type V1Job } from '@kubernetes/client-node';
 import { ResourceWatcher } from '../../../src/kube/index.ts';
 import { createLogger } from '../../../src/logging/index.ts';
+import { SCAN_JOB_COMPONENT, ScanLabel } from '../../../src/scanning/names.ts';
 import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
@@ -38,7 +39,15 @@ describe('two replicas: one leader scans, the other takes over when it dies', ()
     jobWatch = new ResourceWatcher<V1Job>(
       kc,
       { path: `/apis/batch/v1/namespaces/${operatorNs}/jobs`, log: createLogger('silent') },
-      { onEvent: (type, job) => void (type === 'ADDED' && jobs.push(job.metadata?.name ?? '')) },
+      {
+        // Scan Jobs only: the leader also runs node-collector Jobs for every node in the cluster.
+        onEvent: (type, job) =>
+          void (
+            type === 'ADDED' &&
+            job.metadata?.labels?.[ScanLabel.component] === SCAN_JOB_COMPONENT &&
+            jobs.push(job.metadata?.name ?? '')
+          ),
+      },
     );
     jobWatch.start();
     await jobWatch.waitForSync();

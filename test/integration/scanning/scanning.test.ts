@@ -12,6 +12,7 @@ import {
 } from '@kubernetes/client-node';
 import { ResourceWatcher } from '../../../src/kube/index.ts';
 import { createLogger } from '../../../src/logging/index.ts';
+import { SCAN_JOB_COMPONENT, ScanLabel } from '../../../src/scanning/names.ts';
 import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
@@ -112,13 +113,13 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
         },
       },
     });
-    // Every scan Job the operator ever creates, to count them.
+    // Every scan Job the operator ever creates, to count them (not its node-collector Jobs).
     jobWatch = new ResourceWatcher<V1Job>(
       kc,
       { path: `/apis/batch/v1/namespaces/${operatorNs}/jobs`, log: createLogger('silent') },
       {
         onEvent: (type, job) => {
-          if (type === 'ADDED') {
+          if (type === 'ADDED' && job.metadata?.labels?.[ScanLabel.component] === SCAN_JOB_COMPONENT) {
             jobsCreated.push({
               name: job.metadata?.name ?? '',
               image: job.metadata?.annotations?.['trivy-lookout.dev/image-ref'] ?? '',

@@ -52,6 +52,8 @@ describe('loadConfig defaults', () => {
       webhookBroadcastTimeoutMs: 30_000,
       webhookBroadcastCustomHeaders: {},
       webhookSendDeletedReports: false,
+      webhookBroadcastQueueSize: 10_000,
+      clusterComplianceEnabled: true,
       leaderElectionEnabled: true,
       leaderElectionId: 'trivy-lookout-lock',
       logLevel: 'info',

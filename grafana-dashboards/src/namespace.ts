@@ -1,0 +1,225 @@
+import {
+  CHECK_SEVERITIES,
+  CLUSTER,
+  IMAGE,
+  NAMESPACE,
+  SEVERITIES,
+  SEVERITY,
+  UIDS,
+  cluster,
+  datasource,
+  imageLink,
+  linkTo,
+  namespace,
+  sel,
+  severity,
+} from './common.ts';
+import {
+  Grid,
+  SEVERITY_COLORS,
+  barGauge,
+  dashboard,
+  severityColorOverrides,
+  stat,
+  table,
+  timeseries,
+  type Dashboard,
+} from './grafana.ts';
+
+const vulns = (...matchers: string[]) =>
+  sel('trivy_image_vulnerabilities', CLUSTER, NAMESPACE, SEVERITY, ...matchers);
+/** Each image once per namespace, however many of its workloads run it. */
+const perNamespaceImage = (...matchers: string[]) =>
+  `max by (cluster, namespace, ${IMAGE}, severity) (${vulns(...matchers)})`;
+
+const WORKLOAD =
+  'cluster, namespace, resource_kind, resource_name, container_name, image_repository, image_tag';
+const RESOURCE = 'cluster, namespace, resource_kind, resource_name';
+
+const workloadColumns = {
+  cluster: 'Cluster',
+  namespace: 'Namespace',
+  resource_kind: 'Kind',
+  resource_name: 'Workload',
+  container_name: 'Container',
+  image_repository: 'Repository',
+  image_tag: 'Tag',
+};
+const resourceColumns = {
+  cluster: 'Cluster',
+  namespace: 'Namespace',
+  resource_kind: 'Kind',
+  resource_name: 'Name',
+};
+
+export function namespaceDashboard(): Dashboard {
+  const grid = new Grid();
+  grid.row('Vulnerabilities in the selected namespaces');
+  for (const level of SEVERITIES) {
+    grid.add(
+      stat({
+        title: level,
+        description: `${level} vulnerabilities in the images running in the selected namespaces, each image counted once per namespace however many of its workloads run it.`,
+        query: { expr: `sum(${perNamespaceImage(`severity="${level}"`)})` },
+        color: SEVERITY_COLORS[level],
+      }),
+      4,
+      4,
+    );
+  }
+  grid.add(
+    stat({
+      title: 'Workload containers',
+      description: 'Workload containers with a vulnerability report in the selected namespaces.',
+      query: { expr: `count(max by (cluster, namespace, name) (${vulns()}))` },
+      color: 'text',
+    }),
+    4,
+    4,
+  );
+  grid.add(
+    timeseries({
+      title: 'Vulnerabilities over time',
+      description: 'Vulnerabilities by severity, each image counted once per namespace.',
+      queries: [{ expr: `sum by (severity) (${perNamespaceImage()})`, legend: '{{severity}}' }],
+      stack: true,
+      overrides: severityColorOverrides(),
+      min: 0,
+    }),
+    12,
+    8,
+  );
+  grid.add(
+    timeseries({
+      title: 'Vulnerabilities by namespace',
+      description:
+        'Vulnerabilities of the selected severities per namespace, each image counted once per namespace.',
+      queries: [{ expr: `sum by (cluster, namespace) (${perNamespaceImage()})`, legend: '{{namespace}}' }],
+      min: 0,
+    }),
+    12,
+    8,
+  );
+
+  grid.row('Workloads');
+  grid.add(
+    table({
+      title: 'Workload containers',
+      description:
+        'Every workload container in the selected namespaces with the vulnerabilities of its image by severity and the secrets exposed in it. Click the repository for the image’s CVEs and where else it runs.',
+      queries: [
+        ...SEVERITIES.map((level) => ({
+          expr: `max by (${WORKLOAD}) (${vulns(`severity="${level}"`)})`,
+          legend: level,
+        })),
+        {
+          expr: `sum by (${WORKLOAD}) (max by (${WORKLOAD}, severity) (${sel('trivy_image_exposedsecrets', CLUSTER, NAMESPACE, SEVERITY)}))`,
+          legend: 'Exposed secrets',
+        },
+      ],
+      rename: workloadColumns,
+      order: [...Object.values(workloadColumns), ...SEVERITIES, 'Exposed secrets'],
+      sortBy: { column: 'Critical', desc: true },
+      links: { Repository: [imageLink('Repository', 'Tag')] },
+      colored: {
+        Critical: [
+          { color: 'text', value: null },
+          { color: 'dark-red', value: 1 },
+        ],
+        'Exposed secrets': [
+          { color: 'text', value: null },
+          { color: 'red', value: 1 },
+        ],
+      },
+    }),
+    24,
+    12,
+  );
+  grid.add(
+    barGauge({
+      title: 'Fixable vs no fix (per workload container)',
+      description:
+        'Vulnerabilities of the selected severities with and without a fixed version, summed over the workload containers (an image in three workloads counts three times), as the TrivyFixableVulnerabilitiesHigh alert counts them.',
+      queries: [
+        {
+          expr: `sum(max by (cluster, namespace, severity, fixable) (${sel('trivy_lookout_namespace_vulnerabilities', CLUSTER, NAMESPACE, SEVERITY, 'fixable="true"')}))`,
+          legend: 'Fixable',
+        },
+        {
+          expr: `sum(max by (cluster, namespace, severity, fixable) (${sel('trivy_lookout_namespace_vulnerabilities', CLUSTER, NAMESPACE, SEVERITY, 'fixable="false"')}))`,
+          legend: 'No fix available',
+        },
+      ],
+      thresholds: [{ color: 'orange', value: null }],
+    }),
+    24,
+    5,
+  );
+
+  grid.row('Exposed secrets, config audit and RBAC');
+  grid.add(
+    table({
+      title: 'Workloads with exposed secrets',
+      description: 'Workload containers whose image contains secrets of the selected severities.',
+      queries: [
+        {
+          expr: `sum by (${WORKLOAD}) (max by (${WORKLOAD}, severity) (${sel('trivy_image_exposedsecrets', CLUSTER, NAMESPACE, SEVERITY)})) > 0`,
+          legend: 'Secrets',
+        },
+      ],
+      rename: workloadColumns,
+      order: [...Object.values(workloadColumns), 'Secrets'],
+      sortBy: { column: 'Secrets', desc: true },
+      links: { Repository: [imageLink('Repository', 'Tag')] },
+    }),
+    24,
+    6,
+  );
+  grid.add(
+    table({
+      title: 'Resources failing config checks',
+      description:
+        'Workloads and other resources in the selected namespaces by failed configuration checks of each severity (ConfigAuditReports). The check names are on the config audit dashboard.',
+      queries: CHECK_SEVERITIES.map((level) => ({
+        expr: `max by (${RESOURCE}) (${sel('trivy_resource_configaudits', CLUSTER, NAMESPACE, SEVERITY, `severity="${level}"`)})`,
+        legend: level,
+      })),
+      rename: resourceColumns,
+      order: [...Object.values(resourceColumns), ...CHECK_SEVERITIES],
+      sortBy: { column: 'Critical', desc: true },
+      links: {
+        Name: [
+          linkTo(UIDS.findings, 'Config audit details', ['var-namespace=${__data.fields["Namespace"]}']),
+        ],
+      },
+    }),
+    12,
+    8,
+  );
+  grid.add(
+    table({
+      title: 'Roles failing RBAC checks',
+      description:
+        'Roles in the selected namespaces by failed RBAC checks of each severity (RbacAssessmentReports). ClusterRoles are on the config audit dashboard.',
+      queries: CHECK_SEVERITIES.map((level) => ({
+        expr: `max by (${RESOURCE}) (${sel('trivy_role_rbacassessments', CLUSTER, NAMESPACE, SEVERITY, `severity="${level}"`)})`,
+        legend: level,
+      })),
+      rename: resourceColumns,
+      order: [...Object.values(resourceColumns), ...CHECK_SEVERITIES],
+      sortBy: { column: 'Critical', desc: true },
+    }),
+    12,
+    8,
+  );
+
+  return dashboard({
+    uid: UIDS.namespace,
+    title: 'Trivy Lookout / Namespace',
+    description:
+      'One or more namespaces in detail: vulnerabilities by severity and over time, every workload container with its image, exposed secrets, failed config and RBAC checks.',
+    tags: ['vulnerabilities'],
+    variables: [datasource(), cluster(), namespace(), severity()],
+    panels: grid.panels(),
+  });
+}

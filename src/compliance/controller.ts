@@ -1,0 +1,321 @@
+/**
+ * The side of compliance that talks to the cluster. It watches ClusterComplianceReports, keeps a
+ * node-cron task per report on that report's own `spec.cron` (replaced when the spec changes, no
+ * restart needed), and on each tick evaluates the reports that are due (see schedule.ts) from the
+ * audit reports on the API server, then writes their status. Like Trivy-Operator it only updates
+ * reports that exist; the specs are installed with the chart or from deploy/compliance/.
+ * Runs are serial, so no report is ever evaluated twice at once. Only the leader runs this.
+ */
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import cron from 'node-cron';
+import type { Logger } from 'pino';
+import { namespaceSelector, type Config } from '../config/index.ts';
+import {
+  API_GROUP,
+  API_VERSION,
+  ReportKind,
+  type ClusterComplianceReport,
+  type ComplianceReportStatus,
+} from '../crds/index.ts';
+import {
+  apiErrorMessage,
+  isConflict,
+  isGone,
+  isNotFound,
+  kubeRequestJson,
+  ResourceWatcher,
+  type RestartReason,
+  type WatchEventType,
+} from '../kube/index.ts';
+import { rfc3339Seconds, TRIMMED_ANNOTATION } from '../reports/index.ts';
+import { ComplianceTally } from './evaluate.ts';
+import { readFailedChecks } from './inputs.ts';
+import { dueAt, isDue, isValidCron, parseTimestamp, SerialRunner, type ScheduleEntry } from './schedule.ts';
+import { fitStatus, statusBudget } from './size.ts';
+import { readComplianceSpec } from './spec.ts';
+
+/** A source of ticks for one cron expression; `at` is the time the tick was scheduled for. */
+export type CronScheduler = (cronExpression: string, onTick: (at: Date) => void) => { stop(): void };
+
+/** node-cron, in UTC like the due-time calculation. */
+export const nodeCronScheduler: CronScheduler = (cronExpression, onTick) => {
+  const task = cron.schedule(cronExpression, (context) => onTick(context.date), { timezone: 'Etc/UTC' });
+  return { stop: () => void task.destroy() };
+};
+
+export interface ComplianceControllerOptions {
+  readonly kc: KubeConfig;
+  readonly config: Config;
+  readonly log: Logger;
+  /** The clock; tests inject one. */
+  readonly now?: () => Date;
+  /** Where ticks come from; node-cron unless a test drives the ticks itself. */
+  readonly scheduler?: CronScheduler;
+  /** Input reports per list request. */
+  readonly pageSize?: number;
+  readonly watchTimeoutSeconds?: number;
+  readonly onWatchRestart?: (watch: string, reason: RestartReason) => void;
+}
+
+interface Known {
+  entry: ScheduleEntry | undefined;
+  cron: string;
+  ticker: { stop(): void } | undefined;
+}
+
+const COLLECTION_PATH = `/apis/${API_GROUP}/${API_VERSION}/${ReportKind.ClusterComplianceReport.plural}`;
+const reportPath = (name: string) => `${COLLECTION_PATH}/${encodeURIComponent(name)}`;
+
+/** Attempts at one evaluation when a list's continue token expires midway (410 Gone). */
+const EVALUATION_ATTEMPTS = 2;
+/** Attempts at one status write when the report changed under it (409 Conflict). */
+const WRITE_ATTEMPTS = 3;
+
+export class ComplianceController {
+  private readonly known = new Map<string, Known>();
+  private readonly now: () => Date;
+  private readonly scheduler: CronScheduler;
+  private readonly runner: SerialRunner;
+  private readonly watcher: ResourceWatcher<ClusterComplianceReport>;
+  private readonly abort = new AbortController();
+  private readonly namespaceIncluded: (namespace: string) => boolean;
+  /** The latest scheduled tick time not yet evaluated; a tick may fire a moment before its time. */
+  private tickAt = 0;
+  private stopped = false;
+
+  constructor(private readonly o: ComplianceControllerOptions) {
+    this.now = o.now ?? (() => new Date());
+    this.scheduler = o.scheduler ?? nodeCronScheduler;
+    this.namespaceIncluded = namespaceSelector(o.config).matches;
+    this.runner = new SerialRunner(
+      () => this.runDue(),
+      (err) => {
+        // Requests cut short by stop() are not failures; the next leader runs what is due.
+        if (!this.stopped) o.log.error({ err: apiErrorMessage(err) }, 'compliance run failed');
+      },
+    );
+    this.watcher = new ResourceWatcher<ClusterComplianceReport>(
+      o.kc,
+      {
+        path: COLLECTION_PATH,
+        // `all` reports can be large; a few per page.
+        pageSize: 10,
+        log: o.log,
+        ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+      },
+      {
+        onEvent: (type, report) => this.onReport(type, report),
+        onRestart: (reason) => o.onWatchRestart?.('clustercompliancereports', reason),
+      },
+    );
+  }
+
+  get synced(): boolean {
+    return this.watcher.synced;
+  }
+
+  async start(): Promise<void> {
+    this.watcher.start();
+    await this.watcher.waitForSync();
+    this.o.log.info({ reports: this.known.size }, 'compliance reports synced');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    for (const known of this.known.values()) known.ticker?.stop();
+    this.known.clear();
+    await this.watcher.stop();
+    await this.runner.idle();
+  }
+
+  /**
+   * Evaluates every report that is due at the current time (or at `at`, the time a cron tick was
+   * meant for, if later). Resolves when the run, or the run queued behind the current one, is done.
+   */
+  tick(at?: Date): Promise<void> {
+    if (at) this.tickAt = Math.max(this.tickAt, at.getTime());
+    return this.runner.request();
+  }
+
+  /** When each known report is next due (for logs and tests). */
+  schedule(): Map<string, Date | undefined> {
+    const result = new Map<string, Date | undefined>();
+    for (const [name, known] of this.known) result.set(name, known.entry && dueAt(known.entry));
+    return result;
+  }
+
+  private onReport(type: WatchEventType, report: ClusterComplianceReport): void {
+    const name = report.metadata?.name;
+    if (!name || this.stopped) return;
+    const existing = this.known.get(name);
+    if (type === 'DELETED') {
+      existing?.ticker?.stop();
+      this.known.delete(name);
+      return;
+    }
+    const cronExpression = typeof report.spec?.cron === 'string' ? report.spec.cron.trim() : '';
+    const known: Known = existing ?? { entry: undefined, cron: '', ticker: undefined };
+    if (!existing || existing.cron !== cronExpression) {
+      known.ticker?.stop();
+      known.ticker = undefined;
+      known.cron = cronExpression;
+      if (isValidCron(cronExpression)) {
+        known.ticker = this.scheduler(cronExpression, (at) => void this.tick(at));
+        this.o.log.info({ report: name, cron: cronExpression }, 'compliance schedule set');
+      } else {
+        this.o.log.warn(
+          { report: name, cron: cronExpression },
+          'compliance report has no valid spec.cron; it is not evaluated',
+        );
+      }
+    }
+    const createdAt = parseTimestamp(report.metadata?.creationTimestamp) ?? this.now();
+    const seen = parseTimestamp(report.status?.updateTimestamp);
+    // Our own write may be known before the watch delivers it; never move the last run back.
+    const previous = known.entry?.updatedAt;
+    const updatedAt = previous && (!seen || previous > seen) ? previous : seen;
+    known.entry = isValidCron(cronExpression)
+      ? { cron: cronExpression, createdAt, ...(updatedAt ? { updatedAt } : {}) }
+      : undefined;
+    this.known.set(name, known);
+    if (known.entry && isDue(known.entry, this.now())) void this.tick();
+  }
+
+  private currentTime(): Date {
+    const now = this.now();
+    return this.tickAt > now.getTime() ? new Date(this.tickAt) : now;
+  }
+
+  private async runDue(): Promise<void> {
+    if (this.stopped) return;
+    const now = this.currentTime();
+    const due = [...this.known].filter(([, known]) => known.entry && isDue(known.entry, now));
+    if (due.length === 0) return;
+    const log = this.o.log;
+    const startedAt = Date.now();
+
+    // Fresh objects: the spec may have changed since the watch event that made them due.
+    const reports: ClusterComplianceReport[] = [];
+    for (const [name] of due) {
+      try {
+        reports.push(await kubeRequestJson<ClusterComplianceReport>(this.o.kc, { path: reportPath(name) }));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    const specs = reports.flatMap((report) => {
+      const reading = readComplianceSpec(report);
+      if (reading.ok) return [{ report, spec: reading.spec }];
+      log.warn(
+        { report: report.metadata?.name, problems: reading.problems },
+        'compliance report spec is invalid; not evaluated',
+      );
+      return [];
+    });
+    if (specs.length === 0) return;
+
+    const limit = this.o.config.compliance.failEntriesLimit;
+    let tallies: ComplianceTally[] = [];
+    for (let attempt = 1; ; attempt++) {
+      tallies = specs.map(({ spec }) => new ComplianceTally(spec, { failEntriesLimit: limit }));
+      const wanted = new Set(tallies.flatMap((tally) => [...tally.checkIds()]));
+      try {
+        for await (const failed of readFailedChecks(this.o.kc, {
+          wanted: (id) => wanted.has(id),
+          namespaceIncluded: this.namespaceIncluded,
+          pageSize: this.o.pageSize ?? 100,
+          signal: this.abort.signal,
+        })) {
+          for (const tally of tallies) tally.add(failed);
+        }
+        break;
+      } catch (err) {
+        // A continue token that expired mid-list: the pages read so far may overlap the next list.
+        if (!isGone(err) || attempt >= EVALUATION_ATTEMPTS) throw err;
+        log.info('input report list expired midway; reading again');
+      }
+    }
+    if (this.stopped) return;
+
+    const updateTimestamp = rfc3339Seconds(this.now());
+    for (const [index, { report, spec }] of specs.entries()) {
+      const tally = tallies[index];
+      if (!tally) continue;
+      const evaluation = tally.result();
+      try {
+        await this.write(report, (current) => {
+          const { status: _old, ...rest } = current;
+          return fitStatus(evaluation, updateTimestamp, statusBudget(byteLength(rest)), limit);
+        });
+      } catch (err) {
+        // One report failing to write does not keep the others stale.
+        log.error({ report: spec.reportName, err: apiErrorMessage(err) }, 'compliance status write failed');
+        continue;
+      }
+      log.info(
+        {
+          report: spec.reportName,
+          reportType: spec.reportType,
+          passCount: evaluation.passCount,
+          failCount: evaluation.failCount,
+          manualCount: evaluation.manualCount,
+          durationMs: Date.now() - startedAt,
+        },
+        'compliance report updated',
+      );
+    }
+  }
+
+  /** Writes the status through the status subresource, re-reading the object on a conflict. */
+  private async write(
+    first: ClusterComplianceReport,
+    build: (current: ClusterComplianceReport) => ReturnType<typeof fitStatus>,
+  ): Promise<void> {
+    const name = first.metadata?.name ?? '';
+    const specText = JSON.stringify(first.spec);
+    let current = first;
+    for (let attempt = 1; ; attempt++) {
+      const fitted = build(current);
+      try {
+        const written = await kubeRequestJson<ClusterComplianceReport>(this.o.kc, {
+          method: 'PUT',
+          path: `${reportPath(name)}/status`,
+          body: { ...current, status: fitted.status },
+        });
+        this.recordRun(name, fitted.status);
+        await this.markTrimmed(written, fitted.cutForSize ? fitted.note : null);
+        if (fitted.cutForSize) {
+          this.o.log.warn({ report: name, note: fitted.note }, 'compliance detail trimmed to fit etcd');
+        }
+        return;
+      } catch (err) {
+        if (isNotFound(err)) return;
+        if (!isConflict(err) || attempt >= WRITE_ATTEMPTS) throw err;
+        current = await kubeRequestJson<ClusterComplianceReport>(this.o.kc, { path: reportPath(name) });
+        // The spec changed while we evaluated: this result is for the old one; the next tick redoes it.
+        if (JSON.stringify(current.spec) !== specText) return;
+      }
+    }
+  }
+
+  private recordRun(name: string, status: ComplianceReportStatus): void {
+    const known = this.known.get(name);
+    const updatedAt = parseTimestamp(status.updateTimestamp);
+    if (known?.entry && updatedAt) known.entry = { ...known.entry, updatedAt };
+  }
+
+  /** The trimmed annotation, as on other reports: set while the detail is cut for size, removed after. */
+  private async markTrimmed(report: KubernetesObject, note: string | null): Promise<void> {
+    const current = report.metadata?.annotations?.[TRIMMED_ANNOTATION] ?? null;
+    if (current === note) return;
+    await kubeRequestJson(this.o.kc, {
+      method: 'PATCH',
+      path: reportPath(report.metadata?.name ?? ''),
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { [TRIMMED_ANNOTATION]: note } } },
+    });
+  }
+}
+
+const byteLength = (value: unknown): number => Buffer.byteLength(JSON.stringify(value), 'utf8');

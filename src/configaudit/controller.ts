@@ -1,0 +1,603 @@
+/**
+ * Event-driven config audit and RBAC assessment. Watches every audited kind, keeps one hash per
+ * object (never the object), and queues an object when its report is missing or carries another
+ * spec or policy hash. Queued objects are fetched and audited in batches of one kind by one Trivy
+ * run; the results become reports owned by the objects. Custom policies come from a watched
+ * ConfigMap; a change re-audits exactly the kinds whose policy hash it changed.
+ */
+import type { KubeConfig, KubernetesObject, V1ConfigMap, V1ObjectMeta } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import { ReportLabel } from '../crds/index.ts';
+import { ErrorCodes, isLookoutError } from '../errors/index.ts';
+import {
+  isNotFound,
+  kubeError,
+  kubeRequestJson,
+  ResourceWatcher,
+  type RestartReason,
+} from '../kube/index.ts';
+import { WorkloadEvents } from '../scanning/events.ts';
+import {
+  SCANNER_MANAGED_BY_VALUES,
+  SkipReason,
+  asWorkload,
+  contentHash,
+  skipReason,
+  type TargetNamespaces,
+  type WorkloadObject,
+  type WorkloadObjectKind,
+} from '../workloads/index.ts';
+import { toChecks } from './checks.ts';
+import { TrivyConfigEngine, type Manifest } from './engine.ts';
+import { auditedKinds, collectionPath, objectPath, type AuditedKind, type AuditReportKind } from './kinds.ts';
+import {
+  EMPTY_POLICY_SET,
+  parsePolicyConfigMap,
+  policiesFor,
+  policyHash,
+  withoutRejected,
+  type PolicySet,
+} from './policies.ts';
+import { AuditQueue, type AuditBatch } from './queue.ts';
+import { auditReportName, buildAuditReport, type AuditTarget } from './report.ts';
+import { AuditReportStore } from './report-store.ts';
+import type { Check } from '../crds/index.ts';
+
+/** Where the KCV (control-plane) checks of an audited object go; see {@link ConfigAuditControllerOptions.onInfraChecks}. */
+export type InfraChecksSink = (
+  target: AuditTarget,
+  checks: Check[],
+  context: { specHash: string; policyHash: string },
+) => Promise<void>;
+
+export interface ConfigAuditControllerOptions {
+  kc: KubeConfig;
+  config: Config;
+  log: Logger;
+  namespaces: TargetNamespaces;
+  onWatchRestart?: (watch: string, reason: RestartReason) => void;
+  /** The engine; default: the Trivy binary of `operator.configAuditTrivyBinary`. */
+  engine?: TrivyConfigEngine;
+  /**
+   * Receives the KCV checks of every audited object (infra assessment plugs in here). Without it
+   * they are dropped, as Trivy-Operator drops them from config-audit reports.
+   */
+  onInfraChecks?: InfraChecksSink;
+}
+
+/** Hashes a report carries, keyed by `reportKind/namespace/name`. */
+interface ReportHashes {
+  readonly spec: string;
+  readonly policy: string;
+}
+
+const FETCH_CONCURRENCY = 8;
+const MAX_RETRY_DELAY_MS = 3_600_000;
+
+/** The object's content that checks can see: everything but status and what the API server bumps. */
+export function auditSpecHash(object: KubernetesObject & { status?: unknown }): string {
+  // kind and apiVersion are left out: list items lack them, watch events and GETs carry them.
+  const { status: _status, metadata, kind: _kind, apiVersion: _apiVersion, ...rest } = object;
+  const {
+    resourceVersion: _rv,
+    managedFields: _mf,
+    generation: _gen,
+    ...stable
+  } = (metadata ?? {}) as V1ObjectMeta;
+  return contentHash({ ...rest, metadata: stable });
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export class ConfigAuditController {
+  private readonly kinds: AuditedKind[];
+  private readonly byKind: Map<string, AuditedKind>;
+  private readonly engine: TrivyConfigEngine;
+  private readonly store: AuditReportStore;
+  private readonly events: WorkloadEvents;
+  private readonly queue = new AuditQueue();
+  private readonly reports = new Map<string, ReportHashes>();
+  /** kind → object key → spec hash of every audited object we know. */
+  private readonly objects = new Map<string, Map<string, string>>();
+  private readonly attempts = new Map<string, number>();
+  private readonly watchers: ResourceWatcher<never>[] = [];
+  private policySet: PolicySet = EMPTY_POLICY_SET;
+  private policyData: string | undefined;
+  private readonly policyHashes = new Map<string, string>();
+  private engineVersion = '';
+  private timer: NodeJS.Timeout | undefined;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private pumping: Promise<void> | undefined;
+  private stopped = false;
+  private ready = false;
+
+  constructor(private readonly o: ConfigAuditControllerOptions) {
+    const { config } = o;
+    this.kinds = auditedKinds({
+      supportedKinds: config.configAudit.supportedKinds,
+      targetWorkloads: config.targetWorkloads,
+      configAuditEnabled: config.configAudit.enabled,
+      rbacAssessmentEnabled: config.configAudit.rbacAssessmentEnabled,
+    });
+    this.byKind = new Map(this.kinds.map((kind) => [kind.kind, kind]));
+    this.engine =
+      o.engine ??
+      new TrivyConfigEngine({
+        binary: config.configAudit.trivyBinary,
+        timeoutMs: config.trivy.timeoutMs,
+        log: o.log.child({ engine: 'trivy' }),
+      });
+    this.store = new AuditReportStore(o.kc);
+    this.events = new WorkloadEvents(o.kc);
+  }
+
+  /** True once policies, existing reports and every audited kind have been listed. */
+  get synced(): boolean {
+    return this.ready;
+  }
+
+  /** Objects waiting for an audit. */
+  get pending(): number {
+    return this.queue.size;
+  }
+
+  async start(): Promise<void> {
+    const log = this.o.log;
+    if (this.kinds.length === 0) {
+      this.ready = true;
+      log.info('config audit and RBAC assessment are off');
+      return;
+    }
+    await this.o.namespaces.waitForSync();
+    this.engineVersion = await this.engine.version().catch((err: unknown) => {
+      // Without its engine the audit cannot run; say so plainly, keep the rest of the operator up.
+      log.error(
+        { err, code: ErrorCodes.AUDIT_FAILED, binary: this.o.config.configAudit.trivyBinary },
+        'cannot run trivy; config audit and RBAC assessment are disabled until restart',
+      );
+      return '';
+    });
+    if (this.engineVersion === '' || this.stopped) {
+      this.ready = true;
+      return;
+    }
+
+    // Policies first, so the first policy hashes are final; then existing reports, so whatever
+    // is current after a restart is not audited again; then the objects.
+    const policies = this.watch<V1ConfigMap>('policies-configmap', {
+      path: `/api/v1/namespaces/${this.o.config.operator.namespace}/configmaps`,
+      fieldSelector: `metadata.name=${this.o.config.configAudit.policiesConfigMap}`,
+      onEvent: (type, cm) => this.onPolicies(type === 'DELETED' ? undefined : cm.data),
+    });
+    await policies.waitForSync();
+    if (this.policyData === undefined) await this.onPolicies(undefined);
+
+    const reportKinds = new Set(this.kinds.map((kind) => kind.report));
+    const reportWatches = [...reportKinds].map((report) =>
+      this.watch<KubernetesObject>(`${report}s`, {
+        path: `/apis/aquasecurity.github.io/v1alpha1/${pluralOf(report)}`,
+        metadataOnly: true,
+        pageSize: 500,
+        onEvent: (type, meta) => this.onReport(report, type, meta),
+      }),
+    );
+    await Promise.all(reportWatches.map((w) => w.waitForSync()));
+
+    const objectWatches = this.kinds.map((kind) =>
+      this.watch<KubernetesObject>(kind.plural, {
+        path: collectionPath(kind),
+        onEvent: (type, obj) => this.onObject(kind, type, obj),
+      }),
+    );
+    await Promise.all(objectWatches.map((w) => w.waitForSync()));
+    this.ready = true;
+    log.info(
+      {
+        trivy: this.engineVersion,
+        kinds: this.kinds.map((kind) => kind.kind),
+        objects: [...this.objects.values()].reduce((sum, m) => sum + m.size, 0),
+        queued: this.queue.size,
+        customPolicies: this.policySet.policies.length,
+      },
+      'config audit synced',
+    );
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    await Promise.all(this.watchers.map((w) => w.stop()));
+    await this.pumping?.catch(() => {});
+    await this.engine.close();
+  }
+
+  private watch<T extends KubernetesObject>(
+    name: string,
+    spec: {
+      path: string;
+      fieldSelector?: string;
+      metadataOnly?: boolean;
+      pageSize?: number;
+      onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T) => void | Promise<void>;
+    },
+  ): ResourceWatcher<T> {
+    const watcher = new ResourceWatcher<T>(
+      this.o.kc,
+      { ...spec, log: this.o.log.child({ watch: name }) },
+      {
+        onEvent: async (type, obj) => {
+          try {
+            await spec.onEvent(type, obj);
+          } catch (err) {
+            // One bad object must never stop the watch of all the others.
+            this.o.log.error(
+              { err, watch: name, object: obj.metadata?.name, namespace: obj.metadata?.namespace },
+              'event handling failed',
+            );
+          }
+        },
+        onRestart: (reason) => this.o.onWatchRestart?.(`audit-${name}`, reason),
+      },
+    );
+    this.watchers.push(watcher as ResourceWatcher<never>);
+    watcher.start();
+    return watcher;
+  }
+
+  // --- policies -----------------------------------------------------------------------------
+
+  private async onPolicies(data: Record<string, string> | undefined): Promise<void> {
+    const text = JSON.stringify(Object.entries(data ?? {}).sort(([a], [b]) => a.localeCompare(b)));
+    if (text === this.policyData) return;
+    this.policyData = text;
+    const log = this.o.log;
+    const parsed = parsePolicyConfigMap(data);
+    const rejected = await this.engine.rejectedModules(parsed);
+    const set = withoutRejected(parsed, rejected);
+    const configMap = this.o.config.configAudit.policiesConfigMap;
+    for (const problem of set.problems) {
+      log.error(
+        { code: ErrorCodes.POLICY_INVALID, configMap, key: problem.key, problem: problem.message },
+        'custom policy rejected; the built-in checks and the other policies still run',
+      );
+      await this.events
+        .warn(
+          {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            namespace: this.o.config.operator.namespace,
+            name: configMap,
+          },
+          'PolicyRejected',
+          problem.message,
+        )
+        .catch((err: unknown) => log.warn({ err }, 'could not record the PolicyRejected event'));
+    }
+    this.policySet = set;
+    log.info(
+      {
+        configMap,
+        policies: set.policies.map((p) => p.key),
+        libraries: set.libraries.map((l) => l.key),
+        rejected: set.problems.length,
+      },
+      'custom policies loaded',
+    );
+    // Re-audit the objects of every kind whose policy hash changed.
+    for (const kind of this.kinds) {
+      const hash = policyHash(this.engineVersion, set, kind.kind, kind.workload);
+      if (this.policyHashes.get(kind.kind) === hash) continue;
+      const first = !this.policyHashes.has(kind.kind);
+      this.policyHashes.set(kind.kind, hash);
+      if (first) continue;
+      for (const [key, spec] of this.objects.get(kind.kind) ?? []) {
+        const { namespace, name } = splitKey(kind, key);
+        if (!this.upToDate(kind, namespace, name, spec)) this.queue.add(kind.kind, key);
+      }
+    }
+    this.schedule();
+  }
+
+  // --- reports and objects ------------------------------------------------------------------
+
+  private onReport(report: AuditReportKind, type: string, meta: KubernetesObject): void {
+    const id = `${report}/${meta.metadata?.namespace ?? ''}/${meta.metadata?.name ?? ''}`;
+    if (type === 'DELETED') {
+      this.reports.delete(id);
+      // A deleted report of a known object is written again (as the scanner does).
+      this.requeueOwner(meta);
+      return;
+    }
+    const labels = meta.metadata?.labels ?? {};
+    this.reports.set(id, {
+      spec: labels[ReportLabel.resourceSpecHash] ?? '',
+      policy: labels[ReportLabel.pluginConfigHash] ?? '',
+    });
+  }
+
+  private requeueOwner(meta: KubernetesObject): void {
+    if (!this.ready) return;
+    const owner = meta.metadata?.ownerReferences?.find((ref) => ref.controller === true);
+    const kind = owner ? this.byKind.get(owner.kind) : undefined;
+    if (!owner || !kind) return;
+    const key = kind.namespaced ? `${meta.metadata?.namespace ?? ''}/${owner.name}` : owner.name;
+    if (this.objects.get(kind.kind)?.has(key)) {
+      this.queue.add(kind.kind, key);
+      this.schedule();
+    }
+  }
+
+  private reportId(kind: AuditedKind, namespace: string, name: string): string {
+    return `${kind.report}/${kind.namespaced ? namespace : ''}/${auditReportName(kind.kind, name)}`;
+  }
+
+  private upToDate(kind: AuditedKind, namespace: string, name: string, spec: string): boolean {
+    const hashes = this.reports.get(this.reportId(kind, namespace, name));
+    return hashes !== undefined && hashes.spec === spec && hashes.policy === this.policyHashes.get(kind.kind);
+  }
+
+  /** Why the object is not audited, or undefined. */
+  private skip(kind: AuditedKind, object: KubernetesObject): string | undefined {
+    const metadata = object.metadata ?? {};
+    if (kind.namespaced && !this.o.namespaces.has(metadata.namespace ?? '')) return 'NamespaceNotTargeted';
+    const managedBy = metadata.labels?.[ReportLabel.managedBy];
+    if (managedBy !== undefined && SCANNER_MANAGED_BY_VALUES.includes(managedBy))
+      return SkipReason.managedByScanner;
+    if (metadata.deletionTimestamp) return SkipReason.beingDeleted;
+    if (kind.workload) {
+      const workload = asWorkload(kind.kind as WorkloadObjectKind, object as WorkloadObject);
+      return skipReason(workload, { targetWorkloads: this.o.config.targetWorkloads });
+    }
+    return undefined;
+  }
+
+  private async onObject(kind: AuditedKind, type: string, object: KubernetesObject): Promise<void> {
+    const namespace = object.metadata?.namespace ?? '';
+    const name = object.metadata?.name ?? '';
+    const key = kind.namespaced ? `${namespace}/${name}` : name;
+    const known = this.objects.get(kind.kind) ?? new Map<string, string>();
+    this.objects.set(kind.kind, known);
+    if (type === 'DELETED') {
+      known.delete(key);
+      this.queue.remove(kind.kind, key);
+      return;
+    }
+    const reason = this.skip(kind, object);
+    if (reason !== undefined) {
+      known.delete(key);
+      this.queue.remove(kind.kind, key);
+      // A ReplicaSet scaled to zero by a rollout: its report no longer describes what runs.
+      if (reason === SkipReason.noPods && this.reports.has(this.reportId(kind, namespace, name))) {
+        await this.store.delete(
+          kind.report,
+          kind.namespaced ? namespace : undefined,
+          auditReportName(kind.kind, name),
+        );
+      }
+      return;
+    }
+    const spec = auditSpecHash(object);
+    known.set(key, spec);
+    if (this.upToDate(kind, namespace, name, spec)) return;
+    this.queue.add(kind.kind, key);
+    this.schedule();
+  }
+
+  // --- auditing -----------------------------------------------------------------------------
+
+  private schedule(): void {
+    if (this.stopped || !this.ready || this.pumping || this.queue.size === 0) return;
+    if (this.queue.size >= this.o.config.configAudit.batchSize) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.pump();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, this.o.config.configAudit.batchDelayMs);
+  }
+
+  private pump(): void {
+    if (this.pumping || this.stopped) return;
+    this.pumping = (async () => {
+      for (;;) {
+        if (this.stopped) return;
+        const batch = this.queue.take(this.o.config.configAudit.batchSize);
+        if (!batch) return;
+        await this.audit(batch).catch((err: unknown) => this.failed(batch, err));
+      }
+    })().finally(() => {
+      this.pumping = undefined;
+      this.schedule();
+    });
+  }
+
+  private async audit(batch: AuditBatch): Promise<void> {
+    const kind = this.byKind.get(batch.kind);
+    if (!kind) return;
+    const started = Date.now();
+    const fetched = await mapLimit(batch.keys, FETCH_CONCURRENCY, async (key) => {
+      const { namespace, name } = splitKey(kind, key);
+      try {
+        return await kubeRequestJson<KubernetesObject>(this.o.kc, {
+          path: objectPath(kind, namespace, name),
+        });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw kubeError(err, `get ${kind.kind}`, { namespace, name });
+      }
+    });
+    const targets: { object: KubernetesObject; spec: string; file: string }[] = [];
+    fetched.forEach((object, index) => {
+      if (!object || this.skip(kind, object) !== undefined) return;
+      const { managedFields: _mf, ...metadata } = object.metadata ?? {};
+      const clean = { ...object, apiVersion: kind.apiVersion, kind: kind.kind, metadata };
+      targets.push({ object: clean, spec: auditSpecHash(object), file: `${index}.json` });
+    });
+    if (targets.length === 0) return;
+
+    const policies = policiesFor(this.policySet, kind.kind, kind.workload);
+    const modules = { policies, libraries: policies.length > 0 ? this.policySet.libraries : [] };
+    const manifests: Manifest[] = targets.map((t) => ({ file: t.file, object: t.object }));
+    const results = await this.engine.run(manifests, modules);
+    const policy = this.policyHashes.get(kind.kind) ?? '';
+    const now = new Date();
+    const { severity } = this.o.config.trivy;
+    const wantedLabels = this.o.config.metrics.resourceLabels;
+    let written = 0;
+    await mapLimit(targets, FETCH_CONCURRENCY, async ({ object, spec, file }) => {
+      const metadata = object.metadata ?? {};
+      const target: AuditTarget = {
+        kind,
+        namespace: metadata.namespace ?? '',
+        name: metadata.name ?? '',
+        uid: metadata.uid ?? '',
+      };
+      const items = results.get(file);
+      if (items === undefined) {
+        this.o.log.error(
+          {
+            code: ErrorCodes.TRIVY_OUTPUT_INVALID,
+            kind: kind.kind,
+            namespace: target.namespace,
+            name: target.name,
+          },
+          'trivy returned no result for an object; it is retried later',
+        );
+        this.retry(kind, [splitKeyOf(kind, target)]);
+        return;
+      }
+      const { checks, infraChecks } = toChecks(items, {
+        severities: severity,
+        failedOnly: this.o.config.configAudit.recordFailedChecksOnly,
+      });
+      const extraLabels = Object.fromEntries(
+        wantedLabels.flatMap((label) => {
+          const value = metadata.labels?.[label];
+          return value === undefined ? [] : [[label, value]];
+        }),
+      );
+      const report = buildAuditReport({
+        target,
+        specHash: spec,
+        policyHash: policy,
+        checks,
+        scannerVersion: this.engineVersion,
+        now,
+        extraLabels,
+      });
+      try {
+        await this.store.upsert(report, this.reports.has(this.reportId(kind, target.namespace, target.name)));
+      } catch (err) {
+        this.o.log.error(
+          { err, kind: kind.kind, namespace: target.namespace, name: target.name },
+          'report write failed',
+        );
+        this.retry(kind, [splitKeyOf(kind, target)]);
+        return;
+      }
+      written += 1;
+      this.attempts.delete(`${kind.kind}/${splitKeyOf(kind, target)}`);
+      this.reports.set(this.reportId(kind, target.namespace, target.name), { spec, policy });
+      if (this.o.onInfraChecks && infraChecks.length > 0) {
+        await this.o
+          .onInfraChecks(target, infraChecks, { specHash: spec, policyHash: policy })
+          .catch((err: unknown) =>
+            this.o.log.error({ err, kind: kind.kind, name: target.name }, 'infra checks hand-over failed'),
+          );
+      }
+    });
+    this.o.log.info(
+      {
+        kind: kind.kind,
+        objects: targets.length,
+        reports: written,
+        ms: Date.now() - started,
+        queued: this.queue.size,
+      },
+      'audited a batch',
+    );
+  }
+
+  private failed(batch: AuditBatch, err: unknown): void {
+    const kind = this.byKind.get(batch.kind);
+    if (!kind) return;
+    const code = isLookoutError(err) ? err.code : undefined;
+    this.o.log.error(
+      { err, code, kind: batch.kind, objects: batch.keys.length, first: batch.keys.slice(0, 5) },
+      'config audit run failed; the objects are retried later',
+    );
+    const message = `config audit failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 1000);
+    // One Event per object so `kubectl describe` shows why it has no report; a bounded number.
+    for (const key of batch.keys.slice(0, 20)) {
+      const { namespace, name } = splitKey(kind, key);
+      void this.events
+        .warn(
+          {
+            apiVersion: kind.apiVersion,
+            kind: kind.kind,
+            namespace: kind.namespaced ? namespace : 'default',
+            name,
+          },
+          'ConfigAuditFailed',
+          message,
+        )
+        .catch(() => {});
+    }
+    this.retry(kind, batch.keys);
+  }
+
+  /** Queues the objects again after a delay that doubles per attempt (from `scanJobsRetryDelay`). */
+  private retry(kind: AuditedKind, keys: readonly string[]): void {
+    if (this.stopped) return;
+    let attempt = 0;
+    for (const key of keys) {
+      const id = `${kind.kind}/${key}`;
+      attempt = Math.max(attempt, this.attempts.get(id) ?? 0);
+      this.attempts.set(id, (this.attempts.get(id) ?? 0) + 1);
+    }
+    const delay = Math.min(this.o.config.operator.scanJobsRetryDelayMs * 2 ** attempt, MAX_RETRY_DELAY_MS);
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      for (const key of keys) if (this.objects.get(kind.kind)?.has(key)) this.queue.add(kind.kind, key);
+      this.schedule();
+    }, delay);
+    timer.unref();
+    this.retryTimers.add(timer);
+  }
+}
+
+function splitKey(kind: AuditedKind, key: string): { namespace: string; name: string } {
+  if (!kind.namespaced) return { namespace: '', name: key };
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+function splitKeyOf(kind: AuditedKind, target: Pick<AuditTarget, 'namespace' | 'name'>): string {
+  return kind.namespaced ? `${target.namespace}/${target.name}` : target.name;
+}
+
+function pluralOf(report: AuditReportKind): string {
+  return {
+    ConfigAuditReport: 'configauditreports',
+    ClusterConfigAuditReport: 'clusterconfigauditreports',
+    RbacAssessmentReport: 'rbacassessmentreports',
+    ClusterRbacAssessmentReport: 'clusterrbacassessmentreports',
+  }[report];
+}

@@ -1,0 +1,286 @@
+/**
+ * Runs the pinned Trivy binary over many manifests at once: `trivy config` on a temporary
+ * directory, JSON out, passes included, checks from the binary's embedded bundle and never
+ * downloaded (so air-gapped clusters get the same checks), custom policies added with
+ * --config-check. One process per batch: Trivy's start-up (~1 s) is paid once per batch, not
+ * once per object.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { ErrorCodes, LookoutError } from '../errors/index.ts';
+import {
+  CUSTOM_POLICY_NAMESPACE,
+  type CustomPolicy,
+  type PolicyLibrary,
+  type PolicyProblem,
+} from './policies.ts';
+import { parseTrivyConfigOutput, type TrivyMisconfiguration } from './trivy-output.ts';
+
+export interface EngineOptions {
+  /** Path or command name of the Trivy binary. */
+  readonly binary: string;
+  /** Longest one run may take; the process is killed after it. */
+  readonly timeoutMs: number;
+  readonly log: Logger;
+  /** Parent of the temporary directories (default: the OS temp dir). */
+  readonly tmpDir?: string;
+  /** Environment of the Trivy process (default: this process's, for proxy settings and TMPDIR). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface Manifest {
+  /** File name in the scanned directory; Trivy's result `Target`. */
+  readonly file: string;
+  readonly object: unknown;
+}
+
+export interface CustomModules {
+  readonly policies: readonly CustomPolicy[];
+  readonly libraries: readonly PolicyLibrary[];
+}
+
+const NO_MODULES: CustomModules = { policies: [], libraries: [] };
+
+/** Stderr kept per run, for error messages: Trivy's fatal line is near the end. */
+const STDERR_LIMIT = 64 * 1024;
+
+/** A tiny manifest every policy can be compiled against. */
+const PROBE_MANIFEST: Manifest = {
+  file: 'probe.json',
+  object: {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'probe', namespace: 'default' },
+    spec: { containers: [{ name: 'c', image: 'example.invalid/probe:1' }] },
+  },
+};
+
+interface RunOutcome {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly timedOut: boolean;
+  readonly stderr: string;
+}
+
+export class TrivyConfigEngine {
+  private workDir: string | undefined;
+  private runs = 0;
+
+  constructor(private readonly o: EngineOptions) {}
+
+  /** `trivy --version`: the scanner version on reports and part of every policy hash. */
+  async version(): Promise<string> {
+    const dir = await this.base();
+    const out = path.join(dir, 'version.json');
+    const outcome = await this.exec(
+      ['--version', '--format', 'json', '--cache-dir', path.join(dir, 'cache')],
+      out,
+    );
+    if (outcome.code !== 0) throw this.failure('trivy --version', outcome);
+    let version: unknown;
+    try {
+      version = (JSON.parse(await readFile(out, 'utf8')) as { Version?: unknown }).Version;
+    } catch (err) {
+      throw new LookoutError(
+        ErrorCodes.TRIVY_OUTPUT_INVALID,
+        `trivy --version did not print JSON: ${String(err)}`,
+      );
+    }
+    if (typeof version !== 'string' || version === '') {
+      throw new LookoutError(ErrorCodes.TRIVY_OUTPUT_INVALID, 'trivy --version printed no Version');
+    }
+    return version.replace(/^v/, '');
+  }
+
+  /**
+   * Evaluates the built-in checks and `modules` on the manifests; misconfigurations per file.
+   * Throws AUDIT_FAILED (Trivy failed, timed out, could not start) or TRIVY_OUTPUT_INVALID.
+   */
+  async run(
+    manifests: readonly Manifest[],
+    modules: CustomModules = NO_MODULES,
+  ): Promise<Map<string, TrivyMisconfiguration[]>> {
+    const base = await this.base();
+    const dir = await mkdtemp(path.join(base, 'run-'));
+    try {
+      const input = path.join(dir, 'manifests');
+      await mkdir(input);
+      for (const manifest of manifests) {
+        await writeFile(path.join(input, manifest.file), JSON.stringify(manifest.object));
+      }
+      const out = path.join(dir, 'result.json');
+      const args = this.configArgs(base, out);
+      const policyDir = await this.writeModules(dir, modules);
+      if (policyDir) args.push('--config-check', policyDir, '--check-namespaces', CUSTOM_POLICY_NAMESPACE);
+      args.push(input);
+      const outcome = await this.exec(args, undefined, dir);
+      if (outcome.code !== 0 || outcome.timedOut) throw this.failure('trivy config', outcome, dir);
+      this.logCheckErrors(outcome.stderr, dir);
+      return parseTrivyConfigOutput(await readFile(out, 'utf8'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Finds the custom modules Trivy cannot load. One bad module makes Trivy refuse the whole run,
+   * so each is tried (libraries first, then each policy with the good libraries) only when the
+   * full set fails; what is returned is rejected, with Trivy's own error.
+   */
+  async rejectedModules(modules: CustomModules): Promise<PolicyProblem[]> {
+    if (modules.policies.length === 0 && modules.libraries.length === 0) return [];
+    if ((await this.probe(modules)) === undefined) return [];
+    const rejected: PolicyProblem[] = [];
+    const libraries: PolicyLibrary[] = [];
+    for (const library of modules.libraries) {
+      const error = await this.probe({ policies: [], libraries: [library] });
+      if (error === undefined) libraries.push(library);
+      else rejected.push({ key: library.key, message: `${library.key} was rejected by Trivy: ${error}` });
+    }
+    for (const policy of modules.policies) {
+      const error = await this.probe({ policies: [policy], libraries });
+      if (error !== undefined) {
+        rejected.push({ key: policy.key, message: `${policy.key} was rejected by Trivy: ${error}` });
+      }
+    }
+    return rejected;
+  }
+
+  /** Removes the temporary directory. */
+  async close(): Promise<void> {
+    const dir = this.workDir;
+    this.workDir = undefined;
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Trivy's error for the modules, or undefined when they load. */
+  private async probe(modules: CustomModules): Promise<string | undefined> {
+    try {
+      await this.run([PROBE_MANIFEST], modules);
+      return undefined;
+    } catch (err) {
+      if (
+        err instanceof LookoutError &&
+        err.code === ErrorCodes.AUDIT_FAILED &&
+        err.details.timedOut !== true
+      ) {
+        return String(err.details.trivyError ?? err.message);
+      }
+      throw err;
+    }
+  }
+
+  private configArgs(base: string, out: string): string[] {
+    return [
+      'config',
+      '--format',
+      'json',
+      '--output',
+      out,
+      '--include-non-failures',
+      // The embedded checks of this pinned binary: no download, works offline.
+      '--skip-check-update',
+      '--disable-telemetry',
+      '--skip-version-check',
+      '--misconfig-scanners',
+      'kubernetes',
+      '--cache-dir',
+      path.join(base, 'cache'),
+      '--timeout',
+      `${Math.max(1, Math.ceil(this.o.timeoutMs / 1000))}s`,
+      '--quiet',
+    ];
+  }
+
+  private async writeModules(dir: string, modules: CustomModules): Promise<string | undefined> {
+    const all = [...modules.libraries, ...modules.policies];
+    if (all.length === 0) return undefined;
+    const policyDir = path.join(dir, 'policies');
+    await mkdir(policyDir);
+    for (const module of all) await writeFile(path.join(policyDir, module.key), module.rego);
+    return policyDir;
+  }
+
+  private async base(): Promise<string> {
+    this.workDir ??= await mkdtemp(path.join(this.o.tmpDir ?? os.tmpdir(), 'trivy-lookout-audit-'));
+    return this.workDir;
+  }
+
+  /** Trivy's ERROR lines (a policy that fails while evaluating) are logged, not fatal. */
+  private logCheckErrors(stderr: string, dir: string): void {
+    const lines = stderr
+      .split('\n')
+      .filter((line) => /\bERROR\b/.test(line) && !line.includes('Falling back to embedded checks'));
+    for (const line of lines.slice(0, 5)) {
+      this.o.log.warn(
+        { trivy: line.split(dir).join('').slice(0, 500) },
+        'trivy reported an error in a check',
+      );
+    }
+  }
+
+  private failure(what: string, outcome: RunOutcome, dir?: string): LookoutError {
+    const trivyError = fatalLine(outcome.stderr, dir);
+    const how = outcome.timedOut
+      ? `timed out after ${this.o.timeoutMs} ms`
+      : outcome.signal
+        ? `was killed by ${outcome.signal}`
+        : `exited with code ${outcome.code}`;
+    return new LookoutError(ErrorCodes.AUDIT_FAILED, `${what} ${how}${trivyError ? `: ${trivyError}` : ''}`, {
+      details: { exitCode: outcome.code, signal: outcome.signal, timedOut: outcome.timedOut, trivyError },
+    });
+  }
+
+  private exec(args: string[], stdoutFile?: string, cwd?: string): Promise<RunOutcome> {
+    this.runs += 1;
+    return new Promise((resolve) => {
+      let stderr = '';
+      let stdout = '';
+      let timedOut = false;
+      const child = spawn(this.o.binary, args, {
+        cwd,
+        env: this.o.env ?? process.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, this.o.timeoutMs);
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (stdoutFile) stdout += chunk.toString();
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString()).slice(-STDERR_LIMIT);
+      });
+      const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+        clearTimeout(timer);
+        const done = () => resolve({ code, signal, timedOut, stderr });
+        if (stdoutFile) writeFile(stdoutFile, stdout).then(done, done);
+        else done();
+      };
+      child.on('error', (err) => {
+        stderr += `\n${err.message}`;
+        finish(127, null);
+      });
+      child.on('close', finish);
+    });
+  }
+}
+
+/** Trivy's fatal error, without the timestamp and the temporary directory (noise for users). */
+function fatalLine(stderr: string, dir?: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  const fatal = lines.findIndex((line) => /\bFATAL\b/.test(line));
+  const picked = fatal === -1 ? lines.slice(-3) : lines.slice(fatal, fatal + 4);
+  let text = picked.join(' ').replace(/^\S+\s+FATAL\s+/, '');
+  // Trivy prints paths relative to the filesystem root (no leading slash) in parse errors.
+  for (const prefix of dir ? [dir, dir.replace(/^\//, '')] : [])
+    text = text.split(`${prefix}${path.sep}`).join('');
+  return text.replace(/\s+/g, ' ').slice(0, 1000);
+}

@@ -1,0 +1,450 @@
+/**
+ * Every query of every shipped Grafana dashboard, panel targets and query variables alike, run against
+ * a real Prometheus scraping the real operator, must return data.
+ *
+ * In: the operator (all detail metrics on) on the local control plane, with the harness kubelet
+ * replaying recorded Trivy results: in namespace "shop" a 3-replica Deployment running an image with
+ * one Critical CVE, one running an image with vulnerabilities and an exposed secret, and two Alpine
+ * ones (the second deployed once the first scans are in); in namespace "team" a 2-replica Deployment of the same Critical image and one whose image scan
+ * fails (registry auth). The stand-in Trivy's vulnerability DB was built five hours before the test.
+ * Config audit, RBAC, ClusterRBAC, infra and compliance reports are created through the API (their
+ * controllers are not needed for the exporter to read them).
+ * Out: each query, with the variables interpolated as Grafana does (All → `.*`, durations concrete),
+ * returns at least one non-NaN sample, first from a Prometheus whose series have no `cluster` label
+ * (the cluster variable offers only All), then from one that adds `cluster="dashboards-test"` with
+ * that cluster selected. The overview counts the Critical image once although it runs in two
+ * workloads, five pods and two namespaces. Scan health shows the DB five hours old and the private
+ * image failing with registry_auth, in every namespace selection.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AppsV1Api, CoreV1Api, type V1Deployment } from '@kubernetes/client-node';
+import {
+  CONFIGMAPS_FILE,
+  dashboardQueries,
+  dashboards,
+  fileName,
+  interpolate,
+  parseLabelValues,
+  type Dashboard,
+  type DashboardQuery,
+  type Durations,
+  type Selection,
+} from '../../../grafana-dashboards/src/index.ts';
+import { kubectl } from '../../harness/kubectl.ts';
+import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/index.ts';
+import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
+import { Prometheus } from '../../harness/prometheus.ts';
+import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
+import { repoRoot } from '../../harness/tools.ts';
+import { waitUntil } from '../../harness/waiting.ts';
+import { fixture as reportFixture } from '../../unit/metrics/support.ts';
+import { Reports } from '../metrics/support.ts';
+
+const trivyFixture = (name: string) => path.join(repoRoot, 'test', 'fixtures', 'trivy', name);
+const WEB = 'ghcr.io/shop/web:1.4'; // one Critical (CVE-2024-45491), High, Medium, Low
+const API = 'registry.example.com/shop/api:2.4.0'; // High and Medium, and an exposed secret
+const BASE = 'alpine:3.19'; // High, Medium, Low
+const PRIVATE = 'private.example.com/team/app:1'; // the registry refuses the scan
+const WORKER = 'ghcr.io/shop/worker:2.0'; // deployed last: High, Medium, Low
+const CLUSTER_LABEL = 'dashboards-test';
+/** The stand-in's Trivy DB was built five hours before the test: old, but not stale (green). */
+const DB_BUILT_AT = new Date(Date.now() - 5 * 3600_000);
+/** What Grafana would put in for a day-long dashboard; the data here is minutes old. */
+const DURATIONS: Durations = { interval: '15s', rateInterval: '5m', range: '10m' };
+
+interface Sample {
+  metric: Record<string, string>;
+  value?: [number, string];
+  values?: [number, string][];
+}
+
+async function api<T>(prometheus: Prometheus, pathAndQuery: string): Promise<T> {
+  const res = await fetch(`${prometheus.url}${pathAndQuery}`);
+  const body = (await res.json()) as { status: string; data: T; error?: string };
+  if (body.status !== 'success') throw new Error(body.error ?? `HTTP ${res.status}`);
+  return body.data;
+}
+
+/** `label_values(selector, label)` as Grafana runs it: the label values API over the last hour. */
+async function labelValues(prometheus: Prometheus, query: string): Promise<string[]> {
+  const { selector, label } = parseLabelValues(query);
+  const end = Math.floor(Date.now() / 1000);
+  const params = new URLSearchParams({ 'match[]': selector, start: String(end - 3600), end: String(end) });
+  return api<string[]>(prometheus, `/api/v1/label/${label}/values?${params}`);
+}
+
+/** A panel target as Grafana runs it: an instant query now, or a range query over the last two minutes. */
+async function run(prometheus: Prometheus, expr: string, kind: 'instant' | 'range'): Promise<Sample[]> {
+  const end = Date.now() / 1000;
+  const params =
+    kind === 'instant'
+      ? new URLSearchParams({ query: expr, time: String(end) })
+      : new URLSearchParams({ query: expr, start: String(end - 120), end: String(end), step: '5' });
+  const data = await api<{ result: Sample[] }>(
+    prometheus,
+    `/api/v1/${kind === 'instant' ? 'query' : 'query_range'}?${params}`,
+  );
+  return data.result;
+}
+
+const hasData = (samples: Sample[]) =>
+  samples.some((s) =>
+    [...(s.value ? [s.value] : []), ...(s.values ?? [])].some(([, v]) => !Number.isNaN(Number(v))),
+  );
+
+/** The variables' values: each query variable's options from Prometheus, All where offered, else the choice given. */
+async function resolveVariables(
+  prometheus: Prometheus,
+  d: Dashboard,
+  choose: Record<string, string[]>,
+): Promise<Selection> {
+  const selection: Selection = {};
+  for (const v of d.templating.list) {
+    if (v.type === 'datasource') continue;
+    const options =
+      v.type === 'query'
+        ? await labelValues(prometheus, interpolate(v.query, d.templating.list, selection, DURATIONS))
+        : v.options.filter((o) => o.value !== '$__all').map((o) => o.value);
+    const chosen = choose[v.name];
+    if (chosen) {
+      for (const value of chosen)
+        assert.ok(options.includes(value), `${d.title}: $${v.name} offers ${value} (got ${options})`);
+      selection[v.name] = { selected: chosen, options };
+    } else if (v.includeAll) {
+      selection[v.name] = { selected: 'All', options };
+    } else {
+      const current = typeof v.current.value === 'string' ? v.current.value : options[0];
+      assert.ok(current !== undefined, `${d.title}: $${v.name} has a value`);
+      selection[v.name] = { selected: [current], options };
+    }
+  }
+  return selection;
+}
+
+interface Failure {
+  query: DashboardQuery;
+  expr: string;
+  problem: string;
+}
+
+/** Runs every query of every dashboard; returns the ones that fail, retrying them while Prometheus catches up. */
+async function failingQueries(
+  prometheus: Prometheus,
+  choose: Record<string, string[]>,
+  timeoutMs: number,
+): Promise<Failure[]> {
+  const deadline = Date.now() + timeoutMs;
+  let pending = dashboards().map((d) => ({ d, queries: dashboardQueries(d) }));
+  for (;;) {
+    const failures: Failure[] = [];
+    const retry: typeof pending = [];
+    for (const { d, queries } of pending) {
+      const failed: DashboardQuery[] = [];
+      let selection: Selection;
+      try {
+        selection = await resolveVariables(prometheus, d, choose);
+      } catch (err) {
+        failures.push(...queries.map((query) => ({ query, expr: query.expr, problem: String(err) })));
+        retry.push({ d, queries });
+        continue;
+      }
+      for (const query of queries) {
+        let expr = query.expr;
+        let problem: string | undefined;
+        try {
+          expr = interpolate(query.expr, d.templating.list, selection, DURATIONS);
+          if (query.kind === 'variable') {
+            // The cluster variable is checked on its own: without a cluster label it rightly has no values.
+            if (query.refId !== 'cluster' && (await labelValues(prometheus, expr)).length === 0)
+              problem = 'no values';
+          } else if (!hasData(await run(prometheus, expr, query.kind))) {
+            problem = 'no data';
+          }
+        } catch (err) {
+          problem = String(err);
+        }
+        if (problem) {
+          failures.push({ query, expr, problem });
+          failed.push(query);
+        }
+      }
+      if (failed.length > 0) retry.push({ d, queries: failed });
+    }
+    if (failures.length === 0 || Date.now() > deadline) return failures;
+    pending = retry;
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+  }
+}
+
+const describeFailures = (failures: Failure[]) =>
+  failures
+    .map((f) => `- ${f.query.dashboard} / ${f.query.where} / ${f.query.refId}: ${f.problem}\n    ${f.expr}`)
+    .join('\n');
+
+/** The series of the first target of a panel as an instant query, with the given variable choices. */
+async function panelSamples(
+  prometheus: Prometheus,
+  uid: string,
+  title: string,
+  choose: Record<string, string[]>,
+): Promise<Sample[]> {
+  const d = dashboards().find((x) => x.uid === uid);
+  assert.ok(d);
+  const query = dashboardQueries(d).find((q) => q.where === title);
+  assert.ok(query, `${uid} has a panel "${title}"`);
+  const expr = interpolate(
+    query.expr,
+    d.templating.list,
+    await resolveVariables(prometheus, d, choose),
+    DURATIONS,
+  );
+  return run(prometheus, expr, 'instant');
+}
+
+/** The values of the first target of a panel, with the given variable choices. */
+async function panelValue(
+  prometheus: Prometheus,
+  uid: string,
+  title: string,
+  choose: Record<string, string[]>,
+): Promise<string[]> {
+  return (await panelSamples(prometheus, uid, title, choose)).map((s) => s.value?.[1] ?? '');
+}
+
+describe('Grafana dashboards against a real Prometheus scraping the operator', () => {
+  let cluster: TestCluster;
+  let kubelet: HarnessKubelet;
+  let operator: OperatorProcess;
+  let plain: Prometheus;
+  let labelled: Prometheus;
+  let reports: Reports;
+  let shop: string;
+  let team: string;
+  let operatorNs: string;
+  const clusterScoped = {
+    rbac: `clusterrole-dashboards-${process.pid}`,
+    compliance: `dashboards-${process.pid}`,
+  };
+
+  before(async () => {
+    cluster = await useTestCluster();
+    const kc = cluster.kubeConfig();
+    const apps = kc.makeApiClient(AppsV1Api);
+    reports = new Reports(kc);
+    operatorNs = await cluster.createNamespace('trivy-system');
+    shop = await cluster.createNamespace('shop');
+    team = await cluster.createNamespace('team');
+    kubelet = await startHarnessKubelet(kc, {
+      nodeNamePrefix: `dashboards-node-${process.pid}`,
+      trivy: {
+        dbUpdatedAt: DB_BUILT_AT.toISOString(),
+        images: {
+          [WEB]: { report: trivyFixture('sample-nginx-critical.json') },
+          [API]: { report: trivyFixture('debian-12-secret.json') },
+          [BASE]: { report: trivyFixture('alpine-3.19.json') },
+          [PRIVATE]: { error: 'unauthorized' },
+          [WORKER]: { report: trivyFixture('alpine-3.19.json') },
+        },
+      },
+    });
+    operator = await startOperator(cluster.kubeconfigPath, {
+      OPERATOR_NAMESPACE: operatorNs,
+      OPERATOR_TARGET_NAMESPACES: `${shop},${team}`,
+      OPERATOR_LEADER_ELECTION_ENABLED: 'false',
+      OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
+      // Every opt-in detail family, so the detail panels have data.
+      OPERATOR_METRICS_VULN_ID_ENABLED: 'true',
+      OPERATOR_METRICS_EXPOSED_SECRET_INFO: 'true',
+      OPERATOR_METRICS_CONFIG_AUDIT_INFO: 'true',
+      OPERATOR_METRICS_RBAC_ASSESSMENT_INFO: 'true',
+      OPERATOR_METRICS_INFRA_ASSESSMENT_INFO: 'true',
+      OPERATOR_METRICS_IMAGE_INFO: 'true',
+      OPERATOR_METRICS_CLUSTER_COMPLIANCE_INFO: 'true',
+      // The reports below are written by this test, not by the audit and compliance controllers.
+      OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
+      OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
+      OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
+    });
+    await operator.waitForReady(60_000);
+    const target = new URL(operator.baseUrl).host;
+    plain = await Prometheus.start({ targets: [target] });
+    labelled = await Prometheus.start({ targets: [target], targetLabels: { cluster: CLUSTER_LABEL } });
+
+    const deployment = (namespace: string, name: string, image: string, replicas: number): V1Deployment => ({
+      metadata: { name, namespace },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name, image }] } },
+      },
+    });
+    for (const [namespace, name, image, replicas] of [
+      [shop, 'web', WEB, 3],
+      [shop, 'api', API, 1],
+      [shop, 'base', BASE, 1],
+      [team, 'web', WEB, 2],
+      [team, 'private', PRIVATE, 1],
+    ] as const) {
+      await apps.createNamespacedDeployment({
+        namespace,
+        body: deployment(namespace, name, image, replicas),
+      });
+    }
+
+    const inNamespace = (name: string, namespace: string) => {
+      const report = reportFixture(name);
+      report.metadata = { ...report.metadata, namespace };
+      return report;
+    };
+    await reports.create(inNamespace('configauditreport', shop));
+    await reports.create(inNamespace('infraassessmentreport', shop));
+    await reports.create(inNamespace('rbacassessmentreport', team));
+    const clusterRbac = reportFixture('clusterrbacassessmentreport');
+    clusterRbac.metadata = { ...clusterRbac.metadata, name: clusterScoped.rbac };
+    await reports.create(clusterRbac);
+    const compliance = reportFixture('clustercompliancereport') as ReturnType<typeof reportFixture> & {
+      spec: { compliance: { title: string } };
+      status: unknown;
+    };
+    compliance.metadata = { ...compliance.metadata, name: clusterScoped.compliance };
+    compliance.spec.compliance.title = `Dashboards test ${process.pid}`;
+    const { status } = compliance;
+    await reports.create(compliance);
+    // The status subresource ignores status on create.
+    await reports.patchStatus('ClusterComplianceReport', clusterScoped.compliance, status);
+
+    // Four workloads scanned (three images), one failing, before the queries run.
+    const scanned = (count: number) => async () => {
+      const seen = await plain.query(
+        `count(trivy_image_vulnerabilities{namespace=~"${shop}|${team}", severity="Critical"})`,
+      );
+      const failed = await plain.query('sum(trivy_lookout_scan_failures_total{reason="registry_auth"})');
+      return seen[0]?.value[1] === String(count) && Number(failed[0]?.value[1]) >= 1;
+    };
+    await waitUntil('four vulnerability reports and a failed scan in Prometheus', scanned(4), 180_000, 1_000);
+    // A later deployment, so the scan counters grow while Prometheus watches (rates need an increase).
+    await apps.createNamespacedDeployment({ namespace: shop, body: deployment(shop, 'worker', WORKER, 1) });
+    await waitUntil('the fifth vulnerability report in Prometheus', scanned(5), 120_000, 1_000);
+  });
+
+  after(async () => {
+    await labelled?.stop();
+    await plain?.stop();
+    await operator?.stop();
+    await kubelet?.stop();
+    await reports?.delete('ClusterRbacAssessmentReport', clusterScoped.rbac).catch(() => undefined);
+    await reports?.delete('ClusterComplianceReport', clusterScoped.compliance).catch(() => undefined);
+    await cluster?.release();
+  });
+
+  // The image with the most to show: vulnerabilities, OS, an exposed secret.
+  const apiImage = { repository: ['shop/api'] };
+
+  it('every query of every dashboard returns data from series without a cluster label (cluster = All)', async (t) => {
+    const total = dashboards().reduce((n, d) => n + dashboardQueries(d).length, 0);
+    t.diagnostic(`${total} queries (panel targets and query variables) in ${dashboards().length} dashboards`);
+    assert.deepEqual(await labelValues(plain, 'label_values(trivy_lookout_scans_queued, cluster)'), []);
+    const failures = await failingQueries(plain, apiImage, 90_000);
+    assert.equal(failures.length, 0, `queries without data:\n${describeFailures(failures)}`);
+  });
+
+  it('every query of every dashboard returns data for a selected cluster when series carry one', async () => {
+    assert.deepEqual(await labelValues(labelled, 'label_values(trivy_lookout_scans_queued, cluster)'), [
+      CLUSTER_LABEL,
+    ]);
+    const failures = await failingQueries(labelled, { ...apiImage, cluster: [CLUSTER_LABEL] }, 90_000);
+    assert.equal(failures.length, 0, `queries without data:\n${describeFailures(failures)}`);
+  });
+
+  it('the overview counts an image once however many workloads, pods and namespaces run it', async () => {
+    const value = (title: string, choose: Record<string, string[]> = {}) =>
+      panelValue(plain, 'trivy-lookout-overview', title, choose);
+    const only = (namespaces: string[]) => ({ namespace: namespaces });
+    // The Critical image runs in two Deployments (five pods) in two namespaces: one Critical.
+    assert.deepEqual(await value('Critical', only([shop, team])), ['1']);
+    assert.deepEqual(await value('Images', only([shop, team])), ['4']);
+    assert.deepEqual(await value('Workload containers', only([shop, team])), ['5']);
+    // The namespace filter narrows to the images running there.
+    assert.deepEqual(await value('Critical', only([team])), ['1']);
+    assert.deepEqual(await value('Images', only([team])), ['1']);
+    assert.deepEqual(await value('High', only([team])), ['1']);
+    assert.deepEqual(await value('Images with exposed secrets', only([team])), ['0']);
+    assert.deepEqual(await value('Images with exposed secrets', only([shop])), ['1']);
+    // The severity filter: no Critical when only High is selected.
+    assert.deepEqual(await value('Critical', { ...only([shop, team]), severity: ['High'] }), []);
+    // The namespace dashboard counts the image once per namespace it runs in.
+    assert.deepEqual(await panelValue(plain, 'trivy-lookout-namespace', 'Critical', only([shop, team])), [
+      '2',
+    ]);
+  });
+
+  it('scan health shows the Trivy DB age and the image failing to scan with its reason, whatever the namespace', async () => {
+    const scanHealth = (title: string, choose: Record<string, string[]> = {}) =>
+      panelSamples(plain, 'trivy-lookout-scan-health', title, choose);
+    // The DB the scans used, five hours old (plus the minutes the test has run).
+    const dbAge = await scanHealth('Trivy DB age');
+    assert.deepEqual(
+      dbAge.map((s) => s.metric.db),
+      ['trivy-db'],
+      'only the vulnerability DB: no scan met Java archives',
+    );
+    const age = Number(dbAge[0]?.value?.[1]);
+    assert.ok(age >= 5 * 3600 && age < 6 * 3600, `DB age ${age} s`);
+    const overTime = await scanHealth('Trivy DB age over time');
+    assert.ok(Math.abs(Number(overTime[0]?.value?.[1]) - age) < 120, 'both DB metrics tell the same age');
+
+    // The private image, refused by its registry, and nothing else.
+    for (const namespace of [[shop, team], [shop]]) {
+      const failing = await scanHealth('Failing images', { namespace });
+      assert.deepEqual(
+        failing.map((s) => [
+          s.metric.image_registry,
+          s.metric.image_repository,
+          s.metric.image_tag,
+          s.metric.reason,
+        ]),
+        [['private.example.com', 'team/app', '1', 'registry_auth']],
+        `failing images with namespace ${namespace}`,
+      );
+      const failingFor = Number(failing[0]?.value?.[1]);
+      assert.ok(failingFor >= 0 && failingFor <= 600, `failing for ${failingFor} s, within the 10m range`);
+      assert.deepEqual(
+        (await scanHealth('Images failing to scan', { namespace })).map((s) => s.value?.[1]),
+        ['1'],
+      );
+      assert.deepEqual(
+        await panelValue(plain, 'trivy-lookout-overview', 'Images failing to scan', { namespace }),
+        ['1'],
+      );
+    }
+  });
+
+  it('the plain ConfigMaps (grafana-dashboards/configmaps.yaml) apply with kubectl and hold the dashboards', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'trivy-lookout-dashboards-'));
+    try {
+      const manifest = path.join(dir, 'configmaps.yaml');
+      const text = readFileSync(path.join(repoRoot, CONFIGMAPS_FILE), 'utf8');
+      writeFileSync(manifest, text.replaceAll('namespace: trivy-system', `namespace: ${operatorNs}`));
+      // Client-side apply, as the file's header says: it also stores each object in an annotation.
+      await kubectl(cluster.kubeconfigPath, ['apply', '-f', manifest]);
+      const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+      const listed = await core.listNamespacedConfigMap({
+        namespace: operatorNs,
+        labelSelector: 'grafana_dashboard=1',
+      });
+      assert.equal(listed.items.length, dashboards().length);
+      for (const d of dashboards()) {
+        const held = listed.items.find((cm) => cm.data?.[fileName(d)] !== undefined);
+        assert.ok(held, `a ConfigMap holds ${fileName(d)}`);
+        assert.equal(held.metadata?.annotations?.grafana_folder, 'Trivy Lookout');
+        assert.deepEqual(JSON.parse(held.data?.[fileName(d)] ?? ''), JSON.parse(JSON.stringify(d)));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,557 @@
+/**
+ * The webhook broadcast end to end: the real control plane, the operator as a real process, a
+ * local HTTP receiver (node:http) and, for one case, a real scan through the harness kubelet.
+ * Reports are mostly created straight through the API: the broadcaster watches the report CRDs
+ * and does not care who wrote them.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { AppsV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import yaml from 'js-yaml';
+import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/index.ts';
+import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
+import { freePort } from '../../harness/ports.ts';
+import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
+import { repoRoot } from '../../harness/tools.ts';
+import { waitUntil } from '../../harness/waiting.ts';
+
+const GROUP = 'aquasecurity.github.io';
+const VERSION = 'v1alpha1';
+const SECRET_HEADER_VALUE = 'k3y-s3cret';
+const SECRET_URL_PATH = '/hooks/t0ken-in-path';
+const ALPINE = 'alpine:3.19';
+
+interface ReportBody {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    resourceVersion?: string;
+  };
+  report?: { summary?: Record<string, number>; artifact?: { repository?: string } };
+  spec?: Record<string, unknown>;
+  status?: { summary?: { failCount?: number; passCount?: number } } & Record<string, unknown>;
+}
+
+interface Received {
+  seq: number;
+  headers: IncomingHttpHeaders;
+  /** The parsed body as it arrived. */
+  body: unknown;
+  /** The report it is about, unwrapped from {verb, operatorObject} if need be. */
+  object: ReportBody;
+  verb?: string;
+  status: number | 'hang';
+}
+
+/**
+ * The receiver: records every request; answers 200 unless a script for the report's name says
+ * otherwise (a status per request, or 'hang' to never answer).
+ */
+class Sink {
+  readonly received: Received[] = [];
+  private readonly scripts = new Map<string, (number | 'hang')[]>();
+  private readonly hanging: http.ServerResponse[] = [];
+  private server: http.Server | undefined;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = http.createServer((req, res) => {
+      let text = '';
+      req.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      req.on('end', () => {
+        const body = JSON.parse(text) as { verb?: string; operatorObject?: ReportBody } & ReportBody;
+        const object = body.operatorObject ?? body;
+        const answer = this.scripts.get(object.metadata.name)?.shift() ?? 200;
+        this.received.push({
+          seq: this.received.length,
+          headers: req.headers,
+          body,
+          object,
+          ...(body.verb ? { verb: body.verb } : {}),
+          status: answer,
+        });
+        if (req.url !== SECRET_URL_PATH) res.writeHead(404).end();
+        else if (answer === 'hang') this.hanging.push(res);
+        else res.writeHead(answer, { 'content-type': 'text/plain' }).end('thanks');
+      });
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}${SECRET_URL_PATH}`;
+  }
+
+  script(name: string, answers: (number | 'hang')[]): void {
+    this.scripts.set(name, answers);
+  }
+
+  about(name: string, kind?: string): Received[] {
+    return this.received.filter(
+      (r) => r.object.metadata.name === name && (kind === undefined || r.object.kind === kind),
+    );
+  }
+
+  since(mark: number): Received[] {
+    return this.received.slice(mark);
+  }
+
+  async stop(): Promise<void> {
+    for (const res of this.hanging) res.destroy();
+    this.server?.closeAllConnections();
+    await new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
+  }
+}
+
+const fixture = <T>(name: string): T =>
+  yaml.load(readFileSync(path.join(repoRoot, 'test', 'fixtures', 'reports', name), 'utf8')) as T;
+
+/** Reads one sample value from /metrics; 0 when the series is absent. */
+async function metric(
+  op: OperatorProcess,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const text = await fetch(`${op.baseUrl}/metrics`).then((r) => r.text());
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text
+    .split('\n')
+    .find(
+      (l) =>
+        (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && wanted.every((pair) => l.includes(pair)),
+    );
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+async function statusOf(op: OperatorProcess, endpoint: string): Promise<number> {
+  return fetch(`${op.baseUrl}${endpoint}`).then(
+    (r) => r.status,
+    () => 0,
+  );
+}
+
+describe('webhook broadcast of report changes (real control plane, operator process, local receiver)', () => {
+  let cluster: TestCluster;
+  let kubelet: HarnessKubelet;
+  let objects: CustomObjectsApi;
+  let apps: AppsV1Api;
+  let operatorNs: string;
+  let hooksNs: string;
+  let appsNs: string;
+  const sink = new Sink();
+  const operators: OperatorProcess[] = [];
+  let sentinelCount = 0;
+
+  before(async () => {
+    cluster = await useTestCluster();
+    const kc = cluster.kubeConfig();
+    objects = kc.makeApiClient(CustomObjectsApi);
+    apps = kc.makeApiClient(AppsV1Api);
+    operatorNs = await cluster.createNamespace('trivy-system');
+    hooksNs = await cluster.createNamespace('hooks');
+    appsNs = await cluster.createNamespace('apps');
+    await sink.start();
+    kubelet = await startHarnessKubelet(kc, {
+      nodeNamePrefix: `webhook-node-${process.pid}`,
+      trivy: {
+        images: {
+          [ALPINE]: { report: path.join(repoRoot, 'test', 'fixtures', 'trivy', 'alpine-3.19.json') },
+        },
+      },
+    });
+  });
+
+  after(async () => {
+    for (const op of operators) await op.stop();
+    await kubelet?.stop();
+    await sink.stop();
+    await cluster?.release();
+  });
+
+  async function operator(env: Record<string, string>): Promise<OperatorProcess> {
+    const op = await startOperator(cluster.kubeconfigPath, {
+      OPERATOR_NAMESPACE: operatorNs,
+      OPERATOR_TARGET_NAMESPACES: `${hooksNs},${appsNs}`,
+      OPERATOR_LEADER_ELECTION_ENABLED: 'false',
+      OPERATOR_LOG_LEVEL: 'debug',
+      OPERATOR_WEBHOOK_BROADCAST_URL: sink.url,
+      OPERATOR_WEBHOOK_BROADCAST_TIMEOUT: '1s',
+      OPERATOR_WEBHOOK_BROADCAST_CUSTOM_HEADERS: `X-Api-Key:${SECRET_HEADER_VALUE},X-Team:security`,
+      OPERATOR_SCAN_JOB_TIMEOUT: '30s',
+      // Only the writers this test needs: other writers' reports would only add noise.
+      OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
+      OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
+      OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
+      ...env,
+    });
+    operators.push(op);
+    return op;
+  }
+
+  async function stopOperator(op: OperatorProcess): Promise<void> {
+    assert.equal(await op.stop(), 0, `clean exit:\n${op.stderr()}`);
+    operators.splice(operators.indexOf(op), 1);
+  }
+
+  const waitForBaseline = (op: OperatorProcess) =>
+    op.waitForLog((line) => line.msg === 'webhook baseline taken; broadcasting changes', 60_000);
+
+  function vulnerabilityReport(name: string, namespace = hooksNs): ReportBody {
+    const body = fixture<ReportBody>('vulnerabilityreport.yaml');
+    body.metadata = { ...body.metadata, name, namespace };
+    return body;
+  }
+
+  async function createReport(body: ReportBody, plural = 'vulnerabilityreports'): Promise<ReportBody> {
+    return (await objects.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: body.metadata.namespace ?? hooksNs,
+      plural,
+      body,
+    })) as ReportBody;
+  }
+
+  async function getReport(name: string, plural = 'vulnerabilityreports'): Promise<ReportBody> {
+    return (await objects.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: hooksNs,
+      plural,
+      name,
+    })) as ReportBody;
+  }
+
+  async function updateReport(name: string, change: (report: ReportBody) => void): Promise<ReportBody> {
+    const current = await getReport(name);
+    change(current);
+    return (await objects.replaceNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: hooksNs,
+      plural: 'vulnerabilityreports',
+      name,
+      body: current,
+    })) as ReportBody;
+  }
+
+  async function deleteReport(name: string): Promise<void> {
+    await objects.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: hooksNs,
+      plural: 'vulnerabilityreports',
+      name,
+    });
+  }
+
+  const waitForPosts = (what: string, name: string, count: number, timeoutMs = 30_000) =>
+    waitUntil(what, () => (sink.about(name).length >= count ? sink.about(name) : undefined), timeoutMs, 50);
+
+  /**
+   * Proves a negative: a new report created after the event under test is sent (its watch event
+   * comes after, and the queue is first in first out), then a further second passes. Returns the
+   * requests received since `mark`, the sentinel's excluded.
+   */
+  async function afterSentinel(mark: number): Promise<Received[]> {
+    const name = `sentinel-${++sentinelCount}`;
+    await createReport(vulnerabilityReport(name));
+    await waitForPosts(`the sentinel ${name}`, name, 1);
+    await sleep(1_000);
+    return sink.since(mark).filter((r) => r.object.metadata.name !== name);
+  }
+
+  describe('one operator, deleted reports not sent (Trivy-Operator default)', () => {
+    let op: OperatorProcess;
+
+    before(async () => {
+      await createReport(vulnerabilityReport('existed-before-start'));
+      op = await operator({});
+      await op.waitForReady(60_000);
+      await waitForBaseline(op);
+    });
+
+    it('sends nothing for reports that existed before it started', async () => {
+      assert.deepEqual(await afterSentinel(0), []);
+    });
+
+    it('POSTs a new report once: the report object as JSON, with the custom headers', async () => {
+      const created = await createReport(vulnerabilityReport('new-report'));
+      const [post, ...more] = await waitForPosts('the new report', 'new-report', 1);
+      assert.ok(post);
+      assert.equal(post.headers['content-type'], 'application/json');
+      assert.equal(post.headers['x-api-key'], SECRET_HEADER_VALUE);
+      assert.equal(post.headers['x-team'], 'security');
+      const body = post.body as ReportBody;
+      assert.equal(body.apiVersion, `${GROUP}/${VERSION}`);
+      assert.equal(body.kind, 'VulnerabilityReport');
+      assert.equal(body.metadata.namespace, hooksNs);
+      assert.equal(body.metadata.uid, created.metadata.uid);
+      assert.deepEqual(body.report, created.report, 'the whole report, findings included');
+      assert.equal('verb' in body, false, 'not wrapped while deleted reports are not sent');
+      await sleep(1_000);
+      assert.deepEqual(more, []);
+      assert.equal(sink.about('new-report').length, 1, 'sent exactly once');
+      assert.ok((await metric(op, 'trivy_lookout_webhook_sent_total', { verb: 'update' })) >= 2);
+    });
+
+    it('does not POST label-only or annotation-only updates', async () => {
+      const mark = sink.received.length;
+      await updateReport('new-report', (r) => {
+        r.metadata.labels = { ...r.metadata.labels, team: 'payments' };
+      });
+      await updateReport('new-report', (r) => {
+        r.metadata.annotations = { ...r.metadata.annotations, 'example.com/note': 'triaged' };
+      });
+      assert.deepEqual(await afterSentinel(mark), []);
+    });
+
+    it('POSTs a content change, with the new content', async () => {
+      await updateReport('new-report', (r) => {
+        r.report = { ...r.report, summary: { ...r.report?.summary, criticalCount: 7 } };
+      });
+      const posts = await waitForPosts('the changed report', 'new-report', 2);
+      assert.equal(posts.length, 2);
+      assert.equal(posts[1]?.object.report?.summary?.criticalCount, 7);
+    });
+
+    it('does not POST a deletion while operator.webhookSendDeletedReports is off', async () => {
+      const mark = sink.received.length;
+      await deleteReport('new-report');
+      assert.deepEqual(await afterSentinel(mark), []);
+    });
+
+    it('retries a receiver that answers 500 twice, and delivers once', async () => {
+      const retriesBefore = await metric(op, 'trivy_lookout_webhook_retries_total');
+      sink.script('flaky-receiver', [500, 500, 200]);
+      await createReport(vulnerabilityReport('flaky-receiver'));
+      const posts = await waitForPosts('three attempts', 'flaky-receiver', 3, 30_000);
+      assert.deepEqual(
+        posts.map((p) => p.status),
+        [500, 500, 200],
+      );
+      await sleep(2_000);
+      assert.equal(sink.about('flaky-receiver').length, 3, 'nothing more once delivered');
+      assert.equal((await metric(op, 'trivy_lookout_webhook_retries_total')) - retriesBefore, 2);
+      assert.equal(await metric(op, 'trivy_lookout_webhook_failed_total', { reason: 'http_error' }), 0);
+    });
+
+    it('gives up on a receiver that never answers (timeout, retries) while the operator stays ready and keeps scanning', async () => {
+      sink.script('hanging-receiver', ['hang', 'hang', 'hang', 'hang', 'hang', 'hang']);
+      await createReport(vulnerabilityReport('hanging-receiver'));
+      await waitForPosts('the first attempt', 'hanging-receiver', 1);
+
+      // Meanwhile a real scan: a Deployment's image is scanned and its reports are sent.
+      await apps.createNamespacedDeployment({
+        namespace: appsNs,
+        body: {
+          metadata: { name: 'web', namespace: appsNs },
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: { app: 'web' } },
+            template: {
+              metadata: { labels: { app: 'web' } },
+              spec: { containers: [{ name: 'nginx', image: ALPINE }] },
+            },
+          },
+        },
+      });
+      const scanned = await waitUntil(
+        'the POST of the scanned VulnerabilityReport',
+        () =>
+          sink.received.find(
+            (r) =>
+              r.object.kind === 'VulnerabilityReport' &&
+              r.object.metadata.namespace === appsNs &&
+              r.status === 200,
+          ),
+        120_000,
+        100,
+      );
+      assert.equal(scanned.object.metadata.labels?.['trivy-operator.resource.kind'], 'ReplicaSet');
+      assert.equal(scanned.object.metadata.labels?.['trivy-operator.container.name'], 'nginx');
+      assert.equal(scanned.object.report?.artifact?.repository, 'library/alpine');
+      await waitUntil('the POST of the scanned ExposedSecretReport', () =>
+        sink.received.find(
+          (r) => r.object.kind === 'ExposedSecretReport' && r.object.metadata.namespace === appsNs,
+        ),
+      );
+      assert.equal(await statusOf(op, '/healthz'), 200);
+      assert.equal(await statusOf(op, '/readyz'), 200);
+
+      // 1 attempt + 4 retries, each cut at the 1 s timeout, then counted as failed.
+      await waitUntil(
+        'the hanging notification to be given up',
+        async () => (await metric(op, 'trivy_lookout_webhook_failed_total', { reason: 'timeout' })) === 1,
+        60_000,
+      );
+      assert.equal(sink.about('hanging-receiver').length, 5);
+      assert.ok(
+        (await metric(op, 'trivy_lookout_webhook_request_duration_seconds_count', { outcome: 'timeout' })) >=
+          5,
+      );
+      assert.equal(await statusOf(op, '/readyz'), 200);
+    });
+
+    it('never logs the custom header values or the URL path', async () => {
+      const output = op.stdout() + op.stderr();
+      assert.ok(output.includes('webhook sent'), 'debug logs were written');
+      assert.ok(!output.includes(SECRET_HEADER_VALUE), 'header value logged');
+      assert.ok(!output.includes(SECRET_URL_PATH), 'URL path logged');
+    });
+
+    after(async () => {
+      if (op) await stopOperator(op);
+    });
+  });
+
+  describe('two replicas with leader election, deleted reports sent', () => {
+    let replicas: OperatorProcess[];
+    let leader: OperatorProcess;
+    let markBeforeStart = 0;
+    const complianceName = `webhook-compliance-${process.pid}`;
+
+    before(async () => {
+      await createReport(vulnerabilityReport('changes-while-down'));
+      const env = {
+        OPERATOR_LEADER_ELECTION_ENABLED: 'true',
+        OPERATOR_LEADER_ELECTION_ID: `webhook-lock-${process.pid}`,
+        OPERATOR_SEND_DELETED_REPORTS: 'true',
+        OPERATOR_TARGET_NAMESPACES: hooksNs,
+      };
+      markBeforeStart = sink.received.length;
+      replicas = await Promise.all([operator(env), operator(env)]);
+      leader = await waitUntil('a leader with its webhook baseline', () =>
+        replicas.find((op) =>
+          op.logs().some((l) => l.msg === 'webhook baseline taken; broadcasting changes'),
+        ),
+      );
+    });
+
+    it('only the leader broadcasts; a restart sends nothing for unchanged reports', async () => {
+      assert.deepEqual(await afterSentinel(markBeforeStart), [], 'no resend of the baseline');
+      const name = `sentinel-${sentinelCount}`;
+      assert.equal(sink.about(name).length, 1, 'sent once, not once per replica');
+      const starters = replicas.filter((op) => op.logs().some((l) => l.msg === 'webhook broadcast started'));
+      assert.deepEqual(starters, [leader]);
+    });
+
+    it('wraps updates as {verb: "update", operatorObject}', async () => {
+      await updateReport('changes-while-down', (r) => {
+        r.report = { ...r.report, summary: { ...r.report?.summary, highCount: 3 } };
+      });
+      const [post] = await waitForPosts('the wrapped update', 'changes-while-down', 1);
+      assert.equal(post?.verb, 'update');
+      assert.equal(post?.object.kind, 'VulnerabilityReport');
+      assert.equal(post?.object.report?.summary?.highCount, 3);
+      assert.deepEqual(Object.keys(post?.body as object).sort(), ['operatorObject', 'verb']);
+    });
+
+    it('POSTs a deletion as {verb: "delete", operatorObject: kind and metadata}', async () => {
+      const before = await getReport('changes-while-down');
+      await deleteReport('changes-while-down');
+      const posts = await waitForPosts('the deletion', 'changes-while-down', 2);
+      const post = posts[1];
+      assert.equal(post?.verb, 'delete');
+      assert.equal(post?.object.apiVersion, `${GROUP}/${VERSION}`);
+      assert.equal(post?.object.kind, 'VulnerabilityReport');
+      assert.equal(post?.object.metadata.namespace, hooksNs);
+      assert.equal(post?.object.metadata.uid, before.metadata.uid);
+      assert.equal(post?.headers['x-api-key'], SECRET_HEADER_VALUE);
+    });
+
+    it('sends a ClusterComplianceReport when its status changes, not when only its labels do', async () => {
+      const body = fixture<ReportBody>('clustercompliancereport.yaml');
+      body.metadata = { ...body.metadata, name: complianceName };
+      delete body.metadata.namespace;
+      const status = body.status;
+      const created = (await objects.createClusterCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: 'clustercompliancereports',
+        body,
+      })) as ReportBody;
+      await waitForPosts('the new compliance report', complianceName, 1);
+      const replaceStatus = (failCount: number) =>
+        objects.replaceClusterCustomObjectStatus({
+          group: GROUP,
+          version: VERSION,
+          plural: 'clustercompliancereports',
+          name: complianceName,
+          body: { ...created, status: { ...status, summary: { failCount, passCount: 1 } } },
+        }) as Promise<ReportBody>;
+      const withStatus = await replaceStatus(5);
+      const posts = await waitForPosts('the status change', complianceName, 2);
+      assert.equal(posts[1]?.object.status?.summary?.failCount, 5);
+
+      const mark = sink.received.length;
+      await objects.replaceClusterCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: 'clustercompliancereports',
+        name: complianceName,
+        body: { ...withStatus, metadata: { ...withStatus.metadata, labels: { reviewed: 'yes' } } },
+      });
+      assert.deepEqual(await afterSentinel(mark), []);
+    });
+
+    after(async () => {
+      await objects
+        .deleteClusterCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: 'clustercompliancereports',
+          name: complianceName,
+        })
+        .catch(() => {});
+      for (const op of replicas ?? []) await stopOperator(op);
+    });
+  });
+
+  describe('a receiver that is down', () => {
+    let op: OperatorProcess;
+
+    before(async () => {
+      const closedPort = await freePort();
+      op = await operator({
+        OPERATOR_WEBHOOK_BROADCAST_URL: `http://127.0.0.1:${closedPort}${SECRET_URL_PATH}`,
+        OPERATOR_WEBHOOK_BROADCAST_QUEUE_SIZE: '2',
+        OPERATOR_TARGET_NAMESPACES: hooksNs,
+      });
+      await op.waitForReady(60_000);
+      await waitForBaseline(op);
+    });
+
+    it('counts every notification as failed or dropped, and keeps running', async () => {
+      for (let i = 0; i < 8; i++) await createReport(vulnerabilityReport(`unreachable-${i}`));
+      // 4 are being sent (and retried), 2 wait, the 2 oldest waiting ones make room for newer ones.
+      const accounted = async () =>
+        (await metric(op, 'trivy_lookout_webhook_failed_total', { reason: 'network' })) +
+        (await metric(op, 'trivy_lookout_webhook_dropped_total', { reason: 'queue_full' }));
+      await waitUntil(
+        'all 8 notifications accounted for',
+        async () => (await accounted()) === 8,
+        90_000,
+        500,
+      );
+      assert.ok((await metric(op, 'trivy_lookout_webhook_dropped_total', { reason: 'queue_full' })) >= 1);
+      assert.equal(await metric(op, 'trivy_lookout_webhook_sent_total', { verb: 'update' }), 0);
+      assert.equal(await metric(op, 'trivy_lookout_webhook_queue_depth'), 0);
+      assert.ok(op.logs().some((l) => l.msg === 'webhook queue full; dropping the oldest notifications'));
+      assert.equal(op.child.exitCode, null, 'still running');
+      assert.equal(await statusOf(op, '/healthz'), 200);
+      assert.equal(await statusOf(op, '/readyz'), 200);
+    });
+
+    after(async () => {
+      if (op) await stopOperator(op);
+    });
+  });
+});
