@@ -101,22 +101,28 @@ async function main(): Promise<void> {
       await compliance.start();
     }
   };
+  /** Stops one leader component, logging how long it took (a slow shutdown names its culprit). */
+  const stopComponent = async (name: string, component: { stop(): Promise<void> } | undefined) => {
+    if (!component) return;
+    const started = Date.now();
+    await component.stop();
+    log.info({ component: name, durationMs: Date.now() - started }, 'stopped');
+  };
   const stopScanner = async () => {
-    const current = scanner;
+    const current = { scanner, audit, infra, compliance, webhook };
     scanner = undefined;
-    const currentAudit = audit;
     audit = undefined;
-    await currentAudit?.stop();
-    const currentInfra = infra;
     infra = undefined;
-    await currentInfra?.stop();
-    const currentCompliance = compliance;
     compliance = undefined;
-    await Promise.all([current?.stop(), currentCompliance?.stop()]);
-    // Last, so the writers' final reports can still go out.
-    const currentWebhook = webhook;
     webhook = undefined;
-    await currentWebhook?.stop();
+    await Promise.all([
+      stopComponent('config-audit', current.audit),
+      stopComponent('infra-assessment', current.infra),
+      stopComponent('compliance', current.compliance),
+      stopComponent('scanner', current.scanner),
+    ]);
+    // Last, so the writers' final reports can still go out.
+    await stopComponent('webhook', current.webhook);
   };
   const election = config.operator.leaderElectionEnabled
     ? new LeaderElection({
@@ -174,11 +180,11 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 20_000);
     forced.unref();
-    if (election) await election.stop();
+    if (election) await stopComponent('leader-election', election);
     else await stopScanner();
-    await namespaces.stop();
-    await reportMetrics.stop();
-    await closeHttpServer(server);
+    await stopComponent('namespaces', namespaces);
+    await stopComponent('report-metrics', reportMetrics);
+    await stopComponent('http', { stop: () => closeHttpServer(server) });
     log.info('stopped');
     process.exit(0);
   };

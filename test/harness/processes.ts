@@ -32,7 +32,10 @@ export class ProcessGroup {
   start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): ManagedProcess {
     const logFile = path.join(this.dir, `${name}.log`);
     const fd = openSync(logFile, 'a');
-    const child = spawn(command, args, { stdio: ['ignore', fd, fd], env });
+    // Its own process group: a Ctrl-C in the terminal (sent to the whole foreground group) must not
+    // stop etcd or the API server before the processes that still talk to them have shut down;
+    // stop() and the watchdog end them in order.
+    const child = spawn(command, args, { stdio: ['ignore', fd, fd], env, detached: true });
     closeSync(fd);
     let done = false;
     const exited = new Promise<number | string>((resolve) => {

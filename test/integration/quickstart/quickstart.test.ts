@@ -78,11 +78,57 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
         );
         assert.equal(alert.labels.alertname, 'TrivyExposedSecrets');
         assert.match(output, /alert firing: TrivyExposedSecrets \(critical\)/);
+
+        // The config audit ran the real Trivy checks: the privileged sample DaemonSet fails KSV017.
+        const audit = await waitUntil(
+          "the log-agent DaemonSet's config audit report",
+          async () =>
+            JSON.parse(
+              await kubectl(kubeconfig, [
+                'get',
+                'configauditreport',
+                '-n',
+                'monitoring-agents',
+                'daemonset-log-agent',
+                '-o',
+                'json',
+              ]),
+            ) as { report: { checks: { checkID: string; success: boolean }[] } },
+          60_000,
+          1_000,
+        );
+        assert.ok(
+          audit.report.checks.some((c) => c.checkID === 'KSV017' && !c.success),
+          JSON.stringify(audit.report.checks.map((c) => c.checkID)),
+        );
+        // The sample node with anonymous kubelet auth fails KCV0079; compliance reports get evaluated.
+        const node = JSON.parse(
+          await kubectl(kubeconfig, [
+            'get',
+            'clusterinfraassessmentreport',
+            'node-harness-node-1',
+            '-o',
+            'json',
+          ]),
+        ) as { report: { checks: { checkID: string; success: boolean }[] } };
+        assert.ok(node.report.checks.some((c) => c.checkID === 'KCV0079' && !c.success));
+        await waitUntil(
+          'the compliance reports to be evaluated (one-minute schedule in the quick start)',
+          async () => {
+            const list = JSON.parse(
+              await kubectl(kubeconfig, ['get', 'clustercompliancereports', '-o', 'json']),
+            ) as { items: { status?: { summary?: { failCount: number } } }[] };
+            return list.items.length === 4 && list.items.every((r) => r.status?.summary !== undefined);
+          },
+          90_000,
+          2_000,
+        );
       } finally {
         // Ctrl-C in a terminal signals the whole foreground process group.
         if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGINT');
         const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 60_000))]);
         assert.equal(code, 0, output.slice(-3000));
+        assert.doesNotMatch(output, /shutdown took too long/, 'the operator shuts down cleanly on Ctrl-C');
       }
       await waitUntil('every process to be gone', () => leftovers().length === 0 || undefined, 15_000).catch(
         () => {
