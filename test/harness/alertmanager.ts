@@ -4,9 +4,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.ts';
-import { ProcessGroup, type ManagedProcess } from './processes.ts';
+import { ProcessGroup, waitForReadyEndpoint, type ManagedProcess } from './processes.ts';
 import { toolPath } from './tools.ts';
-import { waitUntil } from './waiting.ts';
 
 /** One request a notification receiver got (Slack webhook or PagerDuty Events API). */
 export interface ReceivedNotification {
@@ -105,19 +104,7 @@ export class Alertmanager {
       '--cluster.listen-address=',
     ]);
     const alertmanager = new Alertmanager(group, process, port, dir);
-    try {
-      await waitUntil(
-        'Alertmanager to be ready',
-        async () => {
-          if (process.hasExited()) throw new Error(`alertmanager exited:\n${ProcessGroup.tail(process)}`);
-          return (await fetch(`${alertmanager.url}/-/ready`)).status === 200;
-        },
-        30_000,
-      );
-    } catch (err) {
-      await alertmanager.stop();
-      throw err;
-    }
+    await waitForReadyEndpoint(process, `${alertmanager.url}/-/ready`, () => alertmanager.stop());
     return alertmanager;
   }
 

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from './waiting.ts';
 
 /** A long-running helper process whose output goes to a log file. */
 export interface ManagedProcess {
@@ -105,5 +106,31 @@ export class ProcessGroup {
     ].join('\n');
     const watchdog = spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' });
     watchdog.unref();
+  }
+}
+
+/**
+ * Waits until a server process answers 200 on `url` (its readiness endpoint), failing at once with
+ * its log if it exits; on failure `cleanup` runs (stop it, remove its files) before the error is
+ * thrown.
+ */
+export async function waitForReadyEndpoint(
+  proc: ManagedProcess,
+  url: string,
+  cleanup: () => Promise<void>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  try {
+    await waitUntil(
+      `${proc.name} to be ready`,
+      async () => {
+        if (proc.hasExited()) throw new Error(`${proc.name} exited:\n${ProcessGroup.tail(proc)}`);
+        return (await fetch(url)).status === 200;
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    await cleanup();
+    throw err;
   }
 }

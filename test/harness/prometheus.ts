@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.ts';
-import { ProcessGroup, type ManagedProcess } from './processes.ts';
+import { ProcessGroup, waitForReadyEndpoint, type ManagedProcess } from './processes.ts';
 import { toolPath } from './tools.ts';
-import { waitUntil } from './waiting.ts';
 
 export interface PromSample {
   metric: Record<string, string>;
@@ -78,19 +77,7 @@ export class Prometheus {
       `--web.listen-address=127.0.0.1:${port}`,
     ]);
     const prometheus = new Prometheus(group, process, port, dir);
-    try {
-      await waitUntil(
-        'Prometheus to be ready',
-        async () => {
-          if (process.hasExited()) throw new Error(`prometheus exited:\n${ProcessGroup.tail(process)}`);
-          return (await fetch(`${prometheus.url}/-/ready`)).status === 200;
-        },
-        30_000,
-      );
-    } catch (err) {
-      await prometheus.stop();
-      throw err;
-    }
+    await waitForReadyEndpoint(process, `${prometheus.url}/-/ready`, () => prometheus.stop());
     return prometheus;
   }
 
