@@ -14,10 +14,10 @@ import {
   isNotFound,
   kubeError,
   kubeRequestJson,
-  ResourceWatcher,
+  WatcherSet,
+  WorkloadEvents,
   type RestartReason,
 } from '../kube/index.ts';
-import { WorkloadEvents } from '../scanning/events.ts';
 import {
   SCANNER_MANAGED_BY_VALUES,
   SkipReason,
@@ -30,7 +30,14 @@ import {
 } from '../workloads/index.ts';
 import { toChecks } from './checks.ts';
 import { TrivyConfigEngine, type Manifest } from './engine.ts';
-import { auditedKinds, collectionPath, objectPath, type AuditedKind, type AuditReportKind } from './kinds.ts';
+import {
+  auditedKinds,
+  collectionPath,
+  objectPath,
+  reportPath,
+  type AuditedKind,
+  type AuditReportKind,
+} from './kinds.ts';
 import {
   EMPTY_POLICY_SET,
   parsePolicyConfigMap,
@@ -112,7 +119,7 @@ export class ConfigAuditController {
   /** kind → object key → spec hash of every audited object we know. */
   private readonly objects = new Map<string, Map<string, string>>();
   private readonly attempts = new Map<string, number>();
-  private readonly watchers: ResourceWatcher<never>[] = [];
+  private readonly watchers: WatcherSet;
   private policySet: PolicySet = EMPTY_POLICY_SET;
   private policyData: string | undefined;
   private readonly policyHashes = new Map<string, string>();
@@ -141,6 +148,11 @@ export class ConfigAuditController {
       });
     this.store = new AuditReportStore(o.kc);
     this.events = new WorkloadEvents(o.kc);
+    this.watchers = new WatcherSet({
+      kc: o.kc,
+      log: o.log,
+      onRestart: (watch, reason) => o.onWatchRestart?.(`audit-${watch}`, reason),
+    });
   }
 
   /** True once policies, existing reports and every audited kind have been listed. */
@@ -176,7 +188,7 @@ export class ConfigAuditController {
 
     // Policies first, so the first policy hashes are final; then existing reports, so whatever
     // is current after a restart is not audited again; then the objects.
-    const policies = this.watch<V1ConfigMap>('policies-configmap', {
+    const policies = this.watchers.watch<V1ConfigMap>('policies-configmap', {
       path: `/api/v1/namespaces/${this.o.config.operator.namespace}/configmaps`,
       fieldSelector: `metadata.name=${this.o.config.configAudit.policiesConfigMap}`,
       onEvent: (type, cm) => this.onPolicies(type === 'DELETED' ? undefined : cm.data),
@@ -186,8 +198,8 @@ export class ConfigAuditController {
 
     const reportKinds = new Set(this.kinds.map((kind) => kind.report));
     const reportWatches = [...reportKinds].map((report) =>
-      this.watch<KubernetesObject>(`${report}s`, {
-        path: `/apis/aquasecurity.github.io/v1alpha1/${pluralOf(report)}`,
+      this.watchers.watch<KubernetesObject>(`${report}s`, {
+        path: reportPath(report),
         metadataOnly: true,
         pageSize: 500,
         onEvent: (type, meta) => this.onReport(report, type, meta),
@@ -196,7 +208,7 @@ export class ConfigAuditController {
     await Promise.all(reportWatches.map((w) => w.waitForSync()));
 
     const objectWatches = this.kinds.map((kind) =>
-      this.watch<KubernetesObject>(kind.plural, {
+      this.watchers.watch<KubernetesObject>(kind.plural, {
         path: collectionPath(kind),
         onEvent: (type, obj) => this.onObject(kind, type, obj),
       }),
@@ -220,42 +232,9 @@ export class ConfigAuditController {
     this.stopped = true;
     clearTimeout(this.timer);
     for (const timer of this.retryTimers) clearTimeout(timer);
-    await Promise.all(this.watchers.map((w) => w.stop()));
+    await this.watchers.stop();
     await this.pumping?.catch(() => {});
     await this.engine.close();
-  }
-
-  private watch<T extends KubernetesObject>(
-    name: string,
-    spec: {
-      path: string;
-      fieldSelector?: string;
-      metadataOnly?: boolean;
-      pageSize?: number;
-      onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T) => void | Promise<void>;
-    },
-  ): ResourceWatcher<T> {
-    const watcher = new ResourceWatcher<T>(
-      this.o.kc,
-      { ...spec, log: this.o.log.child({ watch: name }) },
-      {
-        onEvent: async (type, obj) => {
-          try {
-            await spec.onEvent(type, obj);
-          } catch (err) {
-            // One bad object must never stop the watch of all the others.
-            this.o.log.error(
-              { err, watch: name, object: obj.metadata?.name, namespace: obj.metadata?.namespace },
-              'event handling failed',
-            );
-          }
-        },
-        onRestart: (reason) => this.o.onWatchRestart?.(`audit-${name}`, reason),
-      },
-    );
-    this.watchers.push(watcher as ResourceWatcher<never>);
-    watcher.start();
-    return watcher;
   }
 
   // --- policies -----------------------------------------------------------------------------
@@ -591,13 +570,4 @@ function splitKey(kind: AuditedKind, key: string): { namespace: string; name: st
 
 function splitKeyOf(kind: AuditedKind, target: Pick<AuditTarget, 'namespace' | 'name'>): string {
   return kind.namespaced ? `${target.namespace}/${target.name}` : target.name;
-}
-
-function pluralOf(report: AuditReportKind): string {
-  return {
-    ConfigAuditReport: 'configauditreports',
-    ClusterConfigAuditReport: 'clusterconfigauditreports',
-    RbacAssessmentReport: 'rbacassessmentreports',
-    ClusterRbacAssessmentReport: 'clusterrbacassessmentreports',
-  }[report];
 }

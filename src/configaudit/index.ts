@@ -15,6 +15,7 @@ export {
   collectionPath,
   isRbacReport,
   objectPath,
+  reportPath,
 } from './kinds.ts';
 export type { AuditReportKind, AuditedKind } from './kinds.ts';
 export {

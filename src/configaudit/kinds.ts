@@ -4,7 +4,7 @@
  * kind a ConfigAuditReport, every other cluster-scoped kind a ClusterConfigAuditReport.
  */
 import type { ConfigAuditKind, WorkloadKind } from '../config/index.ts';
-import { ReportKind, type ReportKindName } from '../crds/index.ts';
+import { API_GROUP, API_VERSION, ReportKind, type ReportKindName } from '../crds/index.ts';
 import { WORKLOAD_API_VERSION, isScannableKind } from '../workloads/index.ts';
 
 /** The report kinds this module writes. */
@@ -136,10 +136,13 @@ export function objectPath(kind: AuditedKind, namespace: string, name: string): 
   return `${prefix}${ns}/${kind.plural}/${encodeURIComponent(name)}`;
 }
 
-/** REST path of a report collection (all namespaces for namespaced kinds) or of one report. */
-export function reportPath(report: AuditReportKind, namespace?: string, name?: string): string {
+/**
+ * REST path of a report collection (all namespaces for namespaced kinds) or of one report; any
+ * report kind (the infra assessment's too).
+ */
+export function reportPath(report: ReportKindName, namespace?: string, name?: string): string {
   const info = ReportKind[report];
   const ns = info.namespaced && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   const one = name === undefined ? '' : `/${encodeURIComponent(name)}`;
-  return `/apis/aquasecurity.github.io/v1alpha1${ns}/${info.plural}${one}`;
+  return `/apis/${API_GROUP}/${API_VERSION}${ns}/${info.plural}${one}`;
 }

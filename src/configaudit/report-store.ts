@@ -17,18 +17,7 @@ export class AuditReportStore {
   async upsert(report: AuditReportObject, known = true): Promise<void> {
     const { name, namespace } = report.metadata;
     const one = reportPath(report.kind, namespace, name);
-    if (!known) {
-      try {
-        await kubeRequestJson(this.kc, {
-          method: 'POST',
-          path: reportPath(report.kind, namespace),
-          body: report,
-        });
-        return;
-      } catch (err) {
-        if (!isConflict(err)) throw kubeError(err, `create ${report.kind}`, { namespace, name });
-      }
-    }
+    if (!known && (await this.create(report))) return;
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const current = await kubeRequestJson<{ metadata?: { resourceVersion?: string } }>(this.kc, {
@@ -45,23 +34,29 @@ export class AuditReportStore {
         return;
       } catch (err) {
         if (isNotFound(err)) {
-          try {
-            await kubeRequestJson(this.kc, {
-              method: 'POST',
-              path: reportPath(report.kind, namespace),
-              body: report,
-            });
-            return;
-          } catch (createErr) {
-            if (!isConflict(createErr))
-              throw kubeError(createErr, `create ${report.kind}`, { namespace, name });
-            continue;
-          }
+          if (await this.create(report)) return;
+          continue;
         }
         if (!isConflict(err)) throw kubeError(err, `write ${report.kind}`, { namespace, name });
       }
     }
     throw kubeError(new Error('too many conflicting writes'), `write ${report.kind}`, { namespace, name });
+  }
+
+  /** Creates the report; false when one of that name exists already (a conflict). */
+  private async create(report: AuditReportObject): Promise<boolean> {
+    const { name, namespace } = report.metadata;
+    try {
+      await kubeRequestJson(this.kc, {
+        method: 'POST',
+        path: reportPath(report.kind, namespace),
+        body: report,
+      });
+      return true;
+    } catch (err) {
+      if (!isConflict(err)) throw kubeError(err, `create ${report.kind}`, { namespace, name });
+      return false;
+    }
   }
 
   async delete(kind: AuditReportKind, namespace: string | undefined, name: string): Promise<void> {

@@ -17,7 +17,7 @@ import {
   rfc3339Seconds,
   scannerOf,
 } from '../reports/index.ts';
-import { REPORT_MANAGED_BY, isValidLabelValue, nameHash } from '../workloads/index.ts';
+import { REPORT_MANAGED_BY, isValidLabelValue, nameHash, workloadLabels } from '../workloads/index.ts';
 import { summarise } from './checks.ts';
 import type { AuditReportKind, AuditedKind } from './kinds.ts';
 
@@ -61,13 +61,7 @@ export function auditReportName(kind: string, name: string): string {
 export function targetLabels(
   target: Pick<AuditTarget, 'namespace' | 'name'> & { kind: string },
 ): Record<string, string> {
-  return {
-    [ReportLabel.resourceKind]: target.kind,
-    [ReportLabel.resourceNamespace]: target.namespace,
-    ...(isValidLabelValue(target.name)
-      ? { [ReportLabel.resourceName]: target.name }
-      : { [ReportLabel.resourceNameHash]: nameHash(target.name) }),
-  };
+  return workloadLabels(target);
 }
 
 export interface AuditReportInput {

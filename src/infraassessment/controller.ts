@@ -11,13 +11,14 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import {
   TrivyConfigEngine,
+  reportPath,
   toChecks,
   type Manifest,
   type TrivyMisconfiguration,
 } from '../configaudit/index.ts';
-import { ReportAnnotation, ReportLabel, API_GROUP, API_VERSION, ReportKind } from '../crds/index.ts';
-import { ResourceWatcher, type RestartReason } from '../kube/index.ts';
-import { ScanJobs, ScanLabel, WorkloadEvents } from '../scanning/index.ts';
+import { ReportAnnotation, ReportLabel } from '../crds/index.ts';
+import { WatcherSet, WorkloadEvents, type RestartReason } from '../kube/index.ts';
+import { ScanJobs, ScanLabel } from '../scanning/index.ts';
 import {
   NODE_COLLECTOR_COMPONENT,
   NODE_COLLECTOR_CONTAINER,
@@ -92,7 +93,7 @@ export class InfraAssessmentController {
   private readonly handledJobs = new Set<string>();
   private readonly unschedulable = new Map<string, { node: string; since: number; message: string }>();
   private readonly pendingPods = new Set<string>();
-  private readonly watchers: ResourceWatcher<never>[] = [];
+  private readonly watchers: WatcherSet;
   private readonly timers = new Set<NodeJS.Timeout>();
   private cronTask: ScheduledTask | undefined;
   private podTimer: NodeJS.Timeout | undefined;
@@ -106,6 +107,11 @@ export class InfraAssessmentController {
     this.now = o.now ?? Date.now;
     this.jobs = new ScanJobs(o.kc, o.config.operator.namespace);
     this.events = new WorkloadEvents(o.kc);
+    this.watchers = new WatcherSet({
+      kc: o.kc,
+      log: o.log,
+      onRestart: o.onWatchRestart,
+    });
     this.store = new InfraReportStore(o.kc);
     this.evaluator =
       o.evaluator ??
@@ -124,44 +130,39 @@ export class InfraAssessmentController {
     if (this.started) return;
     this.started = true;
     const ns = this.o.config.operator.namespace;
-    const reportsPath = (
-      kind: 'InfraAssessmentReport' | 'ClusterInfraAssessmentReport',
-      namespace?: string,
-    ) =>
-      `/apis/${API_GROUP}/${API_VERSION}${namespace ? `/namespaces/${namespace}` : ''}/${ReportKind[kind].plural}`;
 
     // Reports first: what was assessed before a restart is not assessed again.
-    const nodeReports = this.watch<KubernetesObject>('node-infra-reports', {
-      path: reportsPath('ClusterInfraAssessmentReport'),
+    const nodeReports = this.watchers.watch<KubernetesObject>('node-infra-reports', {
+      path: reportPath('ClusterInfraAssessmentReport'),
       labelSelector: `${ReportLabel.resourceKind}=Node`,
       metadataOnly: true,
       onEvent: (type, report) => this.onNodeReport(type, report),
     });
-    const podReports = this.watch<KubernetesObject>('pod-infra-reports', {
-      path: reportsPath('InfraAssessmentReport', CONTROL_PLANE_NAMESPACE),
+    const podReports = this.watchers.watch<KubernetesObject>('pod-infra-reports', {
+      path: reportPath('InfraAssessmentReport', CONTROL_PLANE_NAMESPACE),
       labelSelector: `${ReportLabel.resourceKind}=Pod`,
       metadataOnly: true,
       onEvent: (type, report) => this.onPodReport(type, report),
     });
     await Promise.all([nodeReports.waitForSync(), podReports.waitForSync()]);
 
-    const nodes = this.watch<V1Node>('nodes', {
+    const nodes = this.watchers.watch<V1Node>('nodes', {
       path: '/api/v1/nodes',
       onEvent: (t, n) => this.onNode(t, n),
     });
-    const pods = this.watch<V1Pod>('control-plane-pods', {
+    const pods = this.watchers.watch<V1Pod>('control-plane-pods', {
       path: `/api/v1/namespaces/${CONTROL_PLANE_NAMESPACE}/pods`,
       onEvent: (t, p) => this.onControlPlanePod(t, p),
     });
     await Promise.all([nodes.waitForSync(), pods.waitForSync()]);
 
     const selector = `${ScanLabel.component}=${NODE_COLLECTOR_COMPONENT}`;
-    const jobs = this.watch<V1Job>('node-collector-jobs', {
+    const jobs = this.watchers.watch<V1Job>('node-collector-jobs', {
       path: `/apis/batch/v1/namespaces/${ns}/jobs`,
       labelSelector: selector,
       onEvent: (t, j) => this.onJob(t, j),
     });
-    const collectorPods = this.watch<V1Pod>('node-collector-pods', {
+    const collectorPods = this.watchers.watch<V1Pod>('node-collector-pods', {
       path: `/api/v1/namespaces/${ns}/pods`,
       labelSelector: selector,
       onEvent: (t, p) => this.onCollectorPod(t, p),
@@ -182,36 +183,8 @@ export class InfraAssessmentController {
     await this.cronTask?.stop();
     clearTimeout(this.podTimer);
     for (const timer of this.timers) clearTimeout(timer);
-    await Promise.all(this.watchers.map((w) => w.stop()));
+    await this.watchers.stop();
     await this.evaluator.close?.();
-  }
-
-  private watch<T extends KubernetesObject>(
-    name: string,
-    spec: {
-      path: string;
-      labelSelector?: string;
-      metadataOnly?: boolean;
-      onEvent: (type: EventType, obj: T) => void | Promise<void>;
-    },
-  ): ResourceWatcher<T> {
-    const watcher = new ResourceWatcher<T>(
-      this.o.kc,
-      { ...spec, log: this.o.log.child({ watch: name }) },
-      {
-        onEvent: async (type, obj) => {
-          try {
-            await spec.onEvent(type, obj);
-          } catch (err) {
-            this.o.log.error({ err, watch: name, object: obj.metadata?.name }, 'event handling failed');
-          }
-        },
-        onRestart: (reason) => this.o.onWatchRestart?.(name, reason),
-      },
-    );
-    watcher.start();
-    this.watchers.push(watcher as unknown as ResourceWatcher<never>);
-    return watcher;
   }
 
   private later(ms: number, action: () => void): void {

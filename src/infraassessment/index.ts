@@ -36,4 +36,4 @@ export {
   type InfraReportKind,
   type InfraReportObject,
 } from './reports.ts';
-export { InfraReportStore, infraReportPath } from './report-store.ts';
+export { InfraReportStore } from './report-store.ts';

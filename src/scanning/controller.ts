@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import { ReportKind, ReportLabel } from '../crds/index.ts';
 import { isLookoutError } from '../errors/index.ts';
-import { ResourceWatcher, type RestartReason } from '../kube/index.ts';
+import { WatcherSet, WorkloadEvents, type RestartReason } from '../kube/index.ts';
 import { buildScanJob } from './job-manifest.ts';
 import { imageKeyOf, ScanAnnotation, ScanLabel, SCAN_JOB_COMPONENT } from './names.ts';
 import { ScanPlan } from './plan.ts';
@@ -24,7 +24,6 @@ import {
 } from './result.ts';
 import { ReportWriter } from './report-writer.ts';
 import { ScanJobs } from './scan-jobs.ts';
-import { WorkloadEvents } from './events.ts';
 import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
 import { ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
 import type { TargetNamespaces } from '../workloads/index.ts';
@@ -97,7 +96,7 @@ export class ScanController {
   /** Jobs seen running (by image key) and when they started, for the concurrency limit and durations. */
   private readonly runningJobs = new Map<string, { name: string; startedAt: number }>();
   private readonly handledJobs = new Set<string>();
-  private readonly watchers: ResourceWatcher<never>[] = [];
+  private readonly watchers: WatcherSet;
   private readonly now: () => number;
   private cronTask: ScheduledTask | undefined;
   private pumpTimer: NodeJS.Timeout | undefined;
@@ -121,6 +120,7 @@ export class ScanController {
     this.jobs = new ScanJobs(o.kc, operator.namespace);
     this.writer = new ReportWriter(o.kc);
     this.events = new WorkloadEvents(o.kc);
+    this.watchers = new WatcherSet({ kc: o.kc, log: o.log, onRestart: o.onWatchRestart });
     this.resolver = new WorkloadResolver(o.kc, o.config.targetWorkloads);
     this.results = new ScanResults(o.config, this.writer, o.log, this.now, o.kc);
   }
@@ -137,7 +137,7 @@ export class ScanController {
     await this.o.namespaces.waitForSync();
 
     // Existing reports first: what was scanned before a restart is not scanned again.
-    const reports = this.watch<KubernetesObject>('vulnerabilityreports', {
+    const reports = this.watchers.watch<KubernetesObject>('vulnerabilityreports', {
       path: `/apis/aquasecurity.github.io/v1alpha1/${ReportKind.VulnerabilityReport.plural}`,
       metadataOnly: true,
       pageSize: 500,
@@ -145,12 +145,12 @@ export class ScanController {
     });
     await reports.waitForSync();
 
-    const pods = this.watch<V1Pod>('pods', {
+    const pods = this.watchers.watch<V1Pod>('pods', {
       path: '/api/v1/pods',
       onEvent: (type, pod) => this.onPod(type, pod),
     });
     const cronJobs = this.o.config.targetWorkloads.includes('cronjob')
-      ? this.watch<V1CronJob>('cronjobs', {
+      ? this.watchers.watch<V1CronJob>('cronjobs', {
           path: '/apis/batch/v1/cronjobs',
           onEvent: (type, cj) => this.onCronJob(type, cj),
         })
@@ -159,7 +159,7 @@ export class ScanController {
     await cronJobs?.waitForSync();
 
     // Jobs last: a finished Job's result can only be filed once its consumers are known.
-    const jobs = this.watch<V1Job>('scan-jobs', {
+    const jobs = this.watchers.watch<V1Job>('scan-jobs', {
       path: `/apis/batch/v1/namespaces/${this.o.config.operator.namespace}/jobs`,
       labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
       onEvent: (type, job) => this.onJob(type, job),
@@ -183,40 +183,7 @@ export class ScanController {
     await this.cronTask?.stop();
     clearTimeout(this.pumpTimer);
     clearTimeout(this.wakeTimer);
-    await Promise.all(this.watchers.map((w) => w.stop()));
-  }
-
-  private watch<T extends KubernetesObject>(
-    name: string,
-    spec: {
-      path: string;
-      labelSelector?: string;
-      metadataOnly?: boolean;
-      pageSize?: number;
-      onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T) => void | Promise<void>;
-    },
-  ): ResourceWatcher<T> {
-    const watcher = new ResourceWatcher<T>(
-      this.o.kc,
-      { ...spec, log: this.o.log.child({ watch: name }) },
-      {
-        onEvent: async (type, obj) => {
-          try {
-            await spec.onEvent(type, obj);
-          } catch (err) {
-            // One bad object must never stop the watch of all the others.
-            this.o.log.error(
-              { err, watch: name, object: obj.metadata?.name, namespace: obj.metadata?.namespace },
-              'event handling failed',
-            );
-          }
-        },
-        onRestart: (reason) => this.o.onWatchRestart?.(name, reason),
-      },
-    );
-    watcher.start();
-    this.watchers.push(watcher as unknown as ResourceWatcher<never>);
-    return watcher;
+    await this.watchers.stop();
   }
 
   // --- workloads ---------------------------------------------------------------------------

@@ -9,4 +9,3 @@ export { FailureReason } from './result.ts';
 export { ScanAnnotation, ScanLabel, scanJobName } from './names.ts';
 // Reused by the infra assessment's node-collector Jobs.
 export { ScanJobs } from './scan-jobs.ts';
-export { WorkloadEvents } from './events.ts';

@@ -41,10 +41,11 @@ export function reportName(workload: Pick<WorkloadRef, 'kind' | 'name'>, contain
 
 /**
  * The labels that identify a workload on its reports, which is also the selector to find them:
- * kind, namespace, and the name (or its hash when the name is not a valid label value).
+ * kind, namespace, and the name (or its hash when the name is not a valid label value). The
+ * config audit labels the reports of any other kind the same way.
  */
 export function workloadLabels(
-  workload: Pick<WorkloadRef, 'kind' | 'namespace' | 'name'>,
+  workload: Pick<WorkloadRef, 'namespace' | 'name'> & { readonly kind: string },
 ): Record<string, string> {
   return {
     [ReportLabel.resourceKind]: workload.kind,
