@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { WORKLOAD_KINDS } from '../../../src/config/index.ts';
 import { WorkloadResolver } from '../../../src/scanning/workload-resolver.ts';
 
 // Pods that need no API call (no Job owner); an unreachable server proves none is made.
@@ -11,15 +12,7 @@ kc.loadFromOptions({
   contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
   currentContext: 'x',
 });
-const ALL = [
-  'pod',
-  'replicaset',
-  'replicationcontroller',
-  'statefulset',
-  'daemonset',
-  'cronjob',
-  'job',
-] as const;
+const ALL = WORKLOAD_KINDS;
 
 function pod(owner?: { apiVersion: string; kind: string; name: string }): V1Pod {
   return {
