@@ -194,6 +194,7 @@ function assemble(s: SettingValues, namespace: string): Config {
       enabled: s.infraAssessmentScannerEnabled,
       concurrentLimit: s.scanNodeCollectorLimit,
       imageRef: s.nodeCollectorImageRef,
+      imagePullSecrets: s.nodeCollectorImagePullSecret,
       tolerations: s.nodeCollectorTolerations,
       nodeSelector: s.nodeCollectorNodeSelector,
       excludeNodes: s.nodeCollectorExcludeNodes,

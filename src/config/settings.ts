@@ -691,6 +691,21 @@ export const SETTINGS = {
       'Image of node-collector Jobs: the operator image, which ships the collector (`dist/nodecollector/main.js`).',
     parse: imageRef('ghcr.io/trivy-lookout/trivy-lookout:0.1.0'),
   }),
+  nodeCollectorImagePullSecret: setting({
+    key: 'nodeCollector.imagePullSecret',
+    env: 'OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET',
+    type: 'list of Secret names',
+    default: '',
+    defaultNote:
+      '(empty); the chart renders the names in `image.pullSecrets` when `nodeCollector.imageRef` is empty',
+    description:
+      'Pull secrets (in the operator namespace) of node-collector pods, as their `imagePullSecrets`.',
+    parse: listOf(
+      (entry) => (DNS_SUBDOMAIN.test(entry) ? entry : undefined),
+      'comma-separated Secret names (lowercase letters, digits, "-" and ".")',
+    ),
+    blankIsValue: true,
+  }),
   nodeCollectorTolerations: setting({
     key: 'nodeCollector.tolerations',
     env: 'OPERATOR_NODE_COLLECTOR_TOLERATIONS',

@@ -154,6 +154,8 @@ export interface NodeCollectorConfig {
   /** Most node-collector Jobs running at once. */
   readonly concurrentLimit: number;
   readonly imageRef: string;
+  /** Secret names in the operator namespace, the collector pods' imagePullSecrets. */
+  readonly imagePullSecrets: readonly string[];
   readonly tolerations: readonly Toleration[];
   readonly nodeSelector: Readonly<Record<string, string>>;
   /** `label=value` entries; a node with any of them is not assessed. */

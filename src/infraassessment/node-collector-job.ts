@@ -135,6 +135,10 @@ export function buildNodeCollectorJob(config: Config, node: V1Node): V1Job {
               },
             },
           },
+          // The collector runs in the operator image: a private registry needs its pull secret here too.
+          ...(settings.imagePullSecrets.length > 0
+            ? { imagePullSecrets: settings.imagePullSecrets.map((name) => ({ name })) }
+            : {}),
           ...(settings.tolerations.length > 0
             ? { tolerations: settings.tolerations.map((t) => ({ ...t })) }
             : {}),

@@ -66,3 +66,23 @@ every list and map variable), null as "", anything else as its string form.
 - sbomreports
 - clustersbomreports
 {{- end -}}
+
+{{/*
+Pull secrets of the node-collector pods, as a JSON list of names: nodeCollector.imagePullSecret (a
+name, Trivy-Operator's form, or a list), else, when the collector runs in the operator image, the
+operator's image.pullSecrets (entries {name: …} or plain names).
+*/}}
+{{- define "trivy-lookout.nodeCollectorPullSecrets" -}}
+{{- $nc := .Values.nodeCollector | default dict -}}
+{{- $names := list -}}
+{{- if $nc.imagePullSecret -}}
+{{- $names = ternary $nc.imagePullSecret (splitList "," (toString $nc.imagePullSecret)) (kindIs "slice" $nc.imagePullSecret) -}}
+{{- else if not $nc.imageRef -}}
+{{- range .Values.image.pullSecrets -}}
+{{- if kindIs "map" . }}{{ $names = append $names .name }}{{ else }}{{ $names = append $names . }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- $clean := list -}}
+{{- range $names }}{{ if trim (toString .) }}{{ $clean = append $clean (trim (toString .)) }}{{ end }}{{ end -}}
+{{- toJson $clean -}}
+{{- end -}}

@@ -15,6 +15,7 @@ import {
 } from '@kubernetes/client-node';
 import { loadConfig } from '../../../src/config/index.ts';
 import { SETTINGS, SETTING_IDS } from '../../../src/config/settings.ts';
+import { parsePolicyConfigMap } from '../../../src/configaudit/index.ts';
 import { kubeconfigYaml } from '../../harness/control-plane.ts';
 import {
   chartDir,
@@ -350,6 +351,120 @@ describe('the Helm chart, rendered', () => {
     assert.equal(config.trivy.ignoreFile, 'CVE-2023-0001\nCVE-2023-0002');
   });
 
+  it('renders trivyOperator.policiesConfig as the policies ConfigMap the operator watches, readable through its Role', async () => {
+    const objects = await renderChart('lookout', 'trivy-system', ['-f', airGappedValuesFile()]);
+    const env = effectiveEnv(objects);
+    const configMaps = objects.filter((o) => o.kind === 'ConfigMap');
+    assert.equal(configMaps.length, 1);
+    const configMap = configMaps[0] as unknown as {
+      metadata: { name: string; namespace: string };
+      data: Record<string, string>;
+    };
+    // The name and namespace the operator watches: its setting as rendered, in its own namespace.
+    assert.equal(configMap.metadata.name, 'trivy-operator-policies-config');
+    assert.equal(configMap.metadata.name, env.OPERATOR_POLICIES_CONFIG_MAP_NAME);
+    assert.equal(configMap.metadata.namespace, 'trivy-system');
+    assert.deepEqual(Object.keys(configMap.data).sort(), [
+      'library.util.rego',
+      'policy.team_label.kinds',
+      'policy.team_label.rego',
+    ]);
+    assert.equal(configMap.data['policy.team_label.kinds'], 'Workload,Service');
+    assert.equal(configMap.data['library.util.rego'], 'package trivyoperator.lib.util\n');
+    // The operator reads it as one policy and one library, nothing rejected.
+    const set = parsePolicyConfigMap(configMap.data);
+    assert.deepEqual(set.problems, []);
+    assert.deepEqual(set.policies[0]?.kinds, ['Workload', 'Service']);
+    assert.match(set.policies[0]?.rego ?? '', /^package trivyoperator\.team_label\n/);
+    assert.equal(set.libraries.length, 1);
+    // The operator's Role, in the same namespace, lets it list and watch ConfigMaps (by name).
+    const role = find(objects, 'Role');
+    assert.equal(role.metadata.namespace, configMap.metadata.namespace);
+    assert.ok(
+      (role.rules as V1PolicyRule[]).some(
+        (r) =>
+          r.apiGroups?.includes('') &&
+          r.resources?.includes('configmaps') &&
+          ['list', 'watch'].every((verb) => r.verbs.includes(verb)) &&
+          (r.resourceNames ?? []).length === 0,
+      ),
+      'configmaps list/watch in the release namespace',
+    );
+
+    // A map works too, and the ConfigMap follows operator.policiesConfigMapName.
+    const renamed = await renderChart('lookout', 'trivy-system', [
+      '--set',
+      'operator.policiesConfigMapName=team-policies',
+      '--set-json',
+      'trivyOperator.policiesConfig={"policy.a.kinds":"*","policy.a.rego":"package trivyoperator.a"}',
+    ]);
+    const renamedMap = find(renamed, 'ConfigMap') as unknown as { data: Record<string, string> };
+    assert.equal(find(renamed, 'ConfigMap').metadata.name, 'team-policies');
+    assert.equal(effectiveEnv(renamed).OPERATOR_POLICIES_CONFIG_MAP_NAME, 'team-policies');
+    assert.deepEqual(renamedMap.data, { 'policy.a.kinds': '*', 'policy.a.rego': 'package trivyoperator.a' });
+
+    // Trivy-Operator's switch turns it off, as in that chart; bad data stops the install.
+    const off = await renderChart('lookout', 'trivy-system', [
+      '-f',
+      airGappedValuesFile(),
+      '--set',
+      'trivy.externalRegoPoliciesEnabled=false',
+    ]);
+    assert.ok(!off.some((o) => o.kind === 'ConfigMap'));
+    const notYaml = await helm([
+      'template',
+      'x',
+      chartDir,
+      '--set',
+      'trivyOperator.policiesConfig=just text',
+    ]);
+    assert.notEqual(notYaml.code, 0);
+    assert.match(notYaml.stderr, /trivyOperator\.policiesConfig: not YAML of ConfigMap data/);
+    const badKey = await helm([
+      'template',
+      'x',
+      chartDir,
+      '--set-json',
+      'trivyOperator.policiesConfig={"policy a.rego":"package trivyoperator.a"}',
+    ]);
+    assert.notEqual(badKey.code, 0);
+    assert.match(badKey.stderr, /trivyOperator\.policiesConfig: "policy a\.rego" is not a ConfigMap key/);
+  });
+
+  it("takes Trivy-Operator's nodeCollector values: image keys ignored, pull secret and scheduling honoured", async () => {
+    const objects = await renderChart('lookout', 'trivy-system', ['-f', airGappedValuesFile()]);
+    const env = effectiveEnv(objects);
+    // The collector runs in the operator image whatever nodeCollector.registry/repository/tag say.
+    assert.equal(env.OPERATOR_NODE_COLLECTOR_IMAGE_REF, 'ghcr.io/trivy-lookout/trivy-lookout:0.1.0');
+    assert.doesNotMatch(JSON.stringify(objects), /aquasecurity\/node-collector/);
+    const config = loadConfig({ ...env, OPERATOR_NAMESPACE: 'trivy-system' });
+    assert.deepEqual(config.nodeCollector.imagePullSecrets, ['collector-pull']);
+    assert.deepEqual(config.nodeCollector.excludeNodes, []);
+    assert.deepEqual(config.nodeCollector.tolerations, [
+      { key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' },
+    ]);
+    assert.deepEqual(config.nodeCollector.volumes, [
+      { name: 'etc-cni-netd', hostPath: { path: '/etc/cni/net.d/' } },
+    ]);
+
+    // Without nodeCollector.imagePullSecret the collector, in the operator image, uses its pull secrets.
+    const inherited = await renderChart('lookout', 'trivy-system', [
+      '--set',
+      'image.pullSecrets[0].name=regcred',
+    ]);
+    assert.equal(effectiveEnv(inherited).OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET, '["regcred"]');
+    const ownImage = await renderChart('lookout', 'trivy-system', [
+      '--set',
+      'image.pullSecrets[0].name=regcred',
+      '--set',
+      'nodeCollector.imageRef=registry.example.com/lookout:1',
+    ]);
+    assert.equal(effectiveEnv(ownImage).OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET, '[]');
+    const bad = await helm(['template', 'x', chartDir, '--set', 'nodeCollector.useNodeSelector=maybe']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /\/nodeCollector\/useNodeSelector/);
+  });
+
   it('rejects bad values with a message naming the value', async () => {
     const badMode = await helm(['template', 'x', chartDir, '--set', 'trivy.mode=Server']);
     assert.notEqual(badMode.code, 0);
@@ -515,6 +630,7 @@ function airGappedValuesFile(): string {
       '      docker.io: registry.internal:5000',
       '  severity: HIGH,CRITICAL',
       '  ignoreUnfixed: true',
+      '  externalRegoPoliciesEnabled: true',
       '  ignoreFile:',
       '    - CVE-2023-0001',
       '    - CVE-2023-0002',
@@ -523,7 +639,30 @@ function airGappedValuesFile(): string {
       '    requests: {cpu: 50m, memory: 100M}',
       '    limits: {cpu: 1, memory: 1Gi}',
       'nodeCollector:',
-      '  useNodeSelector: true',
+      '  useNodeSelector: false',
+      '  registry: ghcr.io',
+      '  repository: aquasecurity/node-collector',
+      '  tag: 0.3.1',
+      '  imagePullSecret: collector-pull',
+      '  excludeNodes:',
+      '  tolerations:',
+      '    - {key: dedicated, operator: Exists, effect: NoSchedule}',
+      '  volumes:',
+      '    - name: etc-cni-netd',
+      '      hostPath:',
+      '        path: /etc/cni/net.d/',
+      '  volumeMounts:',
+      '    - name: etc-cni-netd',
+      '      mountPath: /etc/cni/net.d/',
+      '      readOnly: true',
+      'trivyOperator:',
+      '  policiesConfig: |',
+      '    policy.team_label.kinds: Workload,Service',
+      '    policy.team_label.rego: |',
+      '      package trivyoperator.team_label',
+      '      deny[res] { not input.metadata.labels.team; res := {"msg": "no team label"} }',
+      '    library.util.rego: |',
+      '      package trivyoperator.lib.util',
       'compliance:',
       '  cron: "0 */6 * * *"',
       '',

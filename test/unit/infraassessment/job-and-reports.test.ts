@@ -119,6 +119,32 @@ describe('node-collector Job', () => {
       /nodeCollector\.volumes.*without an absolute hostPath\.path/,
     );
   });
+
+  it('pulls its image with the configured pull secrets, and with none by default', () => {
+    const pod = (env: Record<string, string>) =>
+      buildNodeCollectorJob(config(env), node('worker-1')).spec!.template.spec!;
+    assert.equal(pod({}).imagePullSecrets, undefined);
+    assert.deepEqual(pod({ OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET: 'regcred' }).imagePullSecrets, [
+      { name: 'regcred' },
+    ]);
+    // The chart renders a list as JSON; a comma list works as well.
+    assert.deepEqual(pod({ OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET: '["a","b.c"]' }).imagePullSecrets, [
+      { name: 'a' },
+      { name: 'b.c' },
+    ]);
+    // Still pinned by node name, not by the kubernetes.io/hostname label (Trivy-Operator's
+    // useNodeSelector), which need not equal the node name.
+    const pinned = pod({ OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET: 'regcred' });
+    assert.equal(pinned.nodeSelector, undefined);
+    assert.deepEqual(
+      pinned.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms,
+      [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['worker-1'] }] }],
+    );
+    assert.throws(
+      () => config({ OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET: 'Reg_Cred' }),
+      /OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET \(nodeCollector\.imagePullSecret\)/,
+    );
+  });
 });
 
 describe('which nodes are assessed', () => {
