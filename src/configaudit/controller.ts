@@ -23,6 +23,7 @@ import {
   SkipReason,
   asWorkload,
   contentHash,
+  pickReportResourceLabels,
   skipReason,
   type TargetNamespaces,
   type WorkloadObject,
@@ -49,14 +50,6 @@ import {
 import { AuditQueue, type AuditBatch } from './queue.ts';
 import { auditReportName, buildAuditReport, type AuditTarget } from './report.ts';
 import { AuditReportStore } from './report-store.ts';
-import type { Check } from '../crds/index.ts';
-
-/** Where the KCV (control-plane) checks of an audited object go; see {@link ConfigAuditControllerOptions.onInfraChecks}. */
-export type InfraChecksSink = (
-  target: AuditTarget,
-  checks: Check[],
-  context: { specHash: string; policyHash: string },
-) => Promise<void>;
 
 export interface ConfigAuditControllerOptions {
   kc: KubeConfig;
@@ -66,11 +59,6 @@ export interface ConfigAuditControllerOptions {
   onWatchRestart?: (watch: string, reason: RestartReason) => void;
   /** The engine; default: the Trivy binary of `operator.configAuditTrivyBinary`. */
   engine?: TrivyConfigEngine;
-  /**
-   * Receives the KCV checks of every audited object (infra assessment plugs in here). Without it
-   * they are dropped, as Trivy-Operator drops them from config-audit reports.
-   */
-  onInfraChecks?: InfraChecksSink;
 }
 
 /** Hashes a report carries, keyed by `reportKind/namespace/name`. */
@@ -462,16 +450,13 @@ export class ConfigAuditController {
         this.retry(kind, [splitKeyOf(kind, target)]);
         return;
       }
-      const { checks, infraChecks } = toChecks(items, {
+      // KCV (control-plane) checks are left out of audit reports, as Trivy-Operator does; infra
+      // assessment evaluates control-plane pods itself.
+      const { checks } = toChecks(items, {
         severities: severity,
         failedOnly: this.o.config.configAudit.recordFailedChecksOnly,
       });
-      const extraLabels = Object.fromEntries(
-        wantedLabels.flatMap((label) => {
-          const value = metadata.labels?.[label];
-          return value === undefined ? [] : [[label, value]];
-        }),
-      );
+      const extraLabels = pickReportResourceLabels(metadata.labels, wantedLabels);
       const report = buildAuditReport({
         target,
         specHash: spec,
@@ -494,13 +479,6 @@ export class ConfigAuditController {
       written += 1;
       this.attempts.delete(`${kind.kind}/${splitKeyOf(kind, target)}`);
       this.reports.set(this.reportId(kind, target.namespace, target.name), { spec, policy });
-      if (this.o.onInfraChecks && infraChecks.length > 0) {
-        await this.o
-          .onInfraChecks(target, infraChecks, { specHash: spec, policyHash: policy })
-          .catch((err: unknown) =>
-            this.o.log.error({ err, kind: kind.kind, name: target.name }, 'infra checks hand-over failed'),
-          );
-      }
     });
     this.o.log.info(
       {

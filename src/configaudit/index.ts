@@ -3,7 +3,7 @@
  * in batches by the pinned Trivy binary, written as Trivy-Operator's report kinds.
  */
 export { ConfigAuditController, auditSpecHash } from './controller.ts';
-export type { ConfigAuditControllerOptions, InfraChecksSink } from './controller.ts';
+export type { ConfigAuditControllerOptions } from './controller.ts';
 export { TrivyConfigEngine } from './engine.ts';
 export type { CustomModules, EngineOptions, Manifest } from './engine.ts';
 export { CHECK_CATEGORY, isInfraCheck, reportCheckId, summarise, toChecks } from './checks.ts';

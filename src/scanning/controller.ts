@@ -26,7 +26,7 @@ import { ReportWriter } from './report-writer.ts';
 import { ScanJobs } from './scan-jobs.ts';
 import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
 import { ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
-import type { TargetNamespaces } from '../workloads/index.ts';
+import { pickReportResourceLabels, type TargetNamespaces } from '../workloads/index.ts';
 import {
   ScanFailureReason,
   ScanOutcome,
@@ -561,8 +561,7 @@ export class ScanController {
 
   /** The configured report labels, from the workload's pods (a CronJob's own metadata). */
   private reportLabels(labels: Record<string, string> | undefined): Record<string, string> {
-    const wanted = this.o.config.metrics.resourceLabels;
-    return Object.fromEntries(wanted.filter((k) => labels?.[k] !== undefined).map((k) => [k, labels![k]!]));
+    return pickReportResourceLabels(labels, this.o.config.metrics.resourceLabels);
   }
 }
 

@@ -43,6 +43,7 @@ export {
   isValidLabelValue,
   isValidObjectName,
   ownerReferenceTo,
+  pickReportResourceLabels,
   reportMetadata,
   reportName,
   workloadLabels,

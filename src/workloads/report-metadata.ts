@@ -87,6 +87,19 @@ export interface ReportMetadata {
   ownerReferences: V1OwnerReference[];
 }
 
+/**
+ * The labels of `labels` named in `wanted` (`trivyOperator.reportResourceLabels`), copied onto the
+ * reports about that resource; labels the resource does not have are left out.
+ */
+export function pickReportResourceLabels(
+  labels: Record<string, string> | undefined,
+  wanted: readonly string[],
+): Record<string, string> {
+  return Object.fromEntries(
+    wanted.flatMap((name) => (labels?.[name] === undefined ? [] : [[name, labels[name]]])),
+  );
+}
+
 /** Metadata of the report about `container` of `workload`. */
 export function reportMetadata(
   workload: WorkloadRef,

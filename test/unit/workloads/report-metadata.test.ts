@@ -6,6 +6,7 @@ import {
   isValidLabelValue,
   isValidObjectName,
   nameHash,
+  pickReportResourceLabels,
   reportMetadata,
   reportName,
   workloadLabels,
@@ -126,5 +127,16 @@ describe('reportMetadata', () => {
     });
     assert.equal(metadata.labels.team, 'payments');
     assert.equal(metadata.labels['trivy-operator.container.name'], 'app');
+  });
+});
+
+describe('pickReportResourceLabels', () => {
+  it('copies only the wanted labels the resource has', () => {
+    assert.deepEqual(
+      pickReportResourceLabels({ app: 'shop', team: 'a', tier: 'web' }, ['app', 'owner', 'tier']),
+      { app: 'shop', tier: 'web' },
+    );
+    assert.deepEqual(pickReportResourceLabels(undefined, ['app']), {});
+    assert.deepEqual(pickReportResourceLabels({ app: 'shop' }, []), {});
   });
 });
