@@ -167,12 +167,10 @@ export class ScanMetrics {
     this.duration.observe({ outcome: scan.outcome }, Math.max(0, scan.durationMs) / 1000);
     const known = this.images.get(scan.key);
     const labels = imageLabels(scan.image);
+    const same = known !== undefined && sameLabels(known.labels, labels);
     // Labels can change for one key (a tag learnt later); the old series must not linger.
-    if (known && !sameLabels(known.labels, labels)) this.removeSeries(known);
-    const entry: ImageSeries = {
-      labels,
-      failing: known && sameLabels(known.labels, labels) ? known.failing : undefined,
-    };
+    if (known && !same) this.removeSeries(known);
+    const entry: ImageSeries = { labels, failing: same ? known.failing : undefined };
     if (scan.outcome === ScanOutcome.succeeded) {
       if (entry.failing !== undefined) this.failing.remove({ ...labels, reason: entry.failing });
       entry.failing = undefined;
