@@ -14,6 +14,7 @@ import {
 } from '@kubernetes/client-node';
 import { ResourceWatcher } from '../src/kube/index.ts';
 import { createLogger } from '../src/logging/index.ts';
+import { SCAN_JOB_COMPONENT, ScanLabel } from '../src/scanning/names.ts';
 import { startControlPlane } from '../test/harness/control-plane.ts';
 import { installCrds } from '../test/harness/crds.ts';
 import { startHarnessKubelet } from '../test/harness/kubelet/index.ts';
@@ -73,7 +74,10 @@ try {
     { path: '/apis/batch/v1/namespaces/trivy-system/jobs', log: createLogger('silent') },
     {
       onEvent: (type, job) => {
-        if (type === 'ADDED') jobs.add(job.metadata?.name ?? '');
+        // Scan Jobs only: the leader also runs a node-collector Job per node.
+        if (type === 'ADDED' && job.metadata?.labels?.[ScanLabel.component] === SCAN_JOB_COMPONENT) {
+          jobs.add(job.metadata?.name ?? '');
+        }
       },
     },
   );
