@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,6 @@ import { AppsV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
 import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
-import { freePort } from '../../harness/ports.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { repoRoot } from '../../harness/tools.ts';
 import { waitUntil } from '../../harness/waiting.ts';
@@ -130,6 +129,24 @@ async function metric(
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
+/** The sum over all series of a metric family (0 when it has none). */
+async function metricSum(op: OperatorProcess, name: string): Promise<number> {
+  const text = await fetch(`${op.baseUrl}/metrics`).then((r) => r.text());
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+/** The operator's log lines about webhook notifications, one per line, for failure messages. */
+function webhookStory(op: OperatorProcess): string {
+  return op
+    .logs()
+    .filter((l) => typeof l.msg === 'string' && l.msg.startsWith('webhook'))
+    .map((l) => JSON.stringify(l))
+    .join('\n');
+}
+
 async function statusOf(op: OperatorProcess, endpoint: string): Promise<number> {
   return fetch(`${op.baseUrl}${endpoint}`).then(
     (r) => r.status,
@@ -189,6 +206,8 @@ describe('webhook broadcast of report changes (real control plane, operator proc
       OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
       OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
       OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
+      // Node reports are cluster-scoped, so the namespace filter cannot keep them out of the counts.
+      OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED: 'false',
       ...env,
     });
     operators.push(op);
@@ -517,11 +536,15 @@ describe('webhook broadcast of report changes (real control plane, operator proc
 
   describe('a receiver that is down', () => {
     let op: OperatorProcess;
+    // Holds the port and resets every connection: a receiver that is down, on a port that no other
+    // process can take meanwhile (a merely closed port could be reused, and time out instead).
+    const refusing = net.createServer((socket) => socket.resetAndDestroy());
 
     before(async () => {
-      const closedPort = await freePort();
+      await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+      const { port } = refusing.address() as AddressInfo;
       op = await operator({
-        OPERATOR_WEBHOOK_BROADCAST_URL: `http://127.0.0.1:${closedPort}${SECRET_URL_PATH}`,
+        OPERATOR_WEBHOOK_BROADCAST_URL: `http://127.0.0.1:${port}${SECRET_URL_PATH}`,
         OPERATOR_WEBHOOK_BROADCAST_QUEUE_SIZE: '2',
         OPERATOR_TARGET_NAMESPACES: hooksNs,
       });
@@ -532,18 +555,34 @@ describe('webhook broadcast of report changes (real control plane, operator proc
     it('counts every notification as failed or dropped, and keeps running', async () => {
       for (let i = 0; i < 8; i++) await createReport(vulnerabilityReport(`unreachable-${i}`));
       // 4 are being sent (and retried), 2 wait, the 2 oldest waiting ones make room for newer ones.
-      const accounted = async () =>
-        (await metric(op, 'trivy_lookout_webhook_failed_total', { reason: 'network' })) +
-        (await metric(op, 'trivy_lookout_webhook_dropped_total', { reason: 'queue_full' }));
+      const counts = async () => ({
+        failed: await metricSum(op, 'trivy_lookout_webhook_failed_total'),
+        failedNetwork: await metric(op, 'trivy_lookout_webhook_failed_total', { reason: 'network' }),
+        dropped: await metricSum(op, 'trivy_lookout_webhook_dropped_total'),
+        droppedQueueFull: await metric(op, 'trivy_lookout_webhook_dropped_total', { reason: 'queue_full' }),
+        sent: await metricSum(op, 'trivy_lookout_webhook_sent_total'),
+        queueDepth: await metric(op, 'trivy_lookout_webhook_queue_depth'),
+      });
+      let last: Awaited<ReturnType<typeof counts>> | undefined;
+      // Waits for the outcome, not for the exact figure, so that a wrong count fails with the
+      // figures and the operator's account of each notification rather than with a timeout.
       await waitUntil(
-        'all 8 notifications accounted for',
-        async () => (await accounted()) === 8,
+        'every notification to end',
+        async () => {
+          last = await counts();
+          return last.failed + last.dropped + last.sent >= 8 && last.queueDepth === 0;
+        },
         90_000,
         500,
-      );
-      assert.ok((await metric(op, 'trivy_lookout_webhook_dropped_total', { reason: 'queue_full' })) >= 1);
-      assert.equal(await metric(op, 'trivy_lookout_webhook_sent_total', { verb: 'update' }), 0);
-      assert.equal(await metric(op, 'trivy_lookout_webhook_queue_depth'), 0);
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}\ncounts: ${JSON.stringify(last)}\n${webhookStory(op)}`);
+      });
+      const story = `counts: ${JSON.stringify(last)}\n${webhookStory(op)}`;
+      assert.equal(last?.failedNetwork, last?.failed, `every failure is a network error\n${story}`);
+      assert.equal(last?.droppedQueueFull, last?.dropped, `every drop is for a full queue\n${story}`);
+      assert.equal((last?.failed ?? 0) + (last?.dropped ?? 0), 8, `8 notifications accounted for\n${story}`);
+      assert.ok((last?.dropped ?? 0) >= 1, story);
+      assert.equal(last?.sent, 0, story);
       assert.ok(op.logs().some((l) => l.msg === 'webhook queue full; dropping the oldest notifications'));
       assert.equal(op.child.exitCode, null, 'still running');
       assert.equal(await statusOf(op, '/healthz'), 200);
@@ -552,6 +591,7 @@ describe('webhook broadcast of report changes (real control plane, operator proc
 
     after(async () => {
       if (op) await stopOperator(op);
+      refusing.close();
     });
   });
 });
