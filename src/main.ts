@@ -130,12 +130,11 @@ async function main(): Promise<void> {
         namespace: config.operator.namespace,
         name: config.operator.leaderElectionId,
         log: log.child({ component: 'leader-election' }),
-        onStartedLeading: () => {
+        onStartedLeading: () =>
           startScanner().catch((err: unknown) => {
             log.fatal({ err }, 'scanner failed to start');
             process.exit(1);
-          });
-        },
+          }),
         onStoppedLeading: stopScanner,
       })
     : undefined;

@@ -18,6 +18,10 @@ export interface LeaderElectionOptions {
   renewIntervalMs?: number;
   /** How often a follower checks whether the lease is free. */
   retryIntervalMs?: number;
+  /**
+   * Called on gaining and losing the lease, one after another and never overlapping: a stop waits
+   * for the start it undoes. The lease keeps being renewed while they run.
+   */
   onStartedLeading: () => void | Promise<void>;
   onStoppedLeading: () => void | Promise<void>;
   identity?: string;
@@ -52,6 +56,8 @@ export class LeaderElection {
   private leading = false;
   private stopped = false;
   private loop: Promise<void> | undefined;
+  /** The leadership callbacks, chained: see `onStartedLeading`. */
+  private transitions: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
 
   constructor(private readonly o: LeaderElectionOptions) {
@@ -74,6 +80,7 @@ export class LeaderElection {
     this.stopped = true;
     this.abort.abort();
     await this.loop;
+    await this.transitions;
     if (this.leading) {
       this.leading = false;
       await this.o.onStoppedLeading();
@@ -100,7 +107,7 @@ export class LeaderElection {
       if (held && !this.leading) {
         this.leading = true;
         this.o.log.info({ identity: this.identity, lease: this.o.name }, 'became leader');
-        await this.o.onStartedLeading();
+        this.transition('start');
       } else if (
         !held &&
         this.leading &&
@@ -109,12 +116,24 @@ export class LeaderElection {
         // Renewal kept failing: stop acting before the lease can have expired for the others.
         this.leading = false;
         this.o.log.warn({ identity: this.identity, lease: this.o.name }, 'lost leadership');
-        await this.o.onStoppedLeading();
+        this.transition('stop');
       }
       await sleep(this.leading ? this.renewIntervalMs : this.retryIntervalMs, undefined, {
         signal: this.abort.signal,
       }).catch(() => {});
     }
+  }
+
+  /**
+   * Queues a leadership callback behind the previous one. Off the renewal loop, because a start
+   * that outlasts the lease (caches syncing on a big cluster) would otherwise let it lapse, and a
+   * second replica would lead while this one still acts.
+   */
+  private transition(kind: 'start' | 'stop'): void {
+    const callback = kind === 'start' ? this.o.onStartedLeading : this.o.onStoppedLeading;
+    this.transitions = this.transitions
+      .then(() => callback())
+      .catch((err: unknown) => this.o.log.error({ err, lease: this.o.name }, `leadership ${kind} failed`));
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
