@@ -23,6 +23,7 @@ import {
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { repoRoot, toolPath } from '../test/harness/tools.ts';
 import { Prometheus } from '../test/harness/prometheus.ts';
+import { portIsFree } from '../test/harness/ports.ts';
 
 const { values } = parseArgs({
   options: { kubeconfig: { type: 'string' }, port: { type: 'string', default: '8080' } },
@@ -150,9 +151,10 @@ async function main(): Promise<void> {
     ruleFiles: [path.join(repoRoot, 'alert-rules', '*.rules.yaml')],
     scrapeIntervalSeconds: 5,
   };
-  prometheus = await Prometheus.start({ ...promOptions, port: 9090 }).catch(() =>
-    Prometheus.start(promOptions),
-  );
+  // Prometheus' usual port when it is free (another server there could answer our readiness probe).
+  prometheus = (await portIsFree(9090))
+    ? await Prometheus.start({ ...promOptions, port: 9090 }).catch(() => Prometheus.start(promOptions))
+    : await Prometheus.start(promOptions);
   say('waiting for Prometheus to evaluate the alert rules on the first scans');
   for (let i = 0; i < 60; i++) {
     const firing = (await prometheus.alerts().catch(() => [])).filter((a) => a.state === 'firing');

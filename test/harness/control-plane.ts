@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProcessGroup, type ManagedProcess } from './processes.ts';
-import { freePort } from './ports.ts';
+import { freePorts } from './ports.ts';
 import { toolPath } from './tools.ts';
 
 export interface ControlPlaneOptions {
@@ -61,11 +61,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   process.once('exit', onExit);
 
   try {
-    const ports: Ports = {
-      etcdClient: await freePort(),
-      etcdPeer: await freePort(),
-      apiserver: await freePort(),
-    };
+    const [etcdClient = 0, etcdPeer = 0, apiserverPort = 0] = await freePorts(3);
+    const ports: Ports = { etcdClient, etcdPeer, apiserver: apiserverPort };
     const server = `https://127.0.0.1:${ports.apiserver}`;
     const adminToken = randomBytes(24).toString('hex');
     writeFileSync(path.join(dir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`, {

@@ -199,7 +199,7 @@ describe('webhook broadcast of report changes (real control plane, operator proc
       OPERATOR_LEADER_ELECTION_ENABLED: 'false',
       OPERATOR_LOG_LEVEL: 'debug',
       OPERATOR_WEBHOOK_BROADCAST_URL: sink.url,
-      OPERATOR_WEBHOOK_BROADCAST_TIMEOUT: '1s',
+      OPERATOR_WEBHOOK_BROADCAST_TIMEOUT: '3s', // roomy: a slow answer must not count as a retry
       OPERATOR_WEBHOOK_BROADCAST_CUSTOM_HEADERS: `X-Api-Key:${SECRET_HEADER_VALUE},X-Team:security`,
       OPERATOR_SCAN_JOB_TIMEOUT: '30s',
       // Only the writers this test needs: other writers' reports would only add noise.
@@ -405,7 +405,7 @@ describe('webhook broadcast of report changes (real control plane, operator proc
       assert.equal(await statusOf(op, '/healthz'), 200);
       assert.equal(await statusOf(op, '/readyz'), 200);
 
-      // 1 attempt + 4 retries, each cut at the 1 s timeout, then counted as failed.
+      // 1 attempt + 4 retries, each cut at the 3 s timeout (up to 15 s of backoff between), then counted as failed.
       await waitUntil(
         'the hanging notification to be given up',
         async () => (await metric(op, 'trivy_lookout_webhook_failed_total', { reason: 'timeout' })) === 1,
@@ -446,7 +446,10 @@ describe('webhook broadcast of report changes (real control plane, operator proc
         OPERATOR_TARGET_NAMESPACES: hooksNs,
       };
       markBeforeStart = sink.received.length;
-      replicas = await Promise.all([operator(env), operator(env)]);
+      // The second starts once the first listens: each picks a free port before it binds it.
+      const first = await operator(env);
+      await first.waitForReady(60_000);
+      replicas = [first, await operator(env)];
       leader = await waitUntil('a leader with its webhook baseline', () =>
         replicas.find((op) =>
           op.logs().some((l) => l.msg === 'webhook baseline taken; broadcasting changes'),
