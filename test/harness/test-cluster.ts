@@ -11,7 +11,11 @@ export interface TestCluster {
   kubeConfig(): KubeConfig;
   /** Creates a fresh namespace (waiting for its default ServiceAccount) so tests never share state. */
   createNamespace(prefix: string): Promise<string>;
-  /** Stops the cluster if this test file started it; a shared cluster is left running. */
+  /**
+   * Stops the cluster if this test file started it. A shared cluster is left running, minus the
+   * namespaces this file created: their workloads would otherwise keep loading the control plane
+   * and land on later files' harness nodes.
+   */
   release(): Promise<void>;
 }
 
@@ -26,7 +30,12 @@ export async function useTestCluster(): Promise<TestCluster> {
     const kubeconfigPath = path.join(shared, 'kubeconfig');
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfigPath);
-    return wrap(kubeconfigPath, kc, async () => {});
+    return wrap(kubeconfigPath, kc, async (created) => {
+      const core = kc.makeApiClient(CoreV1Api);
+      // Not waited for: the namespace controller finishes while the next file starts.
+      for (const name of created)
+        await core.deleteNamespace({ name, propagationPolicy: 'Background' }).catch(() => {});
+    });
   }
   const cp = await startControlPlane();
   try {
@@ -40,8 +49,13 @@ export async function useTestCluster(): Promise<TestCluster> {
 
 let counter = 0;
 
-function wrap(kubeconfigPath: string, kc: KubeConfig, release: () => Promise<void>): TestCluster {
+function wrap(
+  kubeconfigPath: string,
+  kc: KubeConfig,
+  release: (createdNamespaces: string[]) => Promise<void>,
+): TestCluster {
   const core = kc.makeApiClient(CoreV1Api);
+  const created: string[] = [];
   return {
     kubeconfigPath,
     server: kc.getCurrentCluster()?.server ?? '',
@@ -54,6 +68,7 @@ function wrap(kubeconfigPath: string, kc: KubeConfig, release: () => Promise<voi
       counter += 1;
       const name = `${prefix}-${process.pid}-${counter}`.toLowerCase().slice(0, 63);
       await core.createNamespace({ body: { metadata: { name } } });
+      created.push(name);
       // Pods are refused until the controller manager has created the default ServiceAccount.
       for (let i = 0; i < 200; i++) {
         try {
@@ -67,6 +82,6 @@ function wrap(kubeconfigPath: string, kc: KubeConfig, release: () => Promise<voi
         `namespace ${name}: default ServiceAccount never appeared (is kube-controller-manager running?)`,
       );
     },
-    release,
+    release: () => release(created),
   };
 }

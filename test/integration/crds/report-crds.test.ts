@@ -30,7 +30,15 @@ describe('report CRDs on a real API server', () => {
     objects = cluster.kubeConfig().makeApiClient(CustomObjectsApi);
     namespace = await cluster.createNamespace('crds');
   });
-  after(async () => cluster?.release());
+  /** Cluster-scoped samples, deleted at the end: later files' exporters would count them. */
+  const clusterScoped: { plural: string; name: string }[] = [];
+  after(async () => {
+    for (const { plural, name } of clusterScoped)
+      await objects
+        .deleteClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural, name })
+        .catch(() => {});
+    await cluster?.release();
+  });
 
   async function create(sample: Sample): Promise<Record<string, unknown>> {
     const { plural, namespaced } = ReportKind[sample.kind];
@@ -39,6 +47,7 @@ describe('report CRDs on a real API server', () => {
       metadata: { ...sample.metadata, namespace: namespaced ? namespace : undefined },
     };
     const common = { group: API_GROUP, version: API_VERSION, plural, body };
+    if (!namespaced) clusterScoped.push({ plural, name: sample.metadata.name });
     return (
       namespaced
         ? await objects.createNamespacedCustomObject({ ...common, namespace })
