@@ -24,3 +24,19 @@ export async function waitUntil<T>(
     await sleep(intervalMs);
   }
 }
+
+/**
+ * Runs `check` (assertions) until it passes; after the timeout its last failure is thrown. For
+ * reads of state that settles, such as Prometheus series that a failed scrape leaves stale.
+ */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(100);
+    }
+  }
+}

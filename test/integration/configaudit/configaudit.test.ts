@@ -393,6 +393,24 @@ describe(
     });
 
     it('after a restart, nothing already audited is audited again', async () => {
+      // The audit covers every ClusterRole in the shared cluster: stop only once it is idle (its
+      // newest batch left nothing queued, no run failed since, and 2 s passed without another).
+      await waitUntil(
+        'the config audit to go idle',
+        () => {
+          const lines = operator.logs();
+          const lastBatch = lines.findLastIndex((l) => l.msg === 'audited a batch');
+          const lastFailure = lines.findLastIndex((l) => String(l.msg).startsWith('config audit run failed'));
+          const batch = lines[lastBatch];
+          return (
+            batch !== undefined &&
+            batch.queued === 0 &&
+            lastFailure < lastBatch &&
+            Date.now() - Date.parse(String(batch.time)) > 2_000
+          );
+        },
+        120_000,
+      );
       await operator.stop();
       operator = await start();
       const synced = await operator.waitForLog((l) => l.msg === 'config audit synced', 120_000);

@@ -40,7 +40,7 @@ import { startOperator, type OperatorProcess } from '../../harness/operator-proc
 import { Prometheus } from '../../harness/prometheus.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { repoRoot } from '../../harness/tools.ts';
-import { waitUntil } from '../../harness/waiting.ts';
+import { eventually, waitUntil } from '../../harness/waiting.ts';
 import { fixture as reportFixture } from '../../unit/metrics/support.ts';
 import { Reports } from '../metrics/support.ts';
 
@@ -361,66 +361,72 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
   });
 
   it('the overview counts an image once however many workloads, pods and namespaces run it', async () => {
-    const value = (title: string, choose: Record<string, string[]> = {}) =>
-      panelValue(plain, 'trivy-lookout-overview', title, choose);
-    const only = (namespaces: string[]) => ({ namespace: namespaces });
-    // The Critical image runs in two Deployments (five pods) in two namespaces: one Critical.
-    assert.deepEqual(await value('Critical', only([shop, team])), ['1']);
-    assert.deepEqual(await value('Images', only([shop, team])), ['4']);
-    assert.deepEqual(await value('Workload containers', only([shop, team])), ['5']);
-    // The namespace filter narrows to the images running there.
-    assert.deepEqual(await value('Critical', only([team])), ['1']);
-    assert.deepEqual(await value('Images', only([team])), ['1']);
-    assert.deepEqual(await value('High', only([team])), ['1']);
-    assert.deepEqual(await value('Images with exposed secrets', only([team])), ['0']);
-    assert.deepEqual(await value('Images with exposed secrets', only([shop])), ['1']);
-    // The severity filter: no Critical when only High is selected.
-    assert.deepEqual(await value('Critical', { ...only([shop, team]), severity: ['High'] }), []);
-    // The namespace dashboard counts the image once per namespace it runs in.
-    assert.deepEqual(await panelValue(plain, 'trivy-lookout-namespace', 'Critical', only([shop, team])), [
-      '2',
-    ]);
+    // Instant reads: retried, since one slow scrape leaves every series stale until the next.
+    await eventually(async () => {
+      const value = (title: string, choose: Record<string, string[]> = {}) =>
+        panelValue(plain, 'trivy-lookout-overview', title, choose);
+      const only = (namespaces: string[]) => ({ namespace: namespaces });
+      // The Critical image runs in two Deployments (five pods) in two namespaces: one Critical.
+      assert.deepEqual(await value('Critical', only([shop, team])), ['1']);
+      assert.deepEqual(await value('Images', only([shop, team])), ['4']);
+      assert.deepEqual(await value('Workload containers', only([shop, team])), ['5']);
+      // The namespace filter narrows to the images running there.
+      assert.deepEqual(await value('Critical', only([team])), ['1']);
+      assert.deepEqual(await value('Images', only([team])), ['1']);
+      assert.deepEqual(await value('High', only([team])), ['1']);
+      assert.deepEqual(await value('Images with exposed secrets', only([team])), ['0']);
+      assert.deepEqual(await value('Images with exposed secrets', only([shop])), ['1']);
+      // The severity filter: no Critical when only High is selected.
+      assert.deepEqual(await value('Critical', { ...only([shop, team]), severity: ['High'] }), []);
+      // The namespace dashboard counts the image once per namespace it runs in.
+      assert.deepEqual(await panelValue(plain, 'trivy-lookout-namespace', 'Critical', only([shop, team])), [
+        '2',
+      ]);
+    }, 30_000);
   });
 
   it('scan health shows the Trivy DB age and the image failing to scan with its reason, whatever the namespace', async () => {
-    const scanHealth = (title: string, choose: Record<string, string[]> = {}) =>
-      panelSamples(plain, 'trivy-lookout-scan-health', title, choose);
-    // The DB the scans used, five hours old (plus the minutes the test has run).
-    const dbAge = await scanHealth('Trivy DB age');
-    assert.deepEqual(
-      dbAge.map((s) => s.metric.db),
-      ['trivy-db'],
-      'only the vulnerability DB: no scan met Java archives',
-    );
-    const age = Number(dbAge[0]?.value?.[1]);
-    assert.ok(age >= 5 * 3600 && age < 6 * 3600, `DB age ${age} s`);
-    const overTime = await scanHealth('Trivy DB age over time');
-    assert.ok(Math.abs(Number(overTime[0]?.value?.[1]) - age) < 120, 'both DB metrics tell the same age');
+    // Instant reads: retried, since one slow scrape leaves every series stale until the next.
+    await eventually(async () => {
+      const scanHealth = (title: string, choose: Record<string, string[]> = {}) =>
+        panelSamples(plain, 'trivy-lookout-scan-health', title, choose);
+      // The DB the scans used, five hours old (plus the minutes the test has run).
+      const dbAge = await scanHealth('Trivy DB age');
+      assert.deepEqual(
+        dbAge.map((s) => s.metric.db),
+        ['trivy-db'],
+        'only the vulnerability DB: no scan met Java archives',
+      );
+      const age = Number(dbAge[0]?.value?.[1]);
+      assert.ok(age >= 5 * 3600 && age < 6 * 3600, `DB age ${age} s`);
+      const overTime = await scanHealth('Trivy DB age over time');
+      assert.ok(Math.abs(Number(overTime[0]?.value?.[1]) - age) < 120, 'both DB metrics tell the same age');
 
-    // The private image, refused by its registry, and nothing else.
-    for (const namespace of [[shop, team], [shop]]) {
-      const failing = await scanHealth('Failing images', { namespace });
-      assert.deepEqual(
-        failing.map((s) => [
-          s.metric.image_registry,
-          s.metric.image_repository,
-          s.metric.image_tag,
-          s.metric.reason,
-        ]),
-        [['private.example.com', 'team/app', '1', 'registry_auth']],
-        `failing images with namespace ${namespace}`,
-      );
-      const failingFor = Number(failing[0]?.value?.[1]);
-      assert.ok(failingFor >= 0 && failingFor <= 600, `failing for ${failingFor} s, within the 10m range`);
-      assert.deepEqual(
-        (await scanHealth('Images failing to scan', { namespace })).map((s) => s.value?.[1]),
-        ['1'],
-      );
-      assert.deepEqual(
-        await panelValue(plain, 'trivy-lookout-overview', 'Images failing to scan', { namespace }),
-        ['1'],
-      );
-    }
+      // The private image, refused by its registry, and nothing else.
+      for (const namespace of [[shop, team], [shop]]) {
+        const failing = await scanHealth('Failing images', { namespace });
+        assert.deepEqual(
+          failing.map((s) => [
+            s.metric.image_registry,
+            s.metric.image_repository,
+            s.metric.image_tag,
+            s.metric.reason,
+          ]),
+          [['private.example.com', 'team/app', '1', 'registry_auth']],
+          `failing images with namespace ${namespace}`,
+        );
+        const failingFor = Number(failing[0]?.value?.[1]);
+        assert.ok(failingFor >= 0 && failingFor <= 600, `failing for ${failingFor} s, within the 10m range`);
+        assert.deepEqual(
+          (await scanHealth('Images failing to scan', { namespace })).map((s) => s.value?.[1]),
+          ['1'],
+        );
+        assert.deepEqual(
+          await panelValue(plain, 'trivy-lookout-overview', 'Images failing to scan', { namespace }),
+          ['1'],
+        );
+      }
+    }, 30_000);
   });
 
   it('the plain ConfigMaps (grafana-dashboards/configmaps.yaml) apply with kubectl and hold the dashboards', async () => {

@@ -4,7 +4,6 @@
  */
 import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../../../src/config/index.ts';
@@ -84,18 +83,7 @@ export function familyLines(text: string, name: string, filter = ''): string[] {
     .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(filter));
 }
 
-/** Polls until `check` stops throwing; rethrows its last failure after the timeout. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(100);
-    }
-  }
-}
+export { eventually } from '../../harness/waiting.ts';
 
 function collectionPath(kind: ReportKindName, namespace?: string): string {
   const { plural, namespaced } = ReportKind[kind];

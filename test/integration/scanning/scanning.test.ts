@@ -145,7 +145,8 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
       OPERATOR_NAMESPACE: operatorNs,
       OPERATOR_TARGET_NAMESPACES: ns,
       OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
-      OPERATOR_SCAN_JOB_TIMEOUT: '20s',
+      // The Job deadline: roomy, since the first scans run beside a 50-Deployment burst.
+      OPERATOR_SCAN_JOB_TIMEOUT: '45s',
       OPERATOR_LEADER_ELECTION_ENABLED: 'false',
       OPERATOR_LOG_LEVEL: 'debug',
       OPERATOR_TRIVY_OPERATOR_REPORT_RESOURCE_LABELS: 'app',
@@ -436,7 +437,7 @@ describe('vulnerability and exposed-secret scanning on the real control plane', 
 
   it('times a hanging scan out with the Job deadline and reports it', async () => {
     await apps.createNamespacedDeployment({ namespace: ns, body: deployment('hangs', { main: HANGS }) });
-    const line = await operator.waitForLog((l) => l.msg === 'scan failed' && l.reason === 'Timeout', 90_000);
+    const line = await operator.waitForLog((l) => l.msg === 'scan failed' && l.reason === 'Timeout', 150_000);
     assert.match(String(line.message), /did not finish|deadline|timeout/i);
   });
 
