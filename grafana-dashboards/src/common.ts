@@ -16,7 +16,9 @@ import {
   customVariable,
   datasourceVariable,
   queryVariable,
+  table,
   type DataLink,
+  type PanelBody,
   type Variable,
 } from './grafana.ts';
 
@@ -32,6 +34,28 @@ export const NAMESPACE = 'namespace=~"$namespace"';
 export const SEVERITY = 'severity=~"$severity"';
 /** Compliance controls carry Trivy's upper-case severities; the variable's values are title case. */
 export const SEVERITY_ANY_CASE = 'severity=~"(?i)$severity"';
+
+/** The labels of one workload container of a per-workload family, and their table columns. */
+export const WORKLOAD =
+  'cluster, namespace, resource_kind, resource_name, container_name, image_repository, image_tag';
+export const workloadColumns = {
+  cluster: 'Cluster',
+  namespace: 'Namespace',
+  resource_kind: 'Kind',
+  resource_name: 'Workload',
+  container_name: 'Container',
+  image_repository: 'Repository',
+  image_tag: 'Tag',
+};
+
+/** The labels of one audited resource (config audit, RBAC), and their table columns. */
+export const RESOURCE = 'cluster, namespace, resource_kind, resource_name';
+export const resourceColumns = {
+  cluster: 'Cluster',
+  namespace: 'Namespace',
+  resource_kind: 'Kind',
+  resource_name: 'Name',
+};
 
 /** `metric{m1, m2, …}` with falsy matchers left out. */
 export function sel(metric: string, ...matchers: (string | false | undefined)[]): string {
@@ -161,3 +185,40 @@ export const imageLink = (
     [`var-repository=\${__data.fields["${repository}"]}`, `var-tag=\${__data.fields["${tag}"]}`],
     keep,
   );
+
+/** A table of resources by failed checks of each severity, worst first (replicas folded). */
+export function resourcesTable(o: {
+  title: string;
+  description: string;
+  family: string;
+  links?: Record<string, DataLink[]>;
+}): PanelBody {
+  return table({
+    title: o.title,
+    description: o.description,
+    queries: CHECK_SEVERITIES.map((level) => ({
+      expr: `max by (${RESOURCE}) (${sel(o.family, CLUSTER, NAMESPACE, SEVERITY, `severity="${level}"`)})`,
+      legend: level,
+    })),
+    rename: resourceColumns,
+    order: [...Object.values(resourceColumns), ...CHECK_SEVERITIES],
+    sortBy: { column: 'Critical', desc: true },
+    ...(o.links ? { links: o.links } : {}),
+  });
+}
+
+/** A table of the workload containers whose image holds secrets of the selected severities. */
+export function secretWorkloadsTable(title: string, description: string): PanelBody {
+  const secrets = sel('trivy_image_exposedsecrets', CLUSTER, NAMESPACE, SEVERITY);
+  return table({
+    title,
+    description,
+    queries: [
+      { expr: `sum by (${WORKLOAD}) (max by (${WORKLOAD}, severity) (${secrets})) > 0`, legend: 'Secrets' },
+    ],
+    rename: workloadColumns,
+    order: [...Object.values(workloadColumns), 'Secrets'],
+    sortBy: { column: 'Secrets', desc: true },
+    links: { Repository: [imageLink('Repository', 'Tag')] },
+  });
+}

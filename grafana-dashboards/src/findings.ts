@@ -3,6 +3,7 @@ import {
   CLUSTER,
   IMAGE,
   NAMESPACE,
+  RESOURCE,
   SEVERITY,
   UIDS,
   cluster,
@@ -10,51 +11,22 @@ import {
   imageLink,
   namespace,
   namespaceLink,
+  resourcesTable,
+  secretWorkloadsTable,
   sel,
   severity,
 } from './common.ts';
-import {
-  Grid,
-  SEVERITY_COLORS,
-  barGauge,
-  dashboard,
-  stat,
-  table,
-  type Dashboard,
-  type Threshold,
-} from './grafana.ts';
+import { Grid, SEVERITY_COLORS, barGauge, dashboard, stat, steps, table, type Dashboard } from './grafana.ts';
 
-const RESOURCE = 'cluster, namespace, resource_kind, resource_name';
-const resourceColumns = {
-  cluster: 'Cluster',
-  namespace: 'Namespace',
-  resource_kind: 'Kind',
-  resource_name: 'Name',
-};
-const failing: Threshold[] = [
-  { color: 'green', value: null },
-  { color: 'orange', value: 1 },
-];
+const failing = steps('green', ['orange', 1]);
 
 /** Failed checks of a namespaced check family, each report once (replicas folded). */
 const failed = (family: string, ...matchers: string[]) =>
   `max by (${RESOURCE}, severity) (${sel(family, CLUSTER, NAMESPACE, SEVERITY, ...matchers)})`;
 
-/** A table of resources by failed checks per severity. */
-function resourcesTable(title: string, description: string, family: string) {
-  return table({
-    title,
-    description,
-    queries: CHECK_SEVERITIES.map((level) => ({
-      expr: `max by (${RESOURCE}) (${sel(family, CLUSTER, NAMESPACE, SEVERITY, `severity="${level}"`)})`,
-      legend: level,
-    })),
-    rename: resourceColumns,
-    order: [...Object.values(resourceColumns), ...CHECK_SEVERITIES],
-    sortBy: { column: 'Critical', desc: true },
-    links: { Namespace: [namespaceLink('Namespace')] },
-  });
-}
+/** Resources failing checks, linked to their namespace's dashboard. */
+const resourcesByNamespace = (title: string, description: string, family: string) =>
+  resourcesTable({ title, description, family, links: { Namespace: [namespaceLink('Namespace')] } });
 
 /** A table of the checks that fail, with how many resources fail each (from an opt-in `*_info` family). */
 function checksTable(title: string, description: string, family: string, prefix: string) {
@@ -109,7 +81,7 @@ export function findingsDashboard(): Dashboard {
     4,
   );
   grid.add(
-    resourcesTable(
+    resourcesByNamespace(
       'Resources failing config checks',
       'Workloads and other resources by failed configuration checks of each severity, worst first.',
       'trivy_resource_configaudits',
@@ -145,7 +117,7 @@ export function findingsDashboard(): Dashboard {
 
   grid.row('RBAC');
   grid.add(
-    resourcesTable(
+    resourcesByNamespace(
       'Roles failing RBAC checks',
       'Roles in the selected namespaces by failed RBAC checks of each severity (RbacAssessmentReports).',
       'trivy_role_rbacassessments',
@@ -182,7 +154,7 @@ export function findingsDashboard(): Dashboard {
 
   grid.row('Infrastructure');
   grid.add(
-    resourcesTable(
+    resourcesByNamespace(
       'Resources failing infrastructure checks',
       'Control-plane and node components by failed infrastructure checks of each severity (InfraAssessmentReports, usually in kube-system).',
       'trivy_resource_infraassessments',
@@ -210,10 +182,7 @@ export function findingsDashboard(): Dashboard {
       description:
         'Distinct images running in the selected namespaces that contain secrets of the selected severities.',
       query: { expr: `count(max by (cluster, ${IMAGE}) (${secrets()}) > 0) or vector(0)` },
-      thresholds: [
-        { color: 'green', value: null },
-        { color: 'red', value: 1 },
-      ],
+      thresholds: steps('green', ['red', 1]),
     }),
     4,
     4,
@@ -223,40 +192,16 @@ export function findingsDashboard(): Dashboard {
       title: 'Exposed secrets',
       description: 'Secrets of the selected severities found in those images, each image counted once.',
       query: { expr: `sum(max by (cluster, ${IMAGE}, severity) (${secrets()}))` },
-      thresholds: [
-        { color: 'green', value: null },
-        { color: 'red', value: 1 },
-      ],
+      thresholds: steps('green', ['red', 1]),
     }),
     4,
     4,
   );
-  const WORKLOAD =
-    'cluster, namespace, resource_kind, resource_name, container_name, image_repository, image_tag';
   grid.add(
-    table({
-      title: 'Workloads running images with secrets',
-      description:
-        'Workload containers whose image contains secrets of the selected severities. Rotate the secrets, then rebuild the image without them.',
-      queries: [
-        {
-          expr: `sum by (${WORKLOAD}) (max by (${WORKLOAD}, severity) (${secrets()})) > 0`,
-          legend: 'Secrets',
-        },
-      ],
-      rename: {
-        cluster: 'Cluster',
-        namespace: 'Namespace',
-        resource_kind: 'Kind',
-        resource_name: 'Workload',
-        container_name: 'Container',
-        image_repository: 'Repository',
-        image_tag: 'Tag',
-      },
-      order: ['Cluster', 'Namespace', 'Kind', 'Workload', 'Container', 'Repository', 'Tag', 'Secrets'],
-      sortBy: { column: 'Secrets', desc: true },
-      links: { Repository: [imageLink('Repository', 'Tag')] },
-    }),
+    secretWorkloadsTable(
+      'Workloads running images with secrets',
+      'Workload containers whose image contains secrets of the selected severities. Rotate the secrets, then rebuild the image without them.',
+    ),
     16,
     8,
   );

@@ -34,6 +34,11 @@ export interface Threshold {
   value: number | null;
 }
 
+/** Threshold steps: `base` below the first step, then each `[color, from]` from its value up. */
+export function steps(base: string, ...from: [color: string, value: number][]): Threshold[] {
+  return [{ color: base, value: null }, ...from.map(([color, value]) => ({ color, value }))];
+}
+
 export interface FieldOverride {
   matcher: { id: 'byName' | 'byFrameRefID'; options: string };
   properties: { id: string; value: unknown }[];
@@ -232,7 +237,7 @@ export function stat(o: StatOptions): PanelBody {
         ...(o.decimals !== undefined ? { decimals: o.decimals } : {}),
         ...(o.noValue !== undefined ? { noValue: o.noValue } : {}),
         color: o.color ? { mode: 'fixed', fixedColor: o.color } : { mode: 'thresholds' },
-        thresholds: { mode: 'absolute', steps: o.thresholds ?? [{ color: 'green', value: null }] },
+        thresholds: { mode: 'absolute', steps: o.thresholds ?? steps('green') },
         links: o.links ?? [],
       },
       overrides: o.overrides ?? [],
@@ -315,7 +320,7 @@ export function barGauge(o: BarGaugeOptions): PanelBody {
         min: o.min ?? 0,
         ...(o.max !== undefined ? { max: o.max } : {}),
         color: { mode: 'thresholds' },
-        thresholds: { mode: 'absolute', steps: o.thresholds ?? [{ color: 'green', value: null }] },
+        thresholds: { mode: 'absolute', steps: o.thresholds ?? steps('green') },
         links: o.links ?? [],
       },
       overrides: o.overrides ?? [],

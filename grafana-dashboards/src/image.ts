@@ -22,6 +22,7 @@ import {
   queryVariable,
   severityColorOverrides,
   stat,
+  steps,
   table,
   timeseries,
   type Dashboard,
@@ -200,10 +201,7 @@ export function imageDashboard(): Dashboard {
       query: {
         expr: `sum(max by (cluster, ${IMAGE}, severity) (${sel('trivy_image_exposedsecrets', CLUSTER, NAMESPACE, SEVERITY, REPOSITORY, TAG)}))`,
       },
-      thresholds: [
-        { color: 'green', value: null },
-        { color: 'red', value: 1 },
-      ],
+      thresholds: steps('green', ['red', 1]),
     }),
     4,
     6,

@@ -1,18 +1,21 @@
 import {
-  CHECK_SEVERITIES,
   CLUSTER,
   IMAGE,
   NAMESPACE,
   SEVERITIES,
   SEVERITY,
   UIDS,
+  WORKLOAD,
   cluster,
   datasource,
   imageLink,
   linkTo,
   namespace,
+  resourcesTable,
+  secretWorkloadsTable,
   sel,
   severity,
+  workloadColumns,
 } from './common.ts';
 import {
   Grid,
@@ -21,6 +24,7 @@ import {
   dashboard,
   severityColorOverrides,
   stat,
+  steps,
   table,
   timeseries,
   type Dashboard,
@@ -32,25 +36,6 @@ const vulns = (...matchers: string[]) =>
 const perNamespaceImage = (...matchers: string[]) =>
   `max by (cluster, namespace, ${IMAGE}, severity) (${vulns(...matchers)})`;
 
-const WORKLOAD =
-  'cluster, namespace, resource_kind, resource_name, container_name, image_repository, image_tag';
-const RESOURCE = 'cluster, namespace, resource_kind, resource_name';
-
-const workloadColumns = {
-  cluster: 'Cluster',
-  namespace: 'Namespace',
-  resource_kind: 'Kind',
-  resource_name: 'Workload',
-  container_name: 'Container',
-  image_repository: 'Repository',
-  image_tag: 'Tag',
-};
-const resourceColumns = {
-  cluster: 'Cluster',
-  namespace: 'Namespace',
-  resource_kind: 'Kind',
-  resource_name: 'Name',
-};
 
 export function namespaceDashboard(): Dashboard {
   const grid = new Grid();
@@ -122,14 +107,8 @@ export function namespaceDashboard(): Dashboard {
       sortBy: { column: 'Critical', desc: true },
       links: { Repository: [imageLink('Repository', 'Tag')] },
       colored: {
-        Critical: [
-          { color: 'text', value: null },
-          { color: 'dark-red', value: 1 },
-        ],
-        'Exposed secrets': [
-          { color: 'text', value: null },
-          { color: 'red', value: 1 },
-        ],
+        Critical: steps('text', ['dark-red', 1]),
+        'Exposed secrets': steps('text', ['red', 1]),
       },
     }),
     24,
@@ -150,7 +129,7 @@ export function namespaceDashboard(): Dashboard {
           legend: 'No fix available',
         },
       ],
-      thresholds: [{ color: 'orange', value: null }],
+      thresholds: steps('orange'),
     }),
     24,
     5,
@@ -158,35 +137,19 @@ export function namespaceDashboard(): Dashboard {
 
   grid.row('Exposed secrets, config audit and RBAC');
   grid.add(
-    table({
-      title: 'Workloads with exposed secrets',
-      description: 'Workload containers whose image contains secrets of the selected severities.',
-      queries: [
-        {
-          expr: `sum by (${WORKLOAD}) (max by (${WORKLOAD}, severity) (${sel('trivy_image_exposedsecrets', CLUSTER, NAMESPACE, SEVERITY)})) > 0`,
-          legend: 'Secrets',
-        },
-      ],
-      rename: workloadColumns,
-      order: [...Object.values(workloadColumns), 'Secrets'],
-      sortBy: { column: 'Secrets', desc: true },
-      links: { Repository: [imageLink('Repository', 'Tag')] },
-    }),
+    secretWorkloadsTable(
+      'Workloads with exposed secrets',
+      'Workload containers whose image contains secrets of the selected severities.',
+    ),
     24,
     6,
   );
   grid.add(
-    table({
+    resourcesTable({
       title: 'Resources failing config checks',
       description:
         'Workloads and other resources in the selected namespaces by failed configuration checks of each severity (ConfigAuditReports). The check names are on the config audit dashboard.',
-      queries: CHECK_SEVERITIES.map((level) => ({
-        expr: `max by (${RESOURCE}) (${sel('trivy_resource_configaudits', CLUSTER, NAMESPACE, SEVERITY, `severity="${level}"`)})`,
-        legend: level,
-      })),
-      rename: resourceColumns,
-      order: [...Object.values(resourceColumns), ...CHECK_SEVERITIES],
-      sortBy: { column: 'Critical', desc: true },
+      family: 'trivy_resource_configaudits',
       links: {
         Name: [
           linkTo(UIDS.findings, 'Config audit details', ['var-namespace=${__data.fields["Namespace"]}']),
@@ -197,17 +160,11 @@ export function namespaceDashboard(): Dashboard {
     8,
   );
   grid.add(
-    table({
+    resourcesTable({
       title: 'Roles failing RBAC checks',
       description:
         'Roles in the selected namespaces by failed RBAC checks of each severity (RbacAssessmentReports). ClusterRoles are on the config audit dashboard.',
-      queries: CHECK_SEVERITIES.map((level) => ({
-        expr: `max by (${RESOURCE}) (${sel('trivy_role_rbacassessments', CLUSTER, NAMESPACE, SEVERITY, `severity="${level}"`)})`,
-        legend: level,
-      })),
-      rename: resourceColumns,
-      order: [...Object.values(resourceColumns), ...CHECK_SEVERITIES],
-      sortBy: { column: 'Critical', desc: true },
+      family: 'trivy_role_rbacassessments',
     }),
     12,
     8,

@@ -25,6 +25,7 @@ import {
   pieChart,
   severityColorOverrides,
   stat,
+  steps,
   table,
   timeseries,
   type Dashboard,
@@ -70,10 +71,7 @@ export function overview(): Dashboard {
       title: 'Vulnerable images',
       description: `Images with at least one vulnerability of the selected severities. ${ONCE}`,
       query: { expr: `count(sum by (cluster, ${IMAGE}) (${unique()}) > 0) or vector(0)` },
-      thresholds: [
-        { color: 'green', value: null },
-        { color: 'orange', value: 1 },
-      ],
+      thresholds: steps('green', ['orange', 1]),
     }),
     4,
     4,
@@ -106,10 +104,7 @@ export function overview(): Dashboard {
       query: {
         expr: `count(max by (cluster, ${IMAGE}) (${sel('trivy_image_exposedsecrets', CLUSTER, NAMESPACE, SEVERITY)}) > 0) or vector(0)`,
       },
-      thresholds: [
-        { color: 'green', value: null },
-        { color: 'red', value: 1 },
-      ],
+      thresholds: steps('green', ['red', 1]),
       links: [linkTo(UIDS.findings, 'Exposed secrets', [], ['namespace', 'severity'])],
     }),
     4,
@@ -123,10 +118,7 @@ export function overview(): Dashboard {
       query: {
         expr: `sum(max by (cluster, namespace, name, severity) (${sel('trivy_resource_configaudits', CLUSTER, NAMESPACE, SEVERITY)}))`,
       },
-      thresholds: [
-        { color: 'green', value: null },
-        { color: 'orange', value: 1 },
-      ],
+      thresholds: steps('green', ['orange', 1]),
       links: [linkTo(UIDS.findings, 'Config audit', [], ['namespace', 'severity'])],
     }),
     4,
@@ -140,10 +132,7 @@ export function overview(): Dashboard {
       query: {
         expr: `sum(max by (cluster, title, status) (${sel('trivy_cluster_compliance', CLUSTER, 'status="Fail"')}))`,
       },
-      thresholds: [
-        { color: 'green', value: null },
-        { color: 'orange', value: 1 },
-      ],
+      thresholds: steps('green', ['orange', 1]),
       links: [linkTo(UIDS.compliance, 'Compliance', [], [])],
     }),
     4,
@@ -170,10 +159,7 @@ export function overview(): Dashboard {
         query: {
           expr: `count(group by (cluster, ${IMAGE}) (${sel('trivy_lookout_image_scan_failing', CLUSTER)})) or vector(0)`,
         },
-        thresholds: [
-          { color: 'green', value: null },
-          { color: 'orange', value: 1 },
-        ],
+        thresholds: steps('green', ['orange', 1]),
         links: [linkTo(UIDS.scanHealth, 'Scan health', [], ['namespace'])],
       }),
       4,
@@ -229,14 +215,8 @@ export function overview(): Dashboard {
       sortBy: { column: 'Critical', desc: true },
       links: { Namespace: [namespaceLink('Namespace')] },
       colored: {
-        Critical: [
-          { color: 'text', value: null },
-          { color: 'dark-red', value: 1 },
-        ],
-        'Exposed secrets': [
-          { color: 'text', value: null },
-          { color: 'red', value: 1 },
-        ],
+        Critical: steps('text', ['dark-red', 1]),
+        'Exposed secrets': steps('text', ['red', 1]),
       },
     }),
     14,
@@ -260,11 +240,7 @@ export function overview(): Dashboard {
           legend: '{{namespace}}',
         },
       ],
-      thresholds: [
-        { color: 'green', value: null },
-        { color: 'orange', value: 10 },
-        { color: 'red', value: 50 },
-      ],
+      thresholds: steps('green', ['orange', 10], ['red', 50]),
       links: [linkTo(UIDS.namespace, 'Namespace details', ['var-namespace=${__field.labels.namespace}'])],
     }),
     10,
@@ -310,10 +286,7 @@ export function overview(): Dashboard {
       sortBy: { column: 'Critical', desc: true },
       links: { Repository: [imageLink('Repository', 'Tag')] },
       colored: {
-        Critical: [
-          { color: 'text', value: null },
-          { color: 'dark-red', value: 1 },
-        ],
+        Critical: steps('text', ['dark-red', 1]),
       },
     }),
     24,
