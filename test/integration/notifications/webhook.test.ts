@@ -18,6 +18,7 @@ import { startOperator, type OperatorProcess } from '../../harness/operator-proc
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { repoRoot } from '../../harness/tools.ts';
 import { waitUntil } from '../../harness/waiting.ts';
+import { familyLines } from '../metrics/support.ts';
 
 const GROUP = 'aquasecurity.github.io';
 const VERSION = 'v1alpha1';
@@ -112,30 +113,23 @@ class Sink {
 const fixture = <T>(name: string): T =>
   yaml.load(readFileSync(path.join(repoRoot, 'test', 'fixtures', 'reports', name), 'utf8')) as T;
 
-/** Reads one sample value from /metrics; 0 when the series is absent. */
+const metricsText = (op: OperatorProcess) => fetch(`${op.baseUrl}/metrics`).then((r) => r.text());
+
+/** The sum of a family's samples whose series carry all of `labels` (0 when there are none). */
+function sampleSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  return familyLines(text, name)
+    .filter((line) => wanted.every((pair) => line.includes(pair)))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
+
+/** Reads one series' value from /metrics; 0 when the series is absent. */
 async function metric(
   op: OperatorProcess,
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
-  const text = await fetch(`${op.baseUrl}/metrics`).then((r) => r.text());
-  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  const line = text
-    .split('\n')
-    .find(
-      (l) =>
-        (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && wanted.every((pair) => l.includes(pair)),
-    );
-  return line ? Number(line.split(' ').pop()) : 0;
-}
-
-/** The sum over all series of a metric family (0 when it has none). */
-async function metricSum(op: OperatorProcess, name: string): Promise<number> {
-  const text = await fetch(`${op.baseUrl}/metrics`).then((r) => r.text());
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  return sampleSum(await metricsText(op), name, labels);
 }
 
 /** The operator's log lines about webhook notifications, one per line, for failure messages. */
@@ -572,14 +566,18 @@ describe('webhook broadcast of report changes (real control plane, operator proc
     it('counts every notification as failed or dropped, and keeps running', async () => {
       for (let i = 0; i < 8; i++) await createReport(vulnerabilityReport(`unreachable-${i}`));
       // 4 are being sent (and retried), 2 wait, the 2 oldest waiting ones make room for newer ones.
-      const counts = async () => ({
-        failed: await metricSum(op, 'trivy_lookout_webhook_failed_total'),
-        failedNetwork: await metric(op, 'trivy_lookout_webhook_failed_total', { reason: 'network' }),
-        dropped: await metricSum(op, 'trivy_lookout_webhook_dropped_total'),
-        droppedQueueFull: await metric(op, 'trivy_lookout_webhook_dropped_total', { reason: 'queue_full' }),
-        sent: await metricSum(op, 'trivy_lookout_webhook_sent_total'),
-        queueDepth: await metric(op, 'trivy_lookout_webhook_queue_depth'),
-      });
+      // One scrape per poll, so that the figures agree with each other.
+      const counts = async () => {
+        const text = await metricsText(op);
+        return {
+          failed: sampleSum(text, 'trivy_lookout_webhook_failed_total'),
+          failedNetwork: sampleSum(text, 'trivy_lookout_webhook_failed_total', { reason: 'network' }),
+          dropped: sampleSum(text, 'trivy_lookout_webhook_dropped_total'),
+          droppedQueueFull: sampleSum(text, 'trivy_lookout_webhook_dropped_total', { reason: 'queue_full' }),
+          sent: sampleSum(text, 'trivy_lookout_webhook_sent_total'),
+          queueDepth: sampleSum(text, 'trivy_lookout_webhook_queue_depth'),
+        };
+      };
       let last: Awaited<ReturnType<typeof counts>> | undefined;
       // Waits for the outcome, not for the exact figure, so that a wrong count fails with the
       // figures and the operator's account of each notification rather than with a timeout.
