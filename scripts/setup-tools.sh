@@ -172,10 +172,30 @@ install_prometheus() {
   done
 }
 
+# --- trivy-test-db: offline Trivy DBs from the test fixtures (our own Go program) ----------
+# Keyed by a hash of its sources: an edit rebuilds it, an unchanged checkout reuses it.
+build_trivy_test_db() {
+  local src="$ROOT/scripts/trivy-test-db"
+  local hash; hash="$(cd "$src" && sha256sum go.mod go.sum *.go | sha256sum | cut -c1-16)"
+  local out="$CACHE/trivy-test-db-$hash"
+  if [[ ! -x "$out/trivy-test-db" ]]; then
+    if [[ $CHECK_ONLY == 1 ]]; then missing+=("trivy-test-db"); return; fi
+    need_go "trivy-test-db"
+    say "building trivy-test-db from scripts/trivy-test-db (first time only: about 1-2 minutes)"
+    mkdir -p "$out"
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/trivy-test-db.tmp" .) \
+      || { rm -rf "$out"; die "building trivy-test-db failed (see the Go output above)"; }
+    mv "$out/trivy-test-db.tmp" "$out/trivy-test-db"
+    say "built trivy-test-db into $out"
+  fi
+  link "$out/trivy-test-db"
+}
+
 build_etcd
 build_kubernetes
 build_helm
 build_trivy
+build_trivy_test_db
 install_prometheus
 
 if [[ $CHECK_ONLY == 1 && ${#missing[@]} -gt 0 ]]; then

@@ -20,7 +20,8 @@ export type ToolName =
   | 'promtool'
   | 'prometheus-alertmanager'
   | 'amtool'
-  | 'trivy';
+  | 'trivy'
+  | 'trivy-test-db';
 
 function isExecutable(file: string): boolean {
   try {
