@@ -19,6 +19,7 @@ import {
   classifyFailure,
   decodeScanLog,
   FailureReason,
+  failureHint,
   failureSummary,
   scanDatabasesFromLog,
 } from './result.ts';
@@ -46,6 +47,9 @@ const metricReason: Record<FailureReason, ScanFailureReason> = {
   [FailureReason.registryAuth]: ScanFailureReason.registryAuth,
   [FailureReason.imageNotFound]: ScanFailureReason.imagePull,
   [FailureReason.registryUnreachable]: ScanFailureReason.imagePull,
+  [FailureReason.registryTls]: ScanFailureReason.imagePull,
+  [FailureReason.dbDownload]: ScanFailureReason.trivyError,
+  [FailureReason.oomKilled]: ScanFailureReason.podKilled,
   [FailureReason.timeout]: ScanFailureReason.timeout,
   [FailureReason.invalidOutput]: ScanFailureReason.invalidOutput,
   [FailureReason.scannerError]: ScanFailureReason.trivyError,
@@ -479,11 +483,15 @@ export class ScanController {
   ): Promise<void> {
     const result = await this.jobs.readResult(jobName).catch(() => undefined);
     const log = result?.log ?? '';
-    const reason = classifyFailure(log, jobReason);
-    const summary =
-      reason === FailureReason.timeout && !log
-        ? `the scan did not finish within ${Math.round(this.o.config.operator.scanJobTimeoutMs / 1000)} s`
-        : failureSummary(log || jobReason || 'the scan job failed');
+    const reason = classifyFailure({ log, jobReason, containerReason: result?.reason });
+    let summary: string;
+    if (reason === FailureReason.timeout && !log)
+      summary = `the scan did not finish within ${Math.round(this.o.config.operator.scanJobTimeoutMs / 1000)} s`;
+    else if (reason === FailureReason.oomKilled)
+      summary = `container ${result?.container ?? 'scan'} was OOMKilled at its memory limit (${this.o.config.trivy.resources.limits.memory ?? 'none'})`;
+    else summary = failureSummary(log || jobReason || 'the scan job failed');
+    const hint = failureHint(reason);
+    if (hint) summary = `${summary} (${hint})`;
     this.failed(key, reason, summary, startedAt);
   }
 

@@ -6,12 +6,27 @@ export const FailureReason = {
   registryAuth: 'RegistryAuth',
   imageNotFound: 'ImageNotFound',
   registryUnreachable: 'RegistryUnreachable',
+  /** The registry's certificate was refused, or it speaks plain HTTP and is not listed as such. */
+  registryTls: 'RegistryTLS',
+  /** Trivy could not download its vulnerability DB or Java DB. */
+  dbDownload: 'DBDownload',
+  /** The node killed the scan container for exceeding its memory limit. */
+  oomKilled: 'OOMKilled',
   timeout: 'Timeout',
   invalidOutput: 'InvalidOutput',
   scannerError: 'ScannerError',
   jobError: 'JobError',
 } as const;
 export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
+
+/** What a failed scan left behind: its log, the Job's condition reason, the container's end. */
+export interface FailedScan {
+  log: string;
+  /** The Job's Failed condition reason (DeadlineExceeded, BackoffLimitExceeded, …). */
+  jobReason?: string;
+  /** The terminated reason of the container that failed (OOMKilled, Error, …). */
+  containerReason?: string;
+}
 
 /** Marks the log line carrying `trivy version --format json` after the result (see SCAN_SCRIPT). */
 export const TRIVY_VERSION_PREFIX = 'trivy-version: ';
@@ -81,22 +96,58 @@ export function decodeScanLog(log: string): string {
   return json.toString('utf8');
 }
 
-/** Classifies a failed scan from Trivy's error log (and the Job's own condition reason). */
-export function classifyFailure(log: string, jobReason?: string): FailureReason {
-  if (jobReason === 'DeadlineExceeded') return FailureReason.timeout;
-  const text = log.toLowerCase();
-  if (/unauthorized|authentication required|denied|401|403|forbidden/.test(text))
-    return FailureReason.registryAuth;
-  if (/manifest unknown|not found|unable to find the specified image|name unknown|404/.test(text)) {
+/**
+ * Classifies a failed scan. The node's and the Job's own reasons come first; then Trivy's log. When
+ * Trivy tried several image sources (docker, containerd, podman, remote), only its `remote error`
+ * parts are about the registry: the others are the missing daemons of a scan pod.
+ */
+export function classifyFailure(failed: FailedScan): FailureReason {
+  if (failed.containerReason === 'OOMKilled') return FailureReason.oomKilled;
+  if (failed.jobReason === 'DeadlineExceeded') return FailureReason.timeout;
+  const all = stripAnsi(failed.log).toLowerCase();
+  const remote = all
+    .split('\n')
+    .filter((line) => /^\s*\*\s*remote error:/.test(line))
+    .join('\n');
+  const text = remote || all;
+  if (/failed to download (vulnerability|java) db|java db update failed|db error:/.test(all))
+    return FailureReason.dbDownload;
+  // A registry that answers "unknown" to credentials it accepted elsewhere: the image is the problem.
+  if (/manifest_unknown|name_unknown|manifest unknown|404 not found/.test(text))
     return FailureReason.imageNotFound;
-  }
+  if (/unauthorized|authentication required|denied|\b401\b|\b403\b|forbidden/.test(text))
+    return FailureReason.registryAuth;
+  if (/x509:|tls: |certificate|server gave http response to https client/.test(text))
+    return FailureReason.registryTls;
   if (
-    /no such host|connection refused|i\/o timeout|dial tcp|tls handshake|network is unreachable/.test(text)
-  ) {
+    /no such host|connection refused|no route to host|i\/o timeout|dial tcp|network is unreachable/.test(text)
+  )
     return FailureReason.registryUnreachable;
-  }
+  if (/unable to find the specified image/.test(text)) return FailureReason.imageNotFound;
   if (/context deadline exceeded|timeout/.test(text)) return FailureReason.timeout;
   return FailureReason.scannerError;
+}
+
+/** What to do about a reason, for the Event a person reads. */
+export function failureHint(reason: FailureReason): string | undefined {
+  switch (reason) {
+    case FailureReason.registryAuth:
+      return 'give the workload an imagePullSecret for the registry (or list one in operator.privateRegistryScanSecretsNames)';
+    case FailureReason.registryTls:
+      return 'list the registry in trivy.insecureRegistries (self-signed certificate) or trivy.nonSslRegistries (plain HTTP)';
+    case FailureReason.dbDownload:
+      return 'check trivy.dbRepository / trivy.javaDbRepository and trivy.dbRepositoryInsecure';
+    case FailureReason.oomKilled:
+      return 'raise trivy.resources.limits.memory';
+    default:
+      return undefined;
+  }
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*m/g;
+function stripAnsi(text: string): string {
+  return text.replace(ANSI, '');
 }
 
 /** The most useful line of an error log, for Events and log lines (bounded length). */

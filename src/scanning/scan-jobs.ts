@@ -1,6 +1,15 @@
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
-import { isConflict, isNotFound, kubeError } from '../kube/index.ts';
+import { apiErrorStatus, isConflict, isNotFound, kubeError } from '../kube/index.ts';
 import type { ScanJobManifests } from './job-manifest.ts';
+
+/** How a scan pod's deciding container ended, with its log. */
+export interface ScanPodResult {
+  log: string;
+  container: string;
+  exitCode: number | undefined;
+  /** The kubelet's terminated reason: Completed, Error, OOMKilled, … */
+  reason: string | undefined;
+}
 
 /** The API calls around one scan Job. Thin on purpose: every decision is made elsewhere. */
 export class ScanJobs {
@@ -68,11 +77,12 @@ export class ScanJobs {
     return 'created';
   }
 
-  /** The scan container's log and exit code, or undefined when the pod is gone (deadline, deletion). */
-  async readResult(
-    jobName: string,
-    container = 'scan',
-  ): Promise<{ log: string; exitCode: number | undefined } | undefined> {
+  /**
+   * The result of the Job's pod: the log of the container that failed (an init container that
+   * downloads the DB fails before the main container starts), else of the main container; with how that container ended.
+   * Undefined when the pod is gone (deadline, deletion).
+   */
+  async readResult(jobName: string, mainContainer = 'scan'): Promise<ScanPodResult | undefined> {
     const pods = await this.core.listNamespacedPod({
       namespace: this.namespace,
       labelSelector: `batch.kubernetes.io/job-name=${jobName}`,
@@ -81,17 +91,32 @@ export class ScanJobs {
       pods.items.find((p) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') ??
       pods.items[0];
     if (!pod?.metadata?.name) return undefined;
-    const status = pod.status?.containerStatuses?.find((c) => c.name === container);
-    const exitCode = status?.state?.terminated?.exitCode;
+    const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+    const failed = statuses.find((c) => {
+      const end = c.state?.terminated ?? c.lastState?.terminated;
+      return end !== undefined && (end.exitCode !== 0 || end.reason === 'OOMKilled');
+    });
+    const status = failed ?? statuses.find((c) => c.name === mainContainer);
+    const container = status?.name ?? mainContainer;
+    const terminated = status?.state?.terminated ?? status?.lastState?.terminated;
     try {
       const log = await this.core.readNamespacedPodLog({
         name: pod.metadata.name,
         namespace: this.namespace,
         container,
       });
-      return { log: typeof log === 'string' ? log : String(log), exitCode };
+      return {
+        log: typeof log === 'string' ? log : String(log),
+        container,
+        exitCode: terminated?.exitCode,
+        reason: terminated?.reason,
+      };
     } catch (err) {
-      if (isNotFound(err)) return undefined;
+      // A container that never started has no log; its end (e.g. OOMKilled at start) still tells.
+      if (isNotFound(err) || (terminated && apiErrorStatus(err) === 400))
+        return terminated
+          ? { log: '', container, exitCode: terminated.exitCode, reason: terminated.reason }
+          : undefined;
       throw kubeError(err, 'read scan pod log', { pod: pod.metadata.name });
     }
   }

@@ -40,24 +40,92 @@ describe('decodeScanLog', () => {
 });
 
 describe('classifyFailure', () => {
-  it('maps Trivy error logs and Job reasons to a small set of reasons', () => {
-    assert.equal(classifyFailure('', 'DeadlineExceeded'), FailureReason.timeout);
-    assert.equal(
-      classifyFailure(
-        'FATAL image scan error: GET https://r.example/v2/: UNAUTHORIZED: authentication required',
-      ),
+  const fatal = (err: string) => `2026-12-02T10:00:00Z\t\u001b[31mFATAL\u001b[0m\tFatal error\t${err}`;
+  /** Trivy's message when every image source failed; only the remote part is about the registry. */
+  const sources = (remote: string) =>
+    fatal(
+      [
+        'run error: image scan error: scan error: unable to initialize a scan service: unable to initialize container image: unable to find the specified image "198.51.100.1:5001/t/app:1" in ["docker" "containerd" "podman" "remote"]: 4 errors occurred:',
+        '\t* docker error: unable to inspect the image (198.51.100.1:5001/t/app:1): Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?',
+        '\t* containerd error: containerd socket not found: /run/containerd/containerd.sock',
+        '\t* podman error: unable to initialize Podman client: no podman socket found: stat podman/podman.sock: no such file or directory',
+        `\t* remote error: ${remote}`,
+      ].join('\n'),
+    );
+
+  for (const [what, failed, reason] of [
+    ['a Job past its deadline', { log: '', jobReason: 'DeadlineExceeded' }, FailureReason.timeout],
+    [
+      'a container killed for memory',
+      { log: 'INFO Scanning...', containerReason: 'OOMKilled' },
+      FailureReason.oomKilled,
+    ],
+    [
+      'a registry refusing credentials',
+      {
+        log: sources(
+          'GET https://198.51.100.1:5002/v2/t/app/manifests/1: UNAUTHORIZED: authentication required; [map[Action:pull Class: Name:t/app Type:repository]]',
+        ),
+      },
       FailureReason.registryAuth,
-    );
-    assert.equal(
-      classifyFailure('FATAL unable to find the specified image "x:1"'),
+    ],
+    [
+      'an image deleted from the registry',
+      {
+        log: sources(
+          'GET https://198.51.100.1:5001/v2/t/app/manifests/1: MANIFEST_UNKNOWN: manifest unknown; map[Tag:1]',
+        ),
+      },
       FailureReason.imageNotFound,
-    );
-    assert.equal(
-      classifyFailure('dial tcp: lookup r.example: no such host'),
+    ],
+    [
+      'a registry that is down (the docker bullet says "connect" too, and is ignored)',
+      {
+        log: sources(
+          'Get "https://198.51.100.1:5001/v2/": dial tcp 198.51.100.1:5001: connect: connection refused',
+        ),
+      },
       FailureReason.registryUnreachable,
-    );
-    assert.equal(classifyFailure('panic: something odd'), FailureReason.scannerError);
-  });
+    ],
+    [
+      'a self-signed certificate without trivy.insecureRegistries',
+      {
+        log: sources(
+          'Get "https://198.51.100.1:5003/v2/": tls: failed to verify certificate: x509: certificate signed by unknown authority',
+        ),
+      },
+      FailureReason.registryTls,
+    ],
+    [
+      'a plain-HTTP registry without trivy.nonSslRegistries',
+      {
+        log: sources('Get "https://198.51.100.1:5001/v2/": http: server gave HTTP response to HTTPS client'),
+      },
+      FailureReason.registryTls,
+    ],
+    [
+      'a missing DB repository',
+      {
+        log: fatal(
+          'run error: init error: DB error: failed to download vulnerability DB: OCI artifact error: failed to download vulnerability DB: failed to download artifact from 198.51.100.1:5001/nothing:2: OCI repository error: GET http://198.51.100.1:5001/v2/nothing/manifests/2: NAME_UNKNOWN: repository name not known to registry',
+        ),
+      },
+      FailureReason.dbDownload,
+    ],
+    [
+      'an unreachable Java DB',
+      {
+        log: fatal(
+          'post analysis error: post analysis error: Unable to initialize the Java DB: Java DB update failed: OCI artifact error: failed to download Java DB: connection refused',
+        ),
+      },
+      FailureReason.dbDownload,
+    ],
+    ['a DNS failure', { log: 'dial tcp: lookup r.example: no such host' }, FailureReason.registryUnreachable],
+    ['anything else', { log: 'panic: something odd' }, FailureReason.scannerError],
+  ] as const) {
+    it(`classifies ${what} as ${reason}`, () => assert.equal(classifyFailure(failed), reason));
+  }
 
   it('summarises the fatal line of a log', () => {
     assert.equal(failureSummary('INFO a\nFATAL b: c\nINFO d'), 'FATAL b: c');
