@@ -98,6 +98,10 @@ export function buildScanJob(
   }
 
   const args = [
+    // A scan pod has no Docker, containerd or Podman socket: asking only the registry saves the
+    // probes and keeps their noise out of the error a failed scan reports (Trivy-Operator omits it).
+    '--image-src',
+    'remote',
     '--quiet',
     '--format',
     'json',
