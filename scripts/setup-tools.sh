@@ -33,13 +33,13 @@ need_go() {
 # --- Kubernetes control plane + kubectl -------------------------------------------------
 build_kubernetes() {
   local out="$CACHE/kubernetes-$KUBE_VERSION"
-  local bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  local bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
   local ok=1
   for b in "${bins[@]}"; do [[ -x "$out/$b" ]] || ok=0; done
   if [[ $ok == 0 ]]; then
     if [[ $CHECK_ONLY == 1 ]]; then missing+=("kubernetes $KUBE_VERSION"); return; fi
     need_go "Kubernetes"
-    say "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBE_VERSION from the k8s.io/kubernetes module (first time only: about 10-20 minutes on 2 cores)"
+    say "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy $KUBE_VERSION from the k8s.io/kubernetes module (first time only: about 10-20 minutes on 2 cores)"
     local work; work="$(mktemp -d "$CACHE/.build-kubernetes.XXXXXX")"
     local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
     local staging="v0.${KUBE_VERSION#v1.}"
@@ -73,7 +73,8 @@ build_kubernetes() {
       mkdir -p bin
       CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ld" -o bin/ \
         k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-        k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+        k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+        k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
     ) || { rm -rf "$work"; die "building Kubernetes $KUBE_VERSION failed (see the Go output above)"; }
     rm -rf "$out"; mkdir -p "$out"; mv "$work"/bin/* "$out/"; rm -rf "$work"
     say "built Kubernetes $KUBE_VERSION into $out"
@@ -172,6 +173,35 @@ install_prometheus() {
   done
 }
 
+# --- A real node and registries: containerd, runc, CNI plugins, distribution (Debian packages)
+# test/harness/node runs containerd + the kubelet built above; test/harness/registry runs
+# distribution's registry. iptables and conntrack are what the kubelet and kube-proxy call;
+# busybox-static is the one binary the harness's own test images are made of.
+install_node_packages() {
+  local want=() pkg
+  local -A probe=(
+    [containerd]=containerd [runc]=runc [docker-registry]=docker-registry [iptables]=iptables
+    [conntrack]=conntrack [busybox-static]=busybox
+  )
+  for pkg in "${!probe[@]}"; do system_command "${probe[$pkg]}" >/dev/null 2>&1 || want+=("$pkg"); done
+  [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] || want+=(containernetworking-plugins)
+  if [[ ${#want[@]} -gt 0 ]]; then
+    if [[ $CHECK_ONLY == 1 ]]; then missing+=("${want[@]}"); return; fi
+    command -v apt-get >/dev/null 2>&1 || die "need the Debian packages ${want[*]} (apt-get not found); install them by hand"
+    local sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    say "installing Debian packages: ${want[*]}"
+    $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
+    # No service is started from these (no systemd here); the harness runs its own instances.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null \
+      || die "apt-get install ${want[*]} failed"
+  fi
+  local tool bin
+  for tool in containerd containerd-shim-runc-v2 ctr runc docker-registry busybox; do
+    bin="$(system_command "$tool")" || die "$tool not found after installing it"
+    link "$bin"
+  done
+}
+
 # --- trivy-test-db: offline Trivy DBs from the test fixtures (our own Go program) ----------
 # Keyed by a hash of its sources: an edit rebuilds it, an unchanged checkout reuses it.
 build_trivy_test_db() {
@@ -197,6 +227,7 @@ build_helm
 build_trivy
 build_trivy_test_db
 install_prometheus
+install_node_packages
 
 if [[ $CHECK_ONLY == 1 && ${#missing[@]} -gt 0 ]]; then
   say "missing: ${missing[*]} (run scripts/setup-tools.sh)"

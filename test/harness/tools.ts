@@ -21,7 +21,16 @@ export type ToolName =
   | 'prometheus-alertmanager'
   | 'amtool'
   | 'trivy'
-  | 'trivy-test-db';
+  | 'trivy-test-db'
+  // A real node (test/harness/node): Kubernetes' own, and Debian's containerd, runc and registry.
+  | 'kubelet'
+  | 'kube-proxy'
+  | 'containerd'
+  | 'containerd-shim-runc-v2'
+  | 'ctr'
+  | 'runc'
+  | 'docker-registry'
+  | 'busybox';
 
 function isExecutable(file: string): boolean {
   try {
