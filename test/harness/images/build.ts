@@ -149,9 +149,13 @@ export async function resolveDebs(names: readonly string[]): Promise<Omit<DebPac
   try {
     listing = await run('apt-cache', ['show', '--no-all-versions', ...names]);
   } catch (err) {
-    throw new Error(
-      `Debian packages ${names.join(', ')} unknown to apt (run apt-get update?): ${(err as Error).message}`,
-    );
+    // A machine whose apt lists were never fetched knows no packages yet.
+    if (!(await refreshAptLists())) {
+      throw new Error(
+        `Debian packages ${names.join(', ')} unknown to apt (run apt-get update): ${(err as Error).message}`,
+      );
+    }
+    listing = await run('apt-cache', ['show', '--no-all-versions', ...names]);
   }
   const stanzas = listing.split(/\n\n+/).filter((s) => s.trim());
   return names.map((name) => {
@@ -172,6 +176,18 @@ export async function resolveDebs(names: readonly string[]): Promise<Omit<DebPac
       sha256,
     };
   });
+}
+
+/**
+ * Runs `apt-get update` once per process, as root only. Returns false when it did not run (not
+ * root, or already done), so the caller reports the original error.
+ */
+let aptUpdated = false;
+export async function refreshAptLists(): Promise<boolean> {
+  if (aptUpdated || process.getuid?.() !== 0) return false;
+  aptUpdated = true;
+  await run('apt-get', ['update', '-qq']);
+  return true;
 }
 
 /** Downloads (once) the resolved packages with `apt-get download`, checked against apt's digest. */

@@ -7,7 +7,17 @@
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { ImageRuntimeConfig, LayerBlob } from '../oci/layout.ts';
-import { cached, downloadDebs, installDebs, layerFrom, resolveDebs, run, writeFiles } from './build.ts';
+import {
+  cached,
+  downloadDebs,
+  installDebs,
+  layerFrom,
+  refreshAptLists,
+  resolveDebs,
+  run,
+  writeFiles,
+  type DebPackage,
+} from './build.ts';
 
 /** The packages installed, by binary name (their advisories are keyed by source package). */
 export const debianPackages = ['busybox-static', 'zlib1g', 'liblz4-1'] as const;
@@ -71,7 +81,16 @@ export function buildBaseLayer(): Promise<BaseLayer> {
 }
 
 async function buildBase(): Promise<BaseLayer> {
-  const resolved = await resolveDebs(debianPackages);
+  try {
+    return await buildBaseFrom(await resolveDebs(debianPackages));
+  } catch (err) {
+    // Lists older than the archive name versions it no longer serves: refresh them, resolve again.
+    if (!(await refreshAptLists())) throw err;
+    return buildBaseFrom(await resolveDebs(debianPackages));
+  }
+}
+
+async function buildBaseFrom(resolved: Omit<DebPackage, 'file'>[]): Promise<BaseLayer> {
   const { result } = await cached('debian-base', { resolved, debianFiles }, async (dir) => {
     const debs = await downloadDebs(resolved);
     const root = path.join(dir, 'rootfs');
