@@ -107,7 +107,7 @@ export async function cached<T>(
   try {
     const result = await build(tmp);
     writeFileSync(path.join(tmp, 'result.json'), JSON.stringify(result, null, 2));
-    rmSync(dir, { recursive: true, force: true }); // an interrupted build's leftovers
+    if (!existsSync(resultFile)) rmSync(dir, { recursive: true, force: true }); // an interrupted build's leftovers
     try {
       renameSync(tmp, dir);
     } catch (err) {
