@@ -10,8 +10,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bridgePorts, linkExists, run, tryRun } from './system.ts';
 
-/** Two /25 halves of TEST-NET-2: `npm start`'s cluster and the test suite's can run at once. */
-export const NODE_INSTANCE_COUNT = 2;
+/**
+ * The /25 halves of TEST-NET-2, then of TEST-NET-3 (203.0.113.0/24, also documentation-only):
+ * `npm start`'s cluster and the test suite's run at once, and a test may add a node of its own.
+ * (TEST-NET-1 is out: this machine's eth0 lives there.)
+ */
+const INSTANCE_NETS = ['198.51.100', '198.51.100', '203.0.113', '203.0.113'];
+export const NODE_INSTANCE_COUNT = INSTANCE_NETS.length;
 
 export interface InstanceNetwork {
   index: number;
@@ -33,16 +38,17 @@ export function instanceNetwork(index: number): InstanceNetwork {
   if (!Number.isInteger(index) || index < 0 || index >= NODE_INSTANCE_COUNT) {
     throw new Error(`node instance ${index} out of range 0..${NODE_INSTANCE_COUNT - 1}`);
   }
-  const base = index * 128;
+  const net = INSTANCE_NETS[index] ?? '';
+  const base = (index % 2) * 128;
   const bridge = `tlk${index}`;
   return {
     index,
     bridge,
-    nodeIp: `198.51.100.${base + 1}`,
-    subnet: `198.51.100.${base}/25`,
+    nodeIp: `${net}.${base + 1}`,
+    subnet: `${net}.${base}/25`,
     prefixLength: 25,
-    rangeStart: `198.51.100.${base + 2}`,
-    rangeEnd: `198.51.100.${base + 126}`,
+    rangeStart: `${net}.${base + 2}`,
+    rangeEnd: `${net}.${base + 126}`,
     cniNetwork: `trivy-lookout-${bridge}`,
     cgroupName: `trivy-lookout-${bridge}`,
   };

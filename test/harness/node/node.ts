@@ -393,11 +393,23 @@ function kubeletConfig(
   ].join('\n');
 }
 
-/** containerd's per-host registry config: plain HTTP, or HTTPS verified with the registry's CA. */
+/**
+ * containerd's per-host registry config: plain HTTP, or HTTPS verified with the registry's CA.
+ * containerd 1.6 refuses a hosts.toml without a [host] table ("invalid `host` tree"), so the
+ * registry is named both as the host and as the server (the fallback, otherwise https://host).
+ */
 function writeHostsToml(certsDir: string, registry: RegistryHostConfig): void {
   const hostDir = path.join(certsDir, registry.host);
   mkdirSync(hostDir, { recursive: true });
-  const lines = [`server = ${q(`${registry.scheme}://${registry.host}`)}`];
-  if (registry.caFile) lines.push(`ca = ${q(registry.caFile)}`);
+  const url = `${registry.scheme}://${registry.host}`;
+  const ca = registry.caFile ? [`ca = ${q(registry.caFile)}`] : [];
+  const lines = [
+    `server = ${q(url)}`,
+    ...ca,
+    '',
+    `[host.${q(url)}]`,
+    '  capabilities = ["pull", "resolve"]',
+    ...ca.map((l) => `  ${l}`),
+  ];
   writeFileSync(path.join(hostDir, 'hosts.toml'), `${lines.join('\n')}\n`);
 }
