@@ -22,7 +22,7 @@ export interface ManagedProcess {
 export class ProcessGroup {
   private readonly processes: ManagedProcess[] = [];
   private readonly pidFile: string;
-  private watchdogStarted = false;
+  private watchdog: ChildProcess | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly dir: string) {
@@ -81,6 +81,9 @@ export class ProcessGroup {
       }
     }
     writeFileSync(this.pidFile, '');
+    // Nothing left to guard; a group that is stopped long before its owner exits (a test's own
+    // node or registry) would otherwise leave one watchdog per start running until then.
+    this.watchdog?.kill('SIGKILL');
   }
 
   /** Synchronous last resort for process 'exit' handlers, where nothing can be awaited. */
@@ -96,16 +99,15 @@ export class ProcessGroup {
   }
 
   private ensureWatchdog(): void {
-    if (this.watchdogStarted) return;
-    this.watchdogStarted = true;
+    if (this.watchdog) return;
     const script = [
       `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done`,
       `for p in $(cat '${this.pidFile}' 2>/dev/null); do kill -TERM "$p" 2>/dev/null; done`,
       'sleep 5',
       `for p in $(cat '${this.pidFile}' 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done`,
     ].join('\n');
-    const watchdog = spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' });
-    watchdog.unref();
+    this.watchdog = spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' });
+    this.watchdog.unref();
   }
 }
 
