@@ -1,12 +1,16 @@
 /**
- * `npm run cluster -- up [--dir DIR]`: starts the local control plane with the report CRDs and
- * keeps running (Ctrl-C or `npm run cluster -- down` stops it). Prints the kubeconfig path.
+ * `npm run cluster -- up [--dir DIR] [--no-node]`: starts the local control plane with the report
+ * CRDs, a real node (containerd + kubelet) and three local registries (HTTP, TLS, Basic auth) on
+ * the node's bridge address, and keeps running (Ctrl-C or `npm run cluster -- down` stops it).
+ * Prints the kubeconfig path; state.json in DIR names the node and the registries.
  * `npm run cluster -- down [--dir DIR]`: stops a running one.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startControlPlane } from '../test/harness/control-plane.ts';
 import { installCrds } from '../test/harness/crds.ts';
+import { startNodeStack, type NodeStack } from '../test/harness/node-stack.ts';
+import { REAL_NODE_TAINT } from '../test/harness/node/index.ts';
 import {
   clearStaleCluster,
   defaultClusterDir,
@@ -19,7 +23,11 @@ import {
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { dir: { type: 'string', default: defaultClusterDir } },
+  options: {
+    dir: { type: 'string', default: defaultClusterDir },
+    // A control plane alone, for machines without containerd or the tests that need no real node.
+    'no-node': { type: 'boolean', default: false },
+  },
 });
 const dir = values.dir ?? defaultClusterDir;
 const command = positionals[0] ?? 'up';
@@ -35,11 +43,14 @@ async function up(): Promise<void> {
   clearStaleCluster(dir);
   const started = Date.now();
   const cp = await startControlPlane({ dir, log: say });
+  let stack: NodeStack | undefined;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    say(`${signal}: stopping the control plane`);
+    say(`${signal}: stopping the cluster`);
+    // The node before the control plane: the kubelet's Node object is deleted through it.
+    await stack?.stop().catch((err: unknown) => say(`stopping the node: ${String(err)}`));
     await cp.stop();
     clearStaleCluster(dir);
     process.exit(0);
@@ -47,13 +58,33 @@ async function up(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   say('installing the report CRDs');
-  await installCrds(cp.kubeConfig());
-  const state: ClusterState = { pid: process.pid, kubeconfigPath: cp.kubeconfigPath, server: cp.server };
-  writeFileSync(stateFile(dir), JSON.stringify(state));
+  const crds = installCrds(cp.kubeConfig());
+  crds.catch(() => undefined); // awaited below; this only keeps a failure during the node's start handled
+  if (!values['no-node']) {
+    stack = await startNodeStack({ kubeconfigPath: cp.kubeconfigPath, clusterDir: dir, log: say }).catch(
+      async (err: unknown) => {
+        await cp.stop();
+        throw err;
+      },
+    );
+  }
+  await crds;
+  const state: ClusterState = {
+    pid: process.pid,
+    kubeconfigPath: cp.kubeconfigPath,
+    server: cp.server,
+    ...(stack ? { stack: stack.state() } : {}),
+  };
+  writeFileSync(stateFile(dir), JSON.stringify(state, null, 2));
   say(
     `ready in ${((Date.now() - started) / 1000).toFixed(1)} s; stop with Ctrl-C or \`npm run cluster -- down\``,
   );
-  say(`try: kubectl --kubeconfig ${cp.kubeconfigPath} get crds`);
+  if (stack) {
+    const { node, registries } = stack.state();
+    say(`node ${node.name} at ${node.ip} (pods ${node.podSubnet}, tainted ${REAL_NODE_TAINT.key})`);
+    for (const r of Object.values(registries)) say(`registry ${r.flavour}: ${r.url}`);
+  }
+  say(`try: kubectl --kubeconfig ${cp.kubeconfigPath} get nodes`);
   process.stdout.write(`${cp.kubeconfigPath}\n`);
 }
 

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { clearStaleNodeStack, type NodeStackState } from './node-stack.ts';
 import { repoRoot } from './tools.ts';
 
 /** Where `npm run cluster -- up` keeps its state, so `down` and the test script can find it. */
@@ -10,6 +11,8 @@ export interface ClusterState {
   pid: number;
   kubeconfigPath: string;
   server: string;
+  /** The real node and the registries beside the control plane (absent with `up --no-node`). */
+  stack?: NodeStackState;
 }
 
 export function stateFile(dir: string): string {
@@ -33,16 +36,34 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Kills whatever a previous, crashed run left in `dir` (pids recorded by the process group) and clears it. */
+/**
+ * Kills whatever a previous, crashed run left in `dir` (pids recorded by the process groups: the
+ * control plane's, and the node's and registries' in their subfolders), takes the real node's
+ * traces off the host (mounts, cgroups, bridge, iptables rules: see test/harness/node), and clears it.
+ */
 export function clearStaleCluster(dir: string): void {
-  const pidFile = path.join(dir, 'pids');
-  if (existsSync(pidFile)) {
+  for (const pidFile of pidFiles(dir)) {
     for (const line of readFileSync(pidFile, 'utf8').split('\n')) {
       const pid = Number(line);
       if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
     }
   }
+  clearStaleNodeStack(dir, (line) => process.stderr.write(`${line}\n`));
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** `pids` files up to two folders deep (the node's is dir/node/pids, a registry's dir/registries/<flavour>/pids). */
+function pidFiles(dir: string, depth = 2): string[] {
+  const found = existsSync(path.join(dir, 'pids')) ? [path.join(dir, 'pids')] : [];
+  if (depth === 0) return found;
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return found;
+  }
+  for (const e of entries) if (e.isDirectory()) found.push(...pidFiles(path.join(dir, e.name), depth - 1));
+  return found;
 }
 
 /** Asks the `up` process to stop everything and waits until it has. */
