@@ -158,11 +158,14 @@ export function cleanupNode(
   const mounts = unmountAll(dir);
   if (mounts.length > 0) problems.push(`mounts left: ${mounts.join(', ')}`);
 
+  // libcni caches each sandbox's results in /var/lib/cni whatever the config says: the bridge
+  // network's under our network name, and the loopback one (which containerd adds) by sandbox id.
+  const results = path.join(CNI_STATE, 'results');
+  for (const id of sandboxIds(p)) rmSync(path.join(results, `cni-loopback-${id}-lo`), { force: true });
   if (options.ownsInstance) {
     deleteBridge(net);
-    for (const entry of safeReaddir(path.join(CNI_STATE, 'results'))) {
-      if (entry.startsWith(`${net.cniNetwork}-`))
-        rmSync(path.join(CNI_STATE, 'results', entry), { force: true });
+    for (const entry of safeReaddir(results)) {
+      if (entry.startsWith(`${net.cniNetwork}-`)) rmSync(path.join(results, entry), { force: true });
     }
     rmSync(path.join(CNI_STATE, 'networks', net.cniNetwork), { recursive: true, force: true });
     removeIfEmpty(path.join(CNI_STATE, 'results'), path.join(CNI_STATE, 'networks'), CNI_STATE);
@@ -193,6 +196,15 @@ export function cleanupNode(
     releaseInstance(index);
   if (problems.length > 0) log(`node cleanup of ${dir}: ${problems.join('; ')}`);
   return problems;
+}
+
+/** The pod sandboxes containerd's CRI plugin knows of (its root and state folders, one per sandbox). */
+function sandboxIds(p: ReturnType<typeof nodePaths>): Set<string> {
+  const ids = new Set<string>();
+  for (const base of [p.containerdRoot, p.containerdState]) {
+    for (const id of safeReaddir(path.join(base, 'io.containerd.grpc.v1.cri', 'sandboxes'))) ids.add(id);
+  }
+  return ids;
 }
 
 function safeReaddir(dir: string): string[] {

@@ -305,6 +305,7 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
     const net = instanceNetwork(extra.instance);
     const dir = extra.dir;
     extra.trustRegistry({ host: registries.http.host, scheme: 'http' });
+    let sandboxes: string[] = [];
     try {
       await createPod(
         'on-extra',
@@ -324,6 +325,8 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
       assert.ok(mountsUnder(dir).length > 0);
       assert.ok(bridgePorts(net.bridge).length > 0);
       assert.ok(symlinksInto('/var/log/containers', dir).length > 0);
+      sandboxes = safeList(path.join(dir, 'containerd/root/io.containerd.grpc.v1.cri/sandboxes'));
+      assert.ok(sandboxes.length > 0);
     } finally {
       await extra.stop();
     }
@@ -344,6 +347,12 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
       safeList('/var/lib/cni/results').filter((e) => e.startsWith(`${net.cniNetwork}-`)),
       [],
       'CNI cache',
+    );
+    const cniCache = safeList('/var/lib/cni/results');
+    assert.deepEqual(
+      sandboxes.filter((id) => cniCache.some((e) => e.includes(id))),
+      [],
+      'CNI loopback cache',
     );
     const rulesAfter = iptablesRules();
     assert.deepEqual(
