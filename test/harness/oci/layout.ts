@@ -13,6 +13,8 @@ import {
   mkdirSync,
   readFileSync,
   renameSync,
+  rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -260,4 +262,36 @@ export function readLayout(dir: string): {
     manifestDigest: top.digest,
     blobPath,
   };
+}
+
+/**
+ * A layout of the same image under a new manifest digest (one annotation added; layers and config
+ * shared through symlinks): a distinct image to a registry and a runtime, at no build cost.
+ */
+export function writeVariantLayout(layoutDir: string, dir: string, variant: string): WrittenLayout {
+  const { manifest, blobPath } = readLayout(layoutDir);
+  const blobs = path.join(dir, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  for (const blob of [manifest.config, ...manifest.layers]) {
+    const link = path.join(blobs, blob.digest.slice('sha256:'.length));
+    rmSync(link, { force: true });
+    symlinkSync(blobPath(blob.digest), link);
+  }
+  const variantManifest: Manifest = {
+    ...manifest,
+    annotations: { ...manifest.annotations, 'dev.trivy-lookout.test.variant': variant },
+  };
+  const bytes = Buffer.from(JSON.stringify(variantManifest));
+  const digest = digestOf(bytes);
+  writeFileSync(path.join(blobs, digest.slice('sha256:'.length)), bytes);
+  writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  writeFileSync(
+    path.join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.index,
+      manifests: [{ mediaType: variantManifest.mediaType, digest, size: bytes.length }],
+    }),
+  );
+  return { dir, manifest: variantManifest, manifestDigest: digest, manifestSize: bytes.length };
 }

@@ -1,0 +1,135 @@
+/**
+ * Real scans on the real node: the test images, the Trivy image and the offline Trivy DBs pushed to
+ * the local registries, and the operator settings that point scan Jobs at them, the way an
+ * air-gapped cluster points Trivy-Operator at its own registry (trivy.repository, trivy.dbRepository,
+ * trivy.javaDbRepository, trivy.dbRepositoryInsecure, trivy.nonSslRegistries,
+ * trivy.insecureRegistries). Pushing is idempotent (blobs the registry has are skipped), so every
+ * test file calls this and only the first pays for the uploads.
+ */
+import type { NodeInfo, RegistryInfo } from './node-stack.ts';
+import { realNodePlacement } from './node/index.ts';
+import { pushLayout, type RegistryEndpoint } from './registry/index.ts';
+import type { RegistryFlavour } from './registry/index.ts';
+import {
+  buildJavaDb,
+  buildTestImages,
+  buildTrivyDb,
+  type BuiltTestImage,
+  type DbVersion,
+  type TestImageName,
+} from './images/index.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeVariantLayout } from './oci/layout.ts';
+
+/** A test image as workloads name it: `host:port/repository:tag`, and the digest the registry serves. */
+export interface PublishedImage {
+  name: TestImageName;
+  ref: string;
+  digest: string;
+  registry: RegistryFlavour;
+  built: BuiltTestImage;
+}
+
+export interface RealScans {
+  node: NodeInfo;
+  registries: Record<RegistryFlavour, RegistryInfo>;
+  /** The workload images in the plain-HTTP registry (the Trivy image is `trivy`). */
+  images: Record<TestImageName, PublishedImage>;
+  /**
+   * Pushes one test image to a registry flavour, under its own repository or `repository`. With a
+   * repository it is a variant of the image with a digest of its own: the runtime reports
+   * identical content under the name it first pulled it as, so only a new digest is a new image.
+   */
+  publishImage(name: TestImageName, flavour: RegistryFlavour, repository?: string): Promise<PublishedImage>;
+  /**
+   * Pushes a DB version as `<dbRepository>:2`, where every new scan Job downloads it from, as
+   * Trivy-Operator's users update their mirror. Each test file passes its own `dbRepository`.
+   */
+  publishDb(version: DbVersion, dbRepository: string): Promise<void>;
+  /** The DB repository (without tag) of a test file, in the plain-HTTP registry. */
+  dbRepositoryFor(name: string): string;
+  /** The Java DB repository (without tag), in the plain-HTTP registry. */
+  javaDbRepository: string;
+  /** Pod spec fields that put a workload on the real node. */
+  placement: ReturnType<typeof realNodePlacement>;
+  /**
+   * The operator's environment for real scans: the Trivy image, DBs and registries above, and scan
+   * Jobs placed on the real node. `dbRepository` as from dbRepositoryFor.
+   */
+  operatorEnv(dbRepository: string): Record<string, string>;
+}
+
+const TEST_REPOSITORY_PREFIX = 'trivy-lookout-test';
+
+function endpoint(info: RegistryInfo): RegistryEndpoint {
+  return {
+    host: info.host,
+    url: info.url,
+    ...(info.credentials ? { credentials: info.credentials } : {}),
+    ...(info.caFile ? { caPem: readFileSync(info.caFile, 'utf8') } : {}),
+  };
+}
+
+export async function useRealScans(cluster: {
+  node?: NodeInfo;
+  registries?: Record<RegistryFlavour, RegistryInfo>;
+}): Promise<RealScans> {
+  const { node, registries } = cluster;
+  if (!node || !registries) {
+    throw new Error('this test needs the real node: call useTestCluster({ node: true })');
+  }
+  const built = await buildTestImages();
+  const publish = async (
+    name: TestImageName,
+    flavour: RegistryFlavour,
+    repository?: string,
+  ): Promise<PublishedImage> => {
+    const image = built[name];
+    const registry = registries[flavour];
+    const reference = repository ? `${TEST_REPOSITORY_PREFIX}/${repository}:${image.tag}` : image.reference;
+    const layoutDir = repository
+      ? writeVariantLayout(image.layoutDir, mkdtempSync(path.join(os.tmpdir(), 'tl-variant-')), repository)
+          .dir
+      : image.layoutDir;
+    const { digest } = await pushLayout(endpoint(registry), layoutDir, reference);
+    if (repository) rmSync(layoutDir, { recursive: true, force: true });
+    return { name, ref: `${registry.host}/${reference}`, digest, registry: flavour, built: image };
+  };
+  const images = {} as Record<TestImageName, PublishedImage>;
+  for (const name of Object.keys(built) as TestImageName[]) images[name] = await publish(name, 'http');
+
+  const http = registries.http;
+  const javaDbRepository = `${http.host}/${TEST_REPOSITORY_PREFIX}/trivy-java-db`;
+  const javaDb = await buildJavaDb();
+  await pushLayout(endpoint(http), javaDb.layoutDir, `${TEST_REPOSITORY_PREFIX}/trivy-java-db:1`);
+
+  const trivy = images.trivy;
+  const placement = realNodePlacement(node.name);
+  return {
+    node,
+    registries,
+    images,
+    publishImage: publish,
+    async publishDb(version, dbRepository) {
+      const db = await buildTrivyDb(version);
+      const repository = dbRepository.slice(http.host.length + 1);
+      await pushLayout(endpoint(http), db.layoutDir, `${repository}:2`);
+    },
+    dbRepositoryFor: (name) => `${http.host}/${TEST_REPOSITORY_PREFIX}/${name}/trivy-db`,
+    javaDbRepository,
+    placement,
+    operatorEnv: (dbRepository) => ({
+      OPERATOR_TRIVY_REPOSITORY: trivy.ref.slice(0, trivy.ref.lastIndexOf(':')),
+      OPERATOR_TRIVY_TAG: trivy.built.tag,
+      OPERATOR_TRIVY_DB_REPOSITORY: dbRepository,
+      OPERATOR_TRIVY_JAVA_DB_REPOSITORY: javaDbRepository,
+      OPERATOR_TRIVY_DB_REPOSITORY_INSECURE: 'true',
+      OPERATOR_TRIVY_NON_SSL_REGISTRIES: [registries.http.host, registries.auth.host].join(','),
+      OPERATOR_TRIVY_INSECURE_REGISTRIES: registries.tls.host,
+      OPERATOR_TRIVY_OPERATOR_SCAN_JOB_TOLERATIONS: JSON.stringify(placement.tolerations),
+      OPERATOR_TRIVY_OPERATOR_SCAN_JOB_NODE_SELECTOR: JSON.stringify(placement.nodeSelector),
+    }),
+  };
+}

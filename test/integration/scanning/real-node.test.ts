@@ -1,0 +1,492 @@
+/**
+ * Real scans end to end: workloads run on the real node (containerd + kubelet) from images in the
+ * local registries, the operator's scan Jobs run the real Trivy image there, pull the scanned image
+ * from the registry with the Job's credentials and the test vulnerability DB from
+ * `trivy.dbRepository`, and the reports hold exactly what that DB and those images imply
+ * (test/harness/images/expected.ts). Nothing is replayed or faked: every failure below comes from a
+ * real component (a registry refusing credentials, a manifest deleted from the registry, the node's
+ * OOM killer).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type V1Deployment,
+  type V1Job,
+  type V1PodSpec,
+} from '@kubernetes/client-node';
+import { ResourceWatcher } from '../../../src/kube/index.ts';
+import { createLogger } from '../../../src/logging/index.ts';
+import { SCAN_JOB_COMPONENT, ScanLabel } from '../../../src/scanning/names.ts';
+import { expectedFindings, severityCounts, type TestImageName } from '../../harness/images/index.ts';
+import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
+import { useRealScans, type RealScans } from '../../harness/real-scans.ts';
+import { deleteManifest, pushLayout } from '../../harness/registry/index.ts';
+import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
+import { waitUntil } from '../../harness/waiting.ts';
+
+interface Report {
+  metadata: {
+    name: string;
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: { kind: string; name: string }[];
+  };
+  report: {
+    summary: Record<string, number>;
+    vulnerabilities?: { vulnerabilityID: string; resource: string; severity: string; fixedVersion: string }[];
+    secrets?: { ruleID: string; severity: string; match: string; target: string }[];
+    registry: { server: string };
+    artifact: { repository: string; tag?: string; digest?: string };
+    scanner: { name: string; version: string };
+  };
+}
+
+const SCAN_JOB_TIMEOUT = '120s';
+
+describe('real scans on the real node: real Trivy, local registries, a test vulnerability DB', () => {
+  let cluster: TestCluster;
+  let scans: RealScans;
+  let operator: OperatorProcess;
+  let operatorNs: string;
+  let ns: string;
+  let dbRepository: string;
+  let apps: AppsV1Api;
+  let core: CoreV1Api;
+  let objects: CustomObjectsApi;
+  const jobsCreated: { name: string; image: string }[] = [];
+  let jobWatch: ResourceWatcher<V1Job>;
+
+  before(async () => {
+    cluster = await useTestCluster({ node: true });
+    scans = await useRealScans(cluster);
+    dbRepository = scans.dbRepositoryFor(`scanning-${process.pid}`);
+    await scans.publishDb('v1', dbRepository);
+    const kc = cluster.kubeConfig();
+    apps = kc.makeApiClient(AppsV1Api);
+    core = kc.makeApiClient(CoreV1Api);
+    objects = kc.makeApiClient(CustomObjectsApi);
+    operatorNs = await cluster.createNamespace('trivy-system');
+    ns = await cluster.createNamespace('real-scans');
+    jobWatch = new ResourceWatcher<V1Job>(
+      kc,
+      { path: `/apis/batch/v1/namespaces/${operatorNs}/jobs`, log: createLogger('silent') },
+      {
+        onEvent: (type, job) => {
+          if (type === 'ADDED' && job.metadata?.labels?.[ScanLabel.component] === SCAN_JOB_COMPONENT)
+            jobsCreated.push({
+              name: job.metadata?.name ?? '',
+              image: job.metadata?.annotations?.['trivy-lookout.dev/image-ref'] ?? '',
+            });
+        },
+      },
+    );
+    jobWatch.start();
+    await jobWatch.waitForSync();
+    operator = await startScanner();
+  });
+
+  after(async () => {
+    await operator?.stop();
+    await jobWatch?.stop();
+    await cluster?.release();
+  });
+
+  function startScanner(extra: Record<string, string> = {}): Promise<OperatorProcess> {
+    return startOperator(cluster.kubeconfigPath, {
+      OPERATOR_NAMESPACE: operatorNs,
+      OPERATOR_TARGET_NAMESPACES: ns,
+      OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
+      OPERATOR_SCAN_JOB_TIMEOUT: SCAN_JOB_TIMEOUT,
+      OPERATOR_LEADER_ELECTION_ENABLED: 'false',
+      OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
+      OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
+      OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
+      OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED: 'false',
+      ...scans.operatorEnv(dbRepository),
+      ...extra,
+    }).then(async (op) => {
+      await op.waitForReady(60_000);
+      return op;
+    });
+  }
+
+  function deployment(name: string, containers: Record<string, string>, extra: Partial<V1PodSpec> = {}) {
+    const body: V1Deployment = {
+      metadata: { name, namespace: ns },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: {
+            ...scans.placement,
+            terminationGracePeriodSeconds: 2,
+            containers: Object.entries(containers).map(([container, image]) => ({ name: container, image })),
+            ...extra,
+          },
+        },
+      },
+    };
+    return apps.createNamespacedDeployment({ namespace: ns, body });
+  }
+
+  async function activeReplicaSet(name: string): Promise<string> {
+    return waitUntil(
+      `the ReplicaSet of ${name}`,
+      async () => {
+        const d = await apps.readNamespacedDeployment({ name, namespace: ns });
+        const revision = d.metadata?.annotations?.['deployment.kubernetes.io/revision'];
+        const sets = await apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: `app=${name}` });
+        return sets.items.find(
+          (rs) => rs.metadata?.annotations?.['deployment.kubernetes.io/revision'] === revision,
+        )?.metadata?.name;
+      },
+      60_000,
+    );
+  }
+
+  async function getReport(plural: string, name: string): Promise<Report | undefined> {
+    try {
+      return (await objects.getNamespacedCustomObject({
+        group: 'aquasecurity.github.io',
+        version: 'v1alpha1',
+        namespace: ns,
+        plural,
+        name,
+      })) as Report;
+    } catch {
+      return undefined;
+    }
+  }
+
+  const waitReport = (plural: string, name: string, timeoutMs = 180_000) =>
+    waitUntil(`${plural} ${name}`, () => getReport(plural, name), timeoutMs, 500);
+
+  const deleteReport = (plural: string, name: string) =>
+    objects.deleteNamespacedCustomObject({
+      group: 'aquasecurity.github.io',
+      version: 'v1alpha1',
+      namespace: ns,
+      plural,
+      name,
+    });
+
+  const vulnIds = (report: Report) =>
+    (report.report.vulnerabilities ?? []).map((v) => v.vulnerabilityID).sort();
+  const expectedIds = (image: TestImageName, db: 'v1' | 'v2') =>
+    expectedFindings[image][db].vulnerabilities.map((v) => v.id).sort();
+
+  async function scrape(): Promise<string> {
+    return fetch(`${operator.baseUrl}/metrics`).then((r) => r.text());
+  }
+
+  const CONTAINERS = { os: 'os', java: 'java', node: 'node', secret: 'secret' } as const;
+
+  it('reports every container of a fresh workload with exactly the findings the DB and the images imply, one scan Job per image digest', async () => {
+    await deployment(
+      'shop',
+      Object.fromEntries(Object.entries(CONTAINERS).map(([c, image]) => [c, scans.images[image].ref])),
+    );
+    const rs = await activeReplicaSet('shop');
+    for (const [container, image] of Object.entries(CONTAINERS)) {
+      const vuln = await waitReport('vulnerabilityreports', `replicaset-${rs}-${container}`);
+      assert.deepEqual(vulnIds(vuln), expectedIds(image, 'v1'), `${image}: exactly the DB's findings`);
+      const want = severityCounts(expectedFindings[image].v1);
+      const s = vuln.report.summary;
+      assert.deepEqual(
+        [s.criticalCount, s.highCount, s.mediumCount, s.lowCount, s.unknownCount],
+        [want.CRITICAL, want.HIGH, want.MEDIUM, want.LOW, want.UNKNOWN],
+        `${image}: summary`,
+      );
+      assert.equal(vuln.report.registry.server, scans.registries.http.host);
+      assert.equal(vuln.report.artifact.repository, scans.images[image].built.repository);
+      assert.equal(vuln.report.artifact.digest, scans.images[image].digest, 'the digest the registry served');
+      assert.equal(vuln.report.scanner.name, 'Trivy');
+
+      const secrets = await waitReport('exposedsecretreports', `replicaset-${rs}-${container}`);
+      assert.deepEqual(
+        (secrets.report.secrets ?? []).map((x) => x.ruleID).sort(),
+        expectedFindings[image].v1.secrets.map((x) => x.ruleId).sort(),
+        `${image}: exactly the planted secrets`,
+      );
+      for (const secret of secrets.report.secrets ?? [])
+        assert.match(secret.match, /\*{3}/, 'matches are stored redacted');
+    }
+    const log4shell = (await getReport(
+      'vulnerabilityreports',
+      `replicaset-${rs}-java`,
+    ))!.report.vulnerabilities!.find((v) => v.vulnerabilityID === 'CVE-2021-44228');
+    assert.equal(log4shell?.severity, 'CRITICAL');
+    assert.equal(log4shell?.resource, 'org.apache.logging.log4j:log4j-core');
+    assert.equal(log4shell?.fixedVersion, '2.15.0');
+
+    // At most one Job per digest: fewer when another test file of the shared cluster scanned one
+    // of these digests within the TTL, whose result the operator then reuses.
+    for (const image of Object.values(CONTAINERS)) {
+      const jobs = jobsCreated.filter((j) => j.image.includes(`/trivy-lookout-test/${image}@`));
+      assert.ok(jobs.length <= 1, `one Job per image digest: ${JSON.stringify(jobsCreated)}`);
+    }
+
+    const metrics = await waitUntil('the java report in /metrics', async () => {
+      const text = await scrape();
+      return text.includes(`resource_name="${rs}"`) && text.includes('container_name="java"')
+        ? text
+        : undefined;
+    });
+    const critical = metrics
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('trivy_image_vulnerabilities{') &&
+          l.includes(`namespace="${ns}"`) &&
+          l.includes('container_name="java"') &&
+          l.includes('severity="Critical"'),
+      );
+    assert.ok(critical, 'trivy_image_vulnerabilities series for the java container');
+    assert.equal(Number(critical.split(' ').pop()), 1);
+    assert.match(metrics, /^trivy_lookout_trivy_db_age_seconds\{db="trivy-db"\} \d/m);
+  });
+
+  it('a second workload on a scanned digest gets its reports without a new scan Job', async () => {
+    const before = jobsCreated.length;
+    await deployment('shop-copy', { app: scans.images.java.ref });
+    const rs = await activeReplicaSet('shop-copy');
+    const vuln = await waitReport('vulnerabilityreports', `replicaset-${rs}-app`);
+    assert.deepEqual(vulnIds(vuln), expectedIds('java', 'v1'));
+    assert.equal(jobsCreated.length, before, 'no scan Job for a digest scanned within the TTL');
+  });
+
+  it('a new DB reaches the reports and /metrics when a report is deleted, and when the TTL runs out on the node-cron schedule', async () => {
+    await scans.publishDb('v2', dbRepository);
+    const rs = await activeReplicaSet('shop');
+
+    // Deleting a report is how users ask for a re-scan (as with Trivy-Operator).
+    const old = await waitReport('vulnerabilityreports', `replicaset-${rs}-java`);
+    await deleteReport('vulnerabilityreports', `replicaset-${rs}-java`);
+    const rescanned = await waitUntil(
+      'the java report from DB v2',
+      async () => {
+        const r = await getReport('vulnerabilityreports', `replicaset-${rs}-java`);
+        return r && r.metadata.name === old.metadata.name && vulnIds(r).includes('CVE-2021-45046')
+          ? r
+          : undefined;
+      },
+      180_000,
+      1_000,
+    );
+    assert.deepEqual(vulnIds(rescanned), expectedIds('java', 'v2'));
+
+    // The TTL: every report older than 5 s is re-scanned on the next tick of a 2-second schedule.
+    await operator.stop();
+    operator = await startScanner({
+      OPERATOR_SCANNER_REPORT_TTL: '5s',
+      OPERATOR_RESCAN_SCHEDULE: '*/2 * * * * *',
+    });
+    await operator.waitForLog((l) => l.msg === 'scheduled re-scan check', 30_000);
+    const node = await waitUntil(
+      'the node report from DB v2 after its TTL',
+      async () => {
+        const r = await getReport('vulnerabilityreports', `replicaset-${rs}-node`);
+        return r && vulnIds(r).includes('CVE-2021-23337') ? r : undefined;
+      },
+      180_000,
+      1_000,
+    );
+    assert.deepEqual(vulnIds(node), expectedIds('node', 'v2'));
+    const metrics = await waitUntil('the new High in /metrics', async () => {
+      const text = await scrape();
+      const line = text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('trivy_image_vulnerabilities{') &&
+            l.includes(`resource_name="${rs}"`) &&
+            l.includes('container_name="node"') &&
+            l.includes('severity="High"'),
+        );
+      const want = severityCounts(expectedFindings.node.v2).HIGH;
+      return line && Number(line.split(' ').pop()) === want ? text : undefined;
+    });
+    assert.ok(metrics);
+    await operator.stop();
+    operator = await startScanner();
+  });
+
+  it('a private registry: without credentials the scan fails with RegistryAuth, an Event and the metric; an imagePullSecret makes the next retry succeed; the password appears nowhere', async () => {
+    const auth = scans.registries.auth;
+    const creds = auth.credentials!;
+    const published = await scans.publishImage('os', 'auth');
+    const dockerConfig = JSON.stringify({
+      auths: { [auth.host]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') } },
+    });
+    const pullSecret = (namespace: string, name: string) =>
+      core.createNamespacedSecret({
+        namespace,
+        body: {
+          metadata: { name },
+          type: 'kubernetes.io/dockerconfigjson',
+          data: { '.dockerconfigjson': Buffer.from(dockerConfig).toString('base64') },
+        },
+      });
+    // The node pulls the image once with credentials, in a namespace the operator does not watch;
+    // the workload then runs it from the node's cache without any (IfNotPresent), as happens when
+    // teams share nodes. Its scan has no credentials until its ServiceAccount lists a Secret.
+    const warm = await cluster.createNamespace('warm');
+    await pullSecret(warm, 'regcred');
+    await core.createNamespacedPod({
+      namespace: warm,
+      body: {
+        metadata: { name: 'warm' },
+        spec: {
+          ...scans.placement,
+          terminationGracePeriodSeconds: 1,
+          imagePullSecrets: [{ name: 'regcred' }],
+          containers: [{ name: 'main', image: published.ref }],
+        },
+      },
+    });
+    await waitUntil(
+      'the image pulled with credentials',
+      async () =>
+        (await core.readNamespacedPod({ name: 'warm', namespace: warm })).status?.phase === 'Running',
+      120_000,
+    );
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'private-app' } } });
+    await deployment('private', { main: published.ref }, { serviceAccountName: 'private-app' });
+    const rs = await activeReplicaSet('private');
+    const event = await waitUntil(
+      'a ScanFailed event naming RegistryAuth',
+      async () => {
+        const events = await core.listNamespacedEvent({
+          namespace: ns,
+          fieldSelector: `involvedObject.name=${rs}`,
+        });
+        return events.items.find((e) => e.reason === 'ScanFailed' && /RegistryAuth/.test(e.message ?? ''));
+      },
+      180_000,
+      1_000,
+    );
+    assert.equal(event.type, 'Warning');
+    assert.match(event.message ?? '', /imagePullSecret/);
+    await waitUntil('the registry_auth failing series', async () =>
+      /trivy_lookout_image_scan_failing\{[^}]*reason="registry_auth"[^}]*\} 1/.test(await scrape()),
+    );
+
+    await pullSecret(ns, 'registry-creds');
+    await core.patchNamespacedServiceAccount({
+      name: 'private-app',
+      namespace: ns,
+      body: [{ op: 'add', path: '/imagePullSecrets', value: [{ name: 'registry-creds' }] }],
+    });
+    const report = await waitReport('vulnerabilityreports', `replicaset-${rs}-main`, 240_000);
+    assert.deepEqual(vulnIds(report), expectedIds('os', 'v1'));
+    assert.equal(report.report.registry.server, auth.host);
+
+    const events = await core.listNamespacedEvent({ namespace: ns });
+    const everything = [
+      operator.stdout(),
+      operator.stderr(),
+      JSON.stringify(events.items),
+      JSON.stringify(report),
+      await scrape(),
+    ].join('\n');
+    assert.ok(
+      !everything.includes(creds.password),
+      'the registry password is in no log, Event, report or metric',
+    );
+  });
+
+  it('an image deleted from the registry fails its re-scan as ImageNotFound, and other images keep scanning', async () => {
+    const http = scans.registries.http;
+    const repo = `trivy-lookout-test/deleted-${process.pid}`;
+    const { digest } = await pushLayout(
+      { host: http.host, url: http.url },
+      scans.images.os.built.layoutDir,
+      `${repo}:1`,
+    );
+    await deployment('soon-gone', { main: `${http.host}/${repo}:1` });
+    const rs = await activeReplicaSet('soon-gone');
+    await waitReport('vulnerabilityreports', `replicaset-${rs}-main`);
+    assert.equal(await deleteManifest({ host: http.host, url: http.url }, `${repo}:1`), digest);
+    await deleteReport('vulnerabilityreports', `replicaset-${rs}-main`);
+    await operator.waitForLog(
+      (l) => l.msg === 'scan failed' && l.reason === 'ImageNotFound' && String(l.image).includes(repo),
+      180_000,
+    );
+    // Another workload is scanned meanwhile.
+    await deployment('still-fine', { main: scans.images.secret.ref, other: scans.images.node.ref });
+    const fine = await activeReplicaSet('still-fine');
+    await waitReport('vulnerabilityreports', `replicaset-${fine}-main`);
+  });
+
+  it('an image from the TLS registry (self-signed) scans with trivy.insecureRegistries', async () => {
+    const published = await scans.publishImage('node', 'tls');
+    await deployment('tls-app', { main: published.ref });
+    const rs = await activeReplicaSet('tls-app');
+    const report = await waitReport('vulnerabilityreports', `replicaset-${rs}-main`);
+    assert.equal(report.report.registry.server, scans.registries.tls.host);
+    assert.ok(vulnIds(report).includes('CVE-2020-28500'));
+  });
+
+  it('a scan Job over trivy.resources.limits.memory is OOMKilled by the node, reported with its reason and retried', async () => {
+    await operator.stop();
+    operator = await startScanner({
+      OPERATOR_TRIVY_RESOURCES_REQUESTS_MEMORY: '16Mi',
+      OPERATOR_TRIVY_RESOURCES_LIMITS_MEMORY: '16Mi',
+    });
+    await deployment('oom', { main: scans.images.java.ref });
+    const rs = await activeReplicaSet('oom');
+    // Scanned before under v1 for `shop`: a fresh report needs a fresh scan.
+    const first = await operator.waitForLog(
+      (l) => l.msg === 'scan failed' && l.reason === 'OOMKilled',
+      240_000,
+    );
+    assert.match(String(first.message), /OOMKilled.*16Mi.*trivy\.resources\.limits\.memory/);
+    await operator.waitForLog(
+      (l) =>
+        l.msg === 'scan failed' &&
+        l.reason === 'OOMKilled' &&
+        String(l.image).includes('/oom-') &&
+        l !== first,
+      120_000,
+    );
+    const event = await waitUntil('a ScanFailed Event naming OOMKilled', async () => {
+      const events = await core.listNamespacedEvent({
+        namespace: ns,
+        fieldSelector: `involvedObject.name=${rs}`,
+      });
+      return events.items.find((e) => e.reason === 'ScanFailed' && /OOMKilled/.test(e.message ?? ''));
+    });
+    assert.ok(event);
+    await waitUntil('the pod_killed failure count', async () =>
+      /trivy_lookout_scan_failures_total\{reason="pod_killed"\} [1-9]/.test(await scrape()),
+    );
+    await operator.stop();
+    operator = await startScanner();
+    await waitReport('vulnerabilityreports', `replicaset-${rs}-main`, 240_000);
+  });
+
+  it('loses no report and starts no duplicate Job when the operator restarts mid-scan', async () => {
+    const published = await scans.publishImage('secret', 'tls');
+    await deployment('restart', { main: published.ref });
+    const job = await waitUntil(
+      'the scan Job',
+      () =>
+        jobsCreated.find((j) => j.image.startsWith(scans.registries.tls.host) && j.image.includes('/secret')),
+      120_000,
+    );
+    assert.equal(await operator.stop(), 0);
+    operator = await startScanner();
+    const rs = await activeReplicaSet('restart');
+    const report = await waitReport('exposedsecretreports', `replicaset-${rs}-main`);
+    assert.equal(report.report.secrets?.length, expectedFindings.secret.v1.secrets.length);
+    assert.equal(
+      jobsCreated.filter((j) => j.image === job.image).length,
+      1,
+      'the running Job was adopted, not duplicated',
+    );
+  });
+});
