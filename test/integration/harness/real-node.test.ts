@@ -51,6 +51,8 @@ import { toolPath } from '../../harness/tools.ts';
 import { waitUntil } from '../../harness/waiting.ts';
 
 const FLAVOURS: RegistryFlavour[] = ['http', 'tls', 'auth'];
+/** Repositories of the shared registries are named after the test file. */
+const REPO = 'harness-real-node';
 const BUSYBOX_APPLETS = ['sh', 'echo', 'sleep', 'cat', 'dd', 'wget', 'true', 'false', 'ls'];
 
 /**
@@ -166,13 +168,13 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
     for (const flavour of FLAVOURS) {
       const registry = registries[flavour];
       const image = images[flavour];
-      const pushed = await pushLayout(registry, image.dir, 'busybox:1');
+      const pushed = await pushLayout(registry, image.dir, `${REPO}/busybox:1`);
       assert.equal(pushed.digest, image.manifestDigest, flavour);
-      assert.equal(pushed.reference, `${registry.host}/busybox@${image.manifestDigest}`);
-      assert.equal(await manifestDigest(registry, 'busybox:1'), image.manifestDigest, flavour);
+      assert.equal(pushed.reference, `${registry.host}/${REPO}/busybox@${image.manifestDigest}`);
+      assert.equal(await manifestDigest(registry, `${REPO}/busybox:1`), image.manifestDigest, flavour);
     }
     const anonymous = { ...registries.auth, credentials: undefined };
-    await assert.rejects(manifestDigest(anonymous, 'busybox:1'), /asks for credentials/);
+    await assert.rejects(manifestDigest(anonymous, `${REPO}/busybox:1`), /asks for credentials/);
     assert.equal(registries.tls.url.startsWith('https://'), true);
     assert.equal(registries.http.host.startsWith(`${cluster.node?.ip}:`), true);
   });
@@ -186,7 +188,7 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
         containers: [
           {
             name: 'main',
-            image: `${registry.host}/busybox:1`,
+            image: `${registry.host}/${REPO}/busybox:1`,
             // The pod reaches the host's registry over the bridge, as scan pods will.
             command: [
               'sh',
@@ -211,7 +213,11 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
         60_000,
       );
       const status = containerStatus(pod);
-      assert.equal(status?.imageID, `${registry.host}/busybox@${images[flavour].manifestDigest}`, flavour);
+      assert.equal(
+        status?.imageID,
+        `${registry.host}/${REPO}/busybox@${images[flavour].manifestDigest}`,
+        flavour,
+      );
       assert.equal(pod.spec?.nodeName, nodeName);
       assert.ok(
         pod.status?.podIP?.startsWith(cluster.node?.ip.split('.').slice(0, 3).join('.') ?? '-'),
@@ -222,7 +228,7 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
         return text.includes('repositories') ? text : undefined;
       });
       assert.match(log, new RegExp(`^hello from ${flavour}\n`));
-      assert.match(log, /"repositories":\["busybox"\]/);
+      assert.match(log, /"repositories":\[[^\]]*"harness-real-node\/busybox"/);
     }
   });
 
@@ -231,7 +237,7 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
       containers: [
         {
           name: 'main',
-          image: `${registries.http.host}/busybox:1`,
+          image: `${registries.http.host}/${REPO}/busybox:1`,
           command: ['sh', '-c', 'echo bye; exit 3'],
         },
       ],
@@ -244,7 +250,9 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
 
   it('cannot pull from the auth registry without an imagePullSecret (401)', async () => {
     await createPod('no-secret', {
-      containers: [{ name: 'main', image: `${registries.auth.host}/busybox:1`, imagePullPolicy: 'Always' }],
+      containers: [
+        { name: 'main', image: `${registries.auth.host}/${REPO}/busybox:1`, imagePullPolicy: 'Always' },
+      ],
     });
     const waiting = await waitUntil('no-secret ErrImagePull', async () => {
       const w = containerStatus(await readPod('no-secret'))?.state?.waiting;
@@ -258,7 +266,7 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
       containers: [
         {
           name: 'main',
-          image: `${registries.http.host}/busybox:1`,
+          image: `${registries.http.host}/${REPO}/busybox:1`,
           // dd's buffer is one block: 64 MiB touched at once against a 16 MiB limit.
           command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'],
           resources: {
@@ -276,11 +284,11 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
 
   it('an image deleted from the registry can no longer be pulled', async () => {
     const registry = registries.tls;
-    await pushLayout(registry, images.tls.dir, 'doomed:1');
-    assert.equal(await deleteManifest(registry, 'doomed:1'), images.tls.manifestDigest);
-    assert.equal(await manifestDigest(registry, 'doomed:1'), undefined);
+    await pushLayout(registry, images.tls.dir, `${REPO}/doomed:1`);
+    assert.equal(await deleteManifest(registry, `${REPO}/doomed:1`), images.tls.manifestDigest);
+    assert.equal(await manifestDigest(registry, `${REPO}/doomed:1`), undefined);
     await createPod('deleted-image', {
-      containers: [{ name: 'main', image: `${registry.host}/doomed:1`, imagePullPolicy: 'Always' }],
+      containers: [{ name: 'main', image: `${registry.host}/${REPO}/doomed:1`, imagePullPolicy: 'Always' }],
     });
     const waiting = await waitUntil('deleted-image ErrImagePull', async () => {
       const w = containerStatus(await readPod('deleted-image'))?.state?.waiting;
@@ -313,7 +321,7 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
           containers: [
             {
               name: 'main',
-              image: `${registries.http.host}/busybox:1`,
+              image: `${registries.http.host}/${REPO}/busybox:1`,
               command: ['sh', '-c', 'echo up; sleep 600'],
             },
           ],
