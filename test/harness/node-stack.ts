@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { cleanupStaleNode, startRealNode, type RealNode } from './node/index.ts';
+import { cleanupDeadInstances, cleanupStaleNode, startRealNode, type RealNode } from './node/index.ts';
 import {
   REGISTRY_FLAVOURS,
   startRegistry,
@@ -130,7 +130,11 @@ export function registriesFromState(state: NodeStackState): Record<RegistryFlavo
   ) as Record<RegistryFlavour, RegistryInfo>;
 }
 
-/** After a killed run: the node's host state (the registries die with their watchdogs). */
+/**
+ * After a killed run: the node's host state (the registries die with their watchdogs), and that
+ * of any other node whose process died (a killed test file's own node).
+ */
 export function clearStaleNodeStack(clusterDir: string, log?: (line: string) => void): void {
   cleanupStaleNode(nodeStackDirs(clusterDir).node, log);
+  cleanupDeadInstances(log);
 }

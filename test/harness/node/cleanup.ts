@@ -5,7 +5,14 @@
  */
 import { existsSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { claimIsLive, otherLiveInstances, readClaim, releaseInstance, restoreSysctls } from './instances.ts';
+import {
+  allClaims,
+  claimIsLive,
+  otherLiveInstances,
+  readClaim,
+  releaseInstance,
+  restoreSysctls,
+} from './instances.ts';
 import { deleteBridge, instanceNetwork, KUBELET_CHAINS, removeIptablesRules } from './network.ts';
 import {
   destroyCgroupTree,
@@ -228,4 +235,17 @@ export function cleanupStaleNode(dir: string, log?: (line: string) => void): 'li
   // A claim for another directory means the instance was taken since: leave its bridge and cgroups.
   cleanupNode(dir, record.index, { ownsInstance: ours || claim === undefined, ...(log ? { log } : {}) });
   return 'cleaned';
+}
+
+/**
+ * Cleans every node instance whose owning process died (a killed test file's own node, a killed
+ * `cluster up`): their containers keep running under their shims until someone does.
+ */
+export function cleanupDeadInstances(log?: (line: string) => void): void {
+  for (const claim of allClaims()) {
+    if (claimIsLive(claim)) continue;
+    log?.(`cleaning node instance ${claim.index} left by process ${claim.pid} in ${claim.dir}`);
+    cleanupNode(claim.dir, claim.index, { ownsInstance: true, ...(log ? { log } : {}) });
+    releaseInstance(claim.index);
+  }
 }

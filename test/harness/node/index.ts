@@ -8,7 +8,7 @@ export {
   type RealNodeOptions,
   type RegistryHostConfig,
 } from './node.ts';
-export { cleanupNode, cleanupStaleNode, nodePaths, readNodeRecord } from './cleanup.ts';
+export { cleanupDeadInstances, cleanupNode, cleanupStaleNode, nodePaths, readNodeRecord } from './cleanup.ts';
 export { instanceNetwork, iptablesRules, NODE_INSTANCE_COUNT, type InstanceNetwork } from './network.ts';
 export { allClaims, claimEntries, CLAIMS_DIR } from './instances.ts';
 export { PAUSE_IMAGE, pauseImageArchive } from './pause-image.ts';

@@ -61,29 +61,23 @@ export function otherLiveInstances(index: number): number[] {
 }
 
 /**
- * Takes a free instance for `dir`: the first without a claim. Stale claims must be cleaned by the
- * caller first (it knows how); `stale` lists those it found. The write is exclusive, so two
- * processes starting at once never get the same instance.
+ * Takes a free instance for `dir`: the first without a claim (clean dead owners' claims first:
+ * cleanupDeadInstances). The write is exclusive, so two processes starting at once never get the
+ * same instance.
  */
-export function claimInstance(dir: string): { index?: number; stale: Claim[] } {
+export function claimInstance(dir: string): { index?: number } {
   mkdirSync(CLAIMS_DIR, { recursive: true });
-  const stale: Claim[] = [];
   for (let i = 0; i < NODE_INSTANCE_COUNT; i++) {
-    const existing = readClaim(i);
-    if (existing) {
-      if (!claimIsLive(existing)) stale.push(existing);
-      continue;
-    }
     try {
       writeFileSync(claimFile(i), JSON.stringify({ index: i, pid: process.pid, dir } satisfies Claim), {
         flag: 'wx',
       });
-      return { index: i, stale };
+      return { index: i };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   }
-  return { stale };
+  return {};
 }
 
 export function releaseInstance(index: number): void {

@@ -8,12 +8,19 @@ import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { freePorts } from '../ports.ts';
 import { ProcessGroup, type ManagedProcess } from '../processes.ts';
 import { toolPath, toolsBinDir } from '../tools.ts';
-import { cleanupNode, cleanupStaleNode, nodePaths, type NodeRecord } from './cleanup.ts';
-import { claimInstance, otherLiveInstances, releaseInstance, saveSysctls } from './instances.ts';
+import {
+  cleanupDeadInstances,
+  cleanupNode,
+  cleanupStaleNode,
+  nodePaths,
+  type NodeRecord,
+} from './cleanup.ts';
+import { claimInstance, otherLiveInstances, saveSysctls } from './instances.ts';
 import {
   createBridge,
   deleteBridge,
   instanceNetwork,
+  NODE_INSTANCE_COUNT,
   removeIptablesRules,
   writeCniConfig,
   type InstanceNetwork,
@@ -226,21 +233,14 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   }
 }
 
-/** Takes a free instance, cleaning the ones whose owners died first. */
+/** Takes a free instance, after cleaning the ones whose owners died. */
 function claimFreeInstance(dir: string, log: (line: string) => void): number {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const { index, stale } = claimInstance(dir);
-    if (index !== undefined) return index;
-    if (stale.length === 0) break;
-    for (const claim of stale) {
-      log(`cleaning node instance ${claim.index} left by process ${claim.pid} in ${claim.dir}`);
-      cleanupNode(claim.dir, claim.index, { ownsInstance: true, log });
-      releaseInstance(claim.index);
-    }
-  }
+  cleanupDeadInstances(log);
+  const { index } = claimInstance(dir);
+  if (index !== undefined) return index;
   throw new Error(
-    'every real-node instance on this machine is in use (see /run/trivy-lookout/node-*.json): ' +
-      'stop another cluster (`npm run cluster -- down`) first',
+    `every real-node instance on this machine (${NODE_INSTANCE_COUNT}) is in use ` +
+      '(see /run/trivy-lookout/node-*.json): stop another cluster (`npm run cluster -- down`) first',
   );
 }
 
