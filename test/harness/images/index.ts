@@ -35,8 +35,10 @@ export type { InstalledDeb } from './os.ts';
 export { debianPackages } from './os.ts';
 export { plantedAwsAccessKeyId, plantedAwsSecretAccessKey, plantedSecretPath } from './secret.ts';
 export {
+  buildGeneratedTrivyDb,
   buildJavaDb,
   buildTrivyDb,
+  dbDates,
   dbVersions,
   placeDbs,
   TrivyMediaType,

@@ -20,14 +20,19 @@ export const fixturesDir = path.join(repoRoot, 'test', 'fixtures', 'trivy-db');
 export const dbFixtureDirs: Record<DbVersion, string[]> = { v1: ['v1'], v2: ['v1', 'v2'] };
 
 /**
- * metadata.json's dates. NextUpdate is a day later, as in trivy-db's releases: a Trivy that
- * downloaded the DB less than an hour ago, or that runs with --skip-db-update, keeps it.
+ * metadata.json's dates: the start of the current UTC day (v2 an hour later), so the DB a scan
+ * uses looks as fresh as a mirror's and `trivy_lookout_trivy_db_age_seconds` stays under a day
+ * (a fixed date would fire TrivyLookoutVulnerabilityDBStale everywhere). The artifacts are
+ * therefore rebuilt once a day. NextUpdate is a day later, as in trivy-db's releases.
  */
-export const dbDates: Record<DbVersion | 'java', { updatedAt: string; nextUpdate: string }> = {
-  v1: { updatedAt: '2026-01-01T00:00:00Z', nextUpdate: '2026-01-02T00:00:00Z' },
-  v2: { updatedAt: '2026-01-02T00:00:00Z', nextUpdate: '2026-01-03T00:00:00Z' },
-  java: { updatedAt: '2026-01-01T00:00:00Z', nextUpdate: '2026-01-04T00:00:00Z' },
-};
+export function dbDates(kind: DbVersion | 'java' | 'generated', now = Date.now()) {
+  const day = Math.floor(now / 86_400_000) * 86_400_000;
+  const updated = day + (kind === 'v2' ? 3_600_000 : 0);
+  return {
+    updatedAt: new Date(updated).toISOString().replace('.000Z', 'Z'),
+    nextUpdate: new Date(updated + 86_400_000).toISOString().replace('.000Z', 'Z'),
+  };
+}
 
 export const TrivyMediaType = {
   /** trivy-db's and trivy-java-db's `oras push --artifact-type`. */
@@ -38,8 +43,8 @@ export const TrivyMediaType = {
 
 export interface BuiltDbArtifact {
   kind: 'trivy-db' | 'trivy-java-db';
-  /** The fixture version; the Java DB has one, empty. */
-  version: DbVersion | 'empty';
+  /** The fixture version; the Java DB has one, empty; `generated` for a test's own fixtures. */
+  version: DbVersion | 'empty' | 'generated';
   /** The unpacked files (trivy.db or trivy-java.db, and metadata.json), to pre-place in a cache. */
   dbDir: string;
   layoutDir: string;
@@ -51,12 +56,12 @@ export interface BuiltDbArtifact {
   size: number;
 }
 
-function fixtureFiles(version: DbVersion): { name: string; content: string }[] {
-  return dbFixtureDirs[version].flatMap((d) =>
-    readdirSync(path.join(fixturesDir, d))
+function fixtureFilesIn(dirs: string[]): { name: string; content: string }[] {
+  return dirs.flatMap((d) =>
+    readdirSync(d)
       .filter((f) => f.endsWith('.yaml'))
       .sort()
-      .map((f) => ({ name: `${d}/${f}`, content: readFileSync(path.join(fixturesDir, d, f), 'utf8') })),
+      .map((f) => ({ name: `${path.basename(d)}/${f}`, content: readFileSync(path.join(d, f), 'utf8') })),
   );
 }
 
@@ -83,15 +88,35 @@ async function packArtifact(
 }
 
 /** trivy.db + metadata.json of a fixture version, and its OCI artifact. */
-export async function buildTrivyDb(version: DbVersion): Promise<BuiltDbArtifact> {
-  const tool = toolPath('trivy-test-db');
-  const dates = dbDates[version];
-  const { result } = await cached(
+export function buildTrivyDb(version: DbVersion): Promise<BuiltDbArtifact> {
+  return buildDbFrom(
     `trivy-db-${version}`,
-    { fixtures: fixtureFiles(version), tool: fileIdentity(tool), dates },
+    version,
+    dbFixtureDirs[version].map((d) => path.join(fixturesDir, d)),
+    dbDates(version),
+  );
+}
+
+/**
+ * A DB from fixture folders a test generates (e.g. thousands of advisories for one package),
+ * cached by their content like the fixture versions.
+ */
+export function buildGeneratedTrivyDb(name: string, dirs: string[]): Promise<BuiltDbArtifact> {
+  return buildDbFrom(`trivy-db-${name}`, 'generated', dirs, dbDates('generated'));
+}
+
+async function buildDbFrom(
+  cacheName: string,
+  version: BuiltDbArtifact['version'],
+  dirs: string[],
+  dates: { updatedAt: string; nextUpdate: string },
+): Promise<BuiltDbArtifact> {
+  const tool = toolPath('trivy-test-db');
+  const { result } = await cached(
+    cacheName,
+    { fixtures: fixtureFilesIn(dirs), tool: fileIdentity(tool), dates },
     async (dir) => {
       const dbDir = path.join(dir, 'db');
-      const dirs = dbFixtureDirs[version].map((d) => path.join(fixturesDir, d));
       await run(tool, [
         'vuln',
         '-o',
@@ -129,7 +154,7 @@ export async function buildTrivyDb(version: DbVersion): Promise<BuiltDbArtifact>
  */
 export async function buildJavaDb(): Promise<BuiltDbArtifact> {
   const tool = toolPath('trivy-test-db');
-  const dates = dbDates.java;
+  const dates = dbDates('java');
   const { result } = await cached('trivy-java-db', { tool: fileIdentity(tool), dates }, async (dir) => {
     const dbDir = path.join(dir, 'db');
     await run(tool, [
