@@ -9,7 +9,7 @@ started=$SECONDS
 
 step "npm dependencies"
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  npm ci --no-audit --no-fund
+  npm ci --prefer-offline --no-audit --no-fund
 else
   echo "up to date"
 fi
