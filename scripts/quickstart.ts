@@ -1,11 +1,14 @@
 /**
- * Brings the whole thing up locally: a real control plane with the report CRDs, and the operator
- * running against it, until Ctrl-C. With --kubeconfig (or KUBECONFIG) it runs the operator against
- * that cluster instead of starting one.
+ * Brings the whole thing up locally, until Ctrl-C: a real control plane with the report CRDs, a
+ * real node (containerd + kubelet) and the local registries beside it, the test images and a TEST
+ * vulnerability DB published there, sample workloads running those images on the node, and the
+ * operator, whose scan Jobs run the real Trivy image on the node. With --kubeconfig (or
+ * KUBECONFIG) it runs the operator against that cluster instead of starting one.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../test/harness/control-plane.ts';
 import { clearStaleCluster } from '../test/harness/cluster-state.ts';
 import { installCrds } from '../test/harness/crds.ts';
@@ -15,67 +18,128 @@ import {
   startHarnessKubelet,
   type HarnessKubelet,
 } from '../test/harness/kubelet/index.ts';
+import { startNodeStack, type NodeStack } from '../test/harness/node-stack.ts';
+import { REAL_NODE_TAINT } from '../test/harness/node/index.ts';
+import { portIsFree } from '../test/harness/ports.ts';
+import { Prometheus } from '../test/harness/prometheus.ts';
+import { useRealScans } from '../test/harness/real-scans.ts';
+import { repoRoot, toolPath } from '../test/harness/tools.ts';
 import {
   createSampleComplianceReports,
   createSampleWorkloads,
-  sampleScanResults,
+  testDbAdvisoryCount,
 } from './sample-workloads.ts';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { repoRoot, toolPath } from '../test/harness/tools.ts';
-import { Prometheus } from '../test/harness/prometheus.ts';
-import { portIsFree } from '../test/harness/ports.ts';
 
 const { values } = parseArgs({
   options: { kubeconfig: { type: 'string' }, port: { type: 'string', default: '8080' } },
 });
 const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
+const dir = path.join(repoRoot, '.run', 'quickstart');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Everything started so far, for Ctrl-C (which may come at any point of the start). */
+const running: {
+  cp?: ControlPlane;
+  stack?: NodeStack;
+  kubelet?: HarnessKubelet;
+  operator?: ChildProcess;
+  prometheus?: Prometheus;
+} = {};
+let stopping = false;
+
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  say('stopping');
+  const { operator, prometheus, kubelet, stack, cp } = running;
+  const report = (what: string) => (err: unknown) => say(`stopping ${what}: ${String(err)}`);
+  if (operator && operator.exitCode === null && operator.signalCode === null) {
+    const exited = new Promise((resolve) => operator.once('exit', resolve));
+    operator.kill('SIGTERM');
+    await exited;
+  }
+  await prometheus?.stop().catch(report('Prometheus'));
+  await kubelet?.stop().catch(report('the harness kubelet'));
+  // The node before the control plane: the kubelet's Node object is deleted through it.
+  await stack?.stop().catch(report('the node'));
+  await cp?.stop().catch(report('the control plane'));
+  // Whatever a failed stop left (mounts, cgroups, the bridge): the same cleanup as after a crash.
+  if (cp) clearStaleCluster(dir);
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+/** Starts the local cluster with real scans; returns the kubeconfig and the operator's environment. */
+async function startLocalCluster(): Promise<{ kubeconfig: string; env: Record<string, string> }> {
+  clearStaleCluster(dir);
+  say('starting a local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)');
+  const cp = await startControlPlane({ dir, log: (line) => say(line) });
+  running.cp = cp;
+  say('installing the report CRDs');
+  await installCrds(cp.kubeConfig());
+  say('starting a real node (containerd + kubelet) and local registries (HTTP, TLS, Basic auth)');
+  const stack = await startNodeStack({ kubeconfigPath: cp.kubeconfigPath, clusterDir: dir, log: say });
+  running.stack = stack;
+  const { node, registries } = stack.state();
+  say(`node ${node.name} at ${node.ip} (tainted ${REAL_NODE_TAINT.key}: only pods placed there run there)`);
+
+  say(
+    'publishing the test images, the Trivy image and the test DB to the local registry (built once, cached)',
+  );
+  const scans = await useRealScans({ node, registries });
+  const dbRepository = scans.dbRepositoryFor('quickstart');
+  await scans.publishDb('v1', dbRepository);
+  say(
+    `TEST DATA: scans use a TEST vulnerability DB with ${testDbAdvisoryCount('v1')} advisories ` +
+      `(test/fixtures/trivy-db, invented TEST-* IDs and a few trimmed real CVEs), served from ${dbRepository}. ` +
+      'Its findings are test data: they say nothing about any real image.',
+  );
+  say(`scan Jobs run the real Trivy (${scans.images.trivy.ref}) on ${node.name}`);
+
+  // The node collector needs nodes with prepared file systems, which a real node is not: two
+  // harness nodes with sample host roots (sample data, labelled as such in their reports' tour).
+  // Node 1's kubelet allows anonymous requests and has a world-writable kubeconfig; node 2 is
+  // configured well. They run only node-collector pods; every workload is on the real node.
+  say('starting two harness nodes with SAMPLE host file systems for the node collector');
+  const runCollector = nodeCollectorRunner({
+    hostRoots: {
+      'harness-node-1': fakeNodeRoot({ anonymousAuth: true, kubeconfigMode: 0o666 }),
+      'harness-node-2': fakeNodeRoot({ anonymousAuth: false, kubeconfigMode: 0o600 }),
+    },
+  });
+  running.kubelet = await startHarnessKubelet(cp.kubeConfig(), {
+    nodeCount: 2,
+    runner: (pod) => runCollector(pod),
+  });
+  await cp
+    .kubeConfig()
+    .makeApiClient(CoreV1Api)
+    .createNamespace({ body: { metadata: { name: 'trivy-system' } } })
+    .catch(() => undefined);
+  say('creating sample workloads on the real node (namespaces shop, payments, batch, monitoring-agents)');
+  await createSampleWorkloads(
+    cp.kubeConfig(),
+    {
+      java: scans.images.java.ref,
+      node: scans.images.node.ref,
+      secret: scans.images.secret.ref,
+      os: scans.images.os.ref,
+    },
+    scans.placement,
+  );
+  return { kubeconfig: cp.kubeconfigPath, env: scans.operatorEnv(dbRepository) };
+}
 
 async function main(): Promise<void> {
-  let cp: ControlPlane | undefined;
-  let kubelet: HarnessKubelet | undefined;
-  // Assigned late but read by the Ctrl-C handler, which may run before Prometheus exists.
-  // eslint-disable-next-line prefer-const
-  let prometheus: Prometheus | undefined;
   let kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
+  let scanEnv: Record<string, string> = {};
   if (!kubeconfig) {
-    const dir = path.join(repoRoot, '.run', 'quickstart');
-    clearStaleCluster(dir);
-    say('starting a local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)');
-    cp = await startControlPlane({ dir, log: (line) => say(line) });
-    say('installing the report CRDs');
-    await installCrds(cp.kubeConfig());
-    kubeconfig = cp.kubeconfigPath;
-    say('starting the harness kubelet (no container runtime here: it runs scan pods as local processes)');
-    say(
-      'SAMPLE DATA: scans replay recorded Trivy results for the sample images; nothing is pulled or scanned for real',
-    );
-    // Sample node file systems for the node collector: node 1's kubelet allows anonymous requests
-    // and has a world-writable kubeconfig, node 2 is configured well.
-    const runCollector = nodeCollectorRunner({
-      hostRoots: {
-        'harness-node-1': fakeNodeRoot({ anonymousAuth: true, kubeconfigMode: 0o666 }),
-        'harness-node-2': fakeNodeRoot({ anonymousAuth: false, kubeconfigMode: 0o600 }),
-      },
-    });
-    kubelet = await startHarnessKubelet(cp.kubeConfig(), {
-      nodeCount: 2,
-      runner: (pod, trivy) => runCollector(pod) ?? trivy(pod),
-      trivy: {
-        images: Object.fromEntries(
-          Object.entries(sampleScanResults).map(([image, report]) => [image, { report }]),
-        ),
-      },
-    });
-    await cp
-      .kubeConfig()
-      .makeApiClient(CoreV1Api)
-      .createNamespace({ body: { metadata: { name: 'trivy-system' } } })
-      .catch(() => undefined);
-    say('creating sample workloads (namespaces shop, payments, batch, monitoring-agents)');
-    await createSampleWorkloads(cp.kubeConfig());
+    ({ kubeconfig, env: scanEnv } = await startLocalCluster());
   } else {
     say(`using the cluster in ${kubeconfig}`);
   }
+  if (stopping) return;
 
   const port = values.port ?? '8080';
   say('starting the operator');
@@ -91,26 +155,12 @@ async function main(): Promise<void> {
         // The config audit runs the pinned Trivy that scripts/setup-tools.sh built.
         OPERATOR_CONFIG_AUDIT_TRIVY_BINARY:
           process.env.OPERATOR_CONFIG_AUDIT_TRIVY_BINARY ?? toolPath('trivy'),
+        // Locally: the Trivy image, the DBs and the registries published above.
+        ...scanEnv,
       },
     },
   );
-
-  let stopping = false;
-  const stop = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    say('stopping');
-    if (operator.exitCode === null) {
-      operator.kill('SIGTERM');
-      await new Promise((resolve) => operator.once('exit', resolve));
-    }
-    await prometheus?.stop();
-    await kubelet?.stop();
-    await cp?.stop();
-    process.exit(code);
-  };
-  process.on('SIGINT', () => void stop(0));
-  process.on('SIGTERM', () => void stop(0));
+  running.operator = operator;
   operator.once('exit', (code) => {
     if (!stopping) {
       say(`the operator exited (${code}); stopping`);
@@ -124,10 +174,12 @@ async function main(): Promise<void> {
       () => false,
     );
     if (ready) break;
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
+  const cp = running.cp;
   if (cp) {
     const objects = cp.kubeConfig().makeApiClient(CustomObjectsApi);
+    say('waiting for the scan Jobs (real Trivy on the real node, a few seconds per image)');
     let last = -1;
     for (let i = 0; i < 600; i++) {
       const list = (await objects
@@ -140,7 +192,7 @@ async function main(): Promise<void> {
       if (list.items.length !== last) say(`vulnerability reports so far: ${list.items.length}`);
       last = list.items.length;
       if (last >= 7) break;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await sleep(1000);
     }
     say('creating the compliance reports (CIS, NSA, Pod Security Standards), evaluated every minute here');
     await createSampleComplianceReports(cp.kubeConfig());
@@ -152,9 +204,11 @@ async function main(): Promise<void> {
     scrapeIntervalSeconds: 5,
   };
   // Prometheus' usual port when it is free (another server there could answer our readiness probe).
-  prometheus = (await portIsFree(9090))
+  const prometheus = (await portIsFree(9090))
     ? await Prometheus.start({ ...promOptions, port: 9090 }).catch(() => Prometheus.start(promOptions))
     : await Prometheus.start(promOptions);
+  running.prometheus = prometheus;
+  if (stopping) return;
   say('waiting for Prometheus to evaluate the alert rules on the first scans');
   for (let i = 0; i < 60; i++) {
     const firing = (await prometheus.alerts().catch(() => [])).filter((a) => a.state === 'firing');
@@ -166,18 +220,18 @@ async function main(): Promise<void> {
       }
       break;
     }
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await sleep(2000);
   }
   say('up. Try:');
   say(`  kubectl --kubeconfig ${kubeconfig} get vulnerabilityreports -A`);
   say(`  kubectl --kubeconfig ${kubeconfig} get configauditreports,rbacassessmentreports -A`);
   say(`  kubectl --kubeconfig ${kubeconfig} get clusterinfraassessmentreports,clustercompliancereports`);
   say(`  curl http://127.0.0.1:${port}/metrics`);
-  say(`  open ${prometheus.url}/alerts (alerts firing on the sample findings) or ${prometheus.url}/graph`);
+  say(`  open ${prometheus.url}/alerts (alerts firing on the findings) or ${prometheus.url}/graph`);
   say('Ctrl-C stops everything.');
 }
 
 main().catch((err: unknown) => {
   say(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  process.exit(1);
+  void stop(1);
 });

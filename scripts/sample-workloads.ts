@@ -1,7 +1,7 @@
 /**
  * The quick start's sample cluster content: a few namespaces, Deployments sharing images, a
- * CronJob and a privileged DaemonSet, and the recorded Trivy results the stand-in scanner replays
- * for their images (sample data: nothing is pulled or scanned for real offline).
+ * CronJob and a privileged DaemonSet, all running the test images from the local registry on the
+ * real node, where the operator's scan Jobs scan them with the real Trivy and a test DB.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,26 +14,51 @@ import {
   type V1PodSpec,
 } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
+import { dbFixtureDirs, fixturesDir, type DbVersion } from '../test/harness/images/trivy-db.ts';
 import { repoRoot } from '../test/harness/tools.ts';
 
-const fixtures = path.join(repoRoot, 'test', 'fixtures');
-
-/** Image → recorded Trivy JSON replayed for it. */
-export const sampleScanResults: Record<string, string> = {
-  // Sample data with one CRITICAL finding, so the quick start has an alert to show.
-  'nginx:1.27': path.join(fixtures, 'trivy', 'sample-nginx-critical.json'),
-  'ghcr.io/acme/payments-api:2.3.0': path.join(fixtures, 'trivy', 'debian-12-secret.json'),
-  'redis:7.2': path.join(fixtures, 'trivy-replay', 'alpine-3.10.json'),
-  'registry.example.com/tools/log-agent:1.4': path.join(
-    fixtures,
-    'trivy-replay',
-    'alpine-3.10-with-secrets.json',
-  ),
-};
+/** The test images the sample workloads run (references in the local registry). */
+export interface SampleImages {
+  /** log4j-core 2.14.1: CVE-2021-44228 (CRITICAL). */
+  java: string;
+  /** lodash 4.17.20. */
+  node: string;
+  /** Two planted AWS secrets (CRITICAL): fires TrivyExposedSecrets. */
+  secret: string;
+  /** The Debian base alone. */
+  os: string;
+}
 
 export const sampleNamespaces = ['shop', 'payments', 'batch', 'monitoring-agents'];
 
-export async function createSampleWorkloads(kc: KubeConfig): Promise<void> {
+/**
+ * Advisories in the test DB `version` (test/fixtures/trivy-db): the entries of its advisory
+ * buckets (Debian, Maven, npm), not the `vulnerability` details or the `data-source` map.
+ */
+export function testDbAdvisoryCount(version: DbVersion): number {
+  type Bucket = { bucket?: string; key?: string; pairs?: Bucket[] };
+  const leaves = (b: Bucket): number =>
+    b.key !== undefined ? 1 : (b.pairs ?? []).reduce((n, p) => n + leaves(p), 0);
+  let count = 0;
+  for (const dir of dbFixtureDirs[version]) {
+    for (const file of readdirSync(path.join(fixturesDir, dir)).filter((f) => f.endsWith('.yaml'))) {
+      const buckets = (yaml.load(readFileSync(path.join(fixturesDir, dir, file), 'utf8')) ?? []) as Bucket[];
+      for (const b of buckets)
+        if (b.bucket !== 'vulnerability' && b.bucket !== 'data-source') count += leaves(b);
+    }
+  }
+  return count;
+}
+
+/**
+ * Creates the sample workloads; `placement` (nodeSelector + toleration) puts every pod on the
+ * real node, where the images are really pulled and run.
+ */
+export async function createSampleWorkloads(
+  kc: KubeConfig,
+  images: SampleImages,
+  placement: Pick<V1PodSpec, 'nodeSelector' | 'tolerations'>,
+): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
@@ -51,8 +76,10 @@ export async function createSampleWorkloads(kc: KubeConfig): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
-  const spec = (images: Record<string, string>, extra: Partial<V1PodSpec> = {}): V1PodSpec => ({
-    containers: Object.entries(images).map(([name, image]) => ({ name, image })),
+  const spec = (containers: Record<string, string>, extra: Partial<V1PodSpec> = {}): V1PodSpec => ({
+    ...placement,
+    terminationGracePeriodSeconds: 2,
+    containers: Object.entries(containers).map(([name, image]) => ({ name, image })),
     ...extra,
   });
   const deployment = (namespace: string, name: string, replicas: number, podSpec: V1PodSpec) =>
@@ -69,10 +96,10 @@ export async function createSampleWorkloads(kc: KubeConfig): Promise<void> {
         },
       })
       .catch(() => undefined);
-  await deployment('shop', 'storefront', 3, spec({ web: 'nginx:1.27' }));
-  await deployment('shop', 'cart', 2, spec({ web: 'nginx:1.27', cache: 'redis:7.2' }));
-  await deployment('payments', 'payments-api', 2, spec({ api: 'ghcr.io/acme/payments-api:2.3.0' }));
-  await deployment('payments', 'sessions', 1, spec({ redis: 'redis:7.2' }));
+  await deployment('shop', 'storefront', 3, spec({ web: images.java }));
+  await deployment('shop', 'cart', 2, spec({ web: images.java, cache: images.node }));
+  await deployment('payments', 'payments-api', 2, spec({ api: images.secret }));
+  await deployment('payments', 'sessions', 1, spec({ redis: images.node }));
   await batch
     .createNamespacedCronJob({
       namespace: 'batch',
@@ -83,7 +110,7 @@ export async function createSampleWorkloads(kc: KubeConfig): Promise<void> {
           jobTemplate: {
             spec: {
               template: {
-                spec: spec({ export: 'ghcr.io/acme/payments-api:2.3.0' }, { restartPolicy: 'Never' }),
+                spec: spec({ export: images.secret }, { restartPolicy: 'Never' }),
               },
             },
           },
@@ -101,14 +128,8 @@ export async function createSampleWorkloads(kc: KubeConfig): Promise<void> {
           template: {
             metadata: { labels: { app: 'log-agent' } },
             spec: {
-              hostPID: true,
-              containers: [
-                {
-                  name: 'agent',
-                  image: 'registry.example.com/tools/log-agent:1.4',
-                  securityContext: { privileged: true },
-                },
-              ],
+              ...spec({}, { hostPID: true }),
+              containers: [{ name: 'agent', image: images.os, securityContext: { privileged: true } }],
             },
           },
         },

@@ -1,26 +1,71 @@
+/**
+ * The quick start as a newcomer runs it: `bash scripts/start.sh` brings up the control plane, a
+ * real node with local registries, sample workloads on that node, the operator with real Trivy
+ * scan Jobs and a TEST vulnerability DB, and Prometheus. What must come out: reports with exactly
+ * the test DB's findings for the sample images (log4j's CVE-2021-44228 in the java image, the two
+ * planted AWS secrets), metrics, a firing alert, config audit, node-collector and compliance
+ * reports; and after Ctrl-C nothing left: no process, mount, bridge or node claim of its run.
+ * (The node collector still runs on two harness nodes with sample host file systems: a real node
+ * cannot be given a badly configured kubelet to find.)
+ */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { expectedFindings } from '../../harness/images/index.ts';
+import { allClaims, instanceNetwork } from '../../harness/node/index.ts';
 import { freePort } from '../../harness/ports.ts';
 import { kubectl } from '../../harness/kubectl.ts';
 import { repoRoot } from '../../harness/tools.ts';
 import { waitUntil } from '../../harness/waiting.ts';
 
-/** Processes whose command line mentions the quick start's own folder (its etcd, apiserver …). */
+const runDir = path.join(repoRoot, '.run', 'quickstart');
+
+/**
+ * Processes whose command line mentions the quick start's own folder: its etcd and apiserver, the
+ * node's containerd, kubelet and shims (`-address <dir>/node/containerd.sock`), the registries,
+ * the watchdogs.
+ */
 function leftovers(): string[] {
   const out = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
-  const marker = path.join(repoRoot, '.run', 'quickstart');
   return out
     .split('\n')
-    .filter((line) => line.includes(marker) || /scripts\/quickstart\.ts|harness-kubelet-/.test(line));
+    .filter((line) => line.includes(runDir) || /scripts\/quickstart\.ts|harness-kubelet-/.test(line));
+}
+
+/** Mount points below the quick start's folder (container root file systems, netns, volumes). */
+function leftoverMounts(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(runDir));
+}
+
+function linkExists(name: string): boolean {
+  try {
+    execFileSync('ip', ['link', 'show', name], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface VulnReport {
+  metadata: { name: string; namespace: string };
+  report: {
+    vulnerabilities?: { vulnerabilityID: string; severity: string; resource: string }[];
+    secrets?: { ruleID: string; severity: string }[];
+    scanner: { name: string };
+    registry: { server: string };
+  };
 }
 
 describe('the quick start (npm start), driven as a newcomer would', () => {
   it(
-    'brings up reports, metrics and Prometheus, and Ctrl-C leaves no process behind',
-    { timeout: 300_000 },
+    'scans the sample workloads for real, brings up metrics and Prometheus, and Ctrl-C leaves nothing behind',
+    { timeout: 480_000 },
     async () => {
+      let bridge: string | undefined;
       const port = await freePort();
       const child = spawn('bash', ['scripts/start.sh', '--port', String(port)], {
         cwd: repoRoot,
@@ -36,16 +81,58 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
         await waitUntil(
           '"up. Try:"',
           () => output.includes('[start] up. Try:') || child.exitCode !== null,
-          240_000,
+          360_000,
           500,
         );
         assert.equal(child.exitCode, null, output);
-        assert.match(output, /SAMPLE DATA/, 'sample data is labelled as such');
+        // Real scans with a test DB, labelled as test data; nothing replayed.
+        assert.match(output, /TEST DATA: scans use a TEST vulnerability DB with [1-9]\d* advisories/);
+        assert.doesNotMatch(output, /replay/i);
+        const claim = allClaims().find((c) => c.dir.startsWith(runDir));
+        assert.ok(claim, 'the quick start claimed a real node instance');
+        bridge = instanceNetwork(claim.index).bridge;
 
         const kubeconfig = /--kubeconfig (\S+) get vulnerabilityreports/.exec(output)?.[1];
         assert.ok(kubeconfig, output);
-        const reports = await kubectl(kubeconfig, ['get', 'vulnerabilityreports', '-A', '--no-headers']);
-        assert.ok(reports.trim().split('\n').length >= 7, reports);
+        const list = async (kind: string) =>
+          (
+            JSON.parse(await kubectl(kubeconfig, ['get', kind, '-A', '-o', 'json'])) as {
+              items: VulnReport[];
+            }
+          ).items;
+        const reports = await list('vulnerabilityreports');
+        assert.ok(reports.length >= 7, reports.map((r) => r.metadata.name).join('\n'));
+        // storefront runs the java test image: exactly the test DB's findings, log4shell among them.
+        const storefront = reports.find(
+          (r) => r.metadata.namespace === 'shop' && /^replicaset-storefront-.*-web$/.test(r.metadata.name),
+        );
+        assert.ok(storefront, reports.map((r) => r.metadata.name).join('\n'));
+        assert.equal(storefront.report.scanner.name, 'Trivy');
+        assert.deepEqual(
+          (storefront.report.vulnerabilities ?? []).map((v) => v.vulnerabilityID).sort(),
+          expectedFindings.java.v1.vulnerabilities.map((v) => v.id).sort(),
+        );
+        const log4shell = storefront.report.vulnerabilities?.find(
+          (v) => v.vulnerabilityID === 'CVE-2021-44228',
+        );
+        assert.equal(log4shell?.severity, 'CRITICAL');
+        assert.equal(log4shell?.resource, 'org.apache.logging.log4j:log4j-core');
+        // payments-api runs the secret test image: its two planted AWS keys, found by the scan Job.
+        const secrets = await waitUntil(
+          "payments-api's exposed secret report",
+          async () =>
+            (await list('exposedsecretreports')).find(
+              (r) =>
+                r.metadata.namespace === 'payments' &&
+                /^replicaset-payments-api-.*-api$/.test(r.metadata.name),
+            ),
+          60_000,
+          1_000,
+        );
+        assert.deepEqual(
+          (secrets.report.secrets ?? []).map((x) => `${x.ruleID}/${x.severity}`).sort(),
+          expectedFindings.secret.v1.secrets.map((x) => `${x.ruleId}/${x.severity}`).sort(),
+        );
 
         const metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
         assert.match(metrics, /^trivy_image_vulnerabilities\{.*namespace="shop".*\} \d+/m);
@@ -63,8 +150,8 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
           60_000,
           1_000,
         );
-        // The shipped rules are loaded: the sample payments image carries a secret, which fires the
-        // critical-severity exposed-secrets alert at once (the new-CRITICAL alert needs an hour of history).
+        // The shipped rules are loaded: the payments image carries two CRITICAL secrets, which fire
+        // the critical-severity exposed-secrets alert at once (the new-CRITICAL alert needs an hour of history).
         const alert = await waitUntil(
           'a firing critical alert',
           async () => {
@@ -134,6 +221,14 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
         () => {
           assert.deepEqual(leftovers(), [], 'processes left behind');
         },
+      );
+      assert.deepEqual(leftoverMounts(), [], 'mounts left behind');
+      assert.ok(bridge, 'the node bridge was recorded');
+      assert.equal(linkExists(bridge), false, `the node bridge ${bridge} is gone`);
+      assert.equal(
+        allClaims().filter((c) => c.dir.startsWith(runDir)).length,
+        0,
+        'the node instance is released',
       );
     },
   );
