@@ -39,8 +39,9 @@ export interface RealScans {
   images: Record<TestImageName, PublishedImage>;
   /**
    * Pushes one test image to a registry flavour, under its own repository or `repository`. With a
-   * repository it is a variant of the image with a digest of its own: the runtime reports
-   * identical content under the name it first pulled it as, so only a new digest is a new image.
+   * repository it is a variant of the image with a config and digest of its own: containerd
+   * identifies images by config digest and reports identical content under the name it first
+   * pulled it as, so only a new config is a new image to the runtime and to the operator.
    */
   publishImage(name: TestImageName, flavour: RegistryFlavour, repository?: string): Promise<PublishedImage>;
   /**

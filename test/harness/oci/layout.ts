@@ -265,25 +265,38 @@ export function readLayout(dir: string): {
 }
 
 /**
- * A layout of the same image under a new manifest digest (one annotation added; layers and config
- * shared through symlinks): a distinct image to a registry and a runtime, at no build cost.
+ * A layout of the same image as a distinct image: one label added to its config (so a new image ID
+ * and manifest digest; containerd identifies images by their config digest, so a manifest that
+ * differs in an annotation only would still be the same image), layers shared through symlinks.
  */
 export function writeVariantLayout(layoutDir: string, dir: string, variant: string): WrittenLayout {
   const { manifest, blobPath } = readLayout(layoutDir);
   const blobs = path.join(dir, 'blobs', 'sha256');
   mkdirSync(blobs, { recursive: true });
-  for (const blob of [manifest.config, ...manifest.layers]) {
+  for (const blob of manifest.layers) {
     const link = path.join(blobs, blob.digest.slice('sha256:'.length));
     rmSync(link, { force: true });
     symlinkSync(blobPath(blob.digest), link);
   }
+  const put = (bytes: Buffer): string => {
+    const digest = digestOf(bytes);
+    writeFileSync(path.join(blobs, digest.slice('sha256:'.length)), bytes);
+    return digest;
+  };
+  const config = JSON.parse(readFileSync(blobPath(manifest.config.digest), 'utf8')) as {
+    config?: ImageRuntimeConfig;
+  };
+  config.config = {
+    ...config.config,
+    Labels: { ...config.config?.Labels, 'dev.trivy-lookout.test.variant': variant },
+  };
+  const configBytes = Buffer.from(JSON.stringify(config));
   const variantManifest: Manifest = {
     ...manifest,
-    annotations: { ...manifest.annotations, 'dev.trivy-lookout.test.variant': variant },
+    config: { ...manifest.config, digest: put(configBytes), size: configBytes.length },
   };
   const bytes = Buffer.from(JSON.stringify(variantManifest));
-  const digest = digestOf(bytes);
-  writeFileSync(path.join(blobs, digest.slice('sha256:'.length)), bytes);
+  const digest = put(bytes);
   writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileSync(
     path.join(dir, 'index.json'),

@@ -8,6 +8,10 @@
  * OOM killer).
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   AppsV1Api,
@@ -20,10 +24,16 @@ import {
 import { ResourceWatcher } from '../../../src/kube/index.ts';
 import { createLogger } from '../../../src/logging/index.ts';
 import { SCAN_JOB_COMPONENT, ScanLabel } from '../../../src/scanning/names.ts';
-import { expectedFindings, severityCounts, type TestImageName } from '../../harness/images/index.ts';
+import {
+  buildGeneratedTrivyDb,
+  expectedFindings,
+  severityCounts,
+  type TestImageName,
+} from '../../harness/images/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
-import { useRealScans, type RealScans } from '../../harness/real-scans.ts';
+import { useRealScans, type PublishedImage, type RealScans } from '../../harness/real-scans.ts';
 import { deleteManifest, pushLayout } from '../../harness/registry/index.ts';
+import { repoRoot } from '../../harness/tools.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { waitUntil } from '../../harness/waiting.ts';
 
@@ -46,6 +56,57 @@ interface Report {
 
 const SCAN_JOB_TIMEOUT = '120s';
 
+/**
+ * Fixtures for a DB with `count` advisories on busybox (Debian 12), every severity alike and long
+ * texts: a real Trivy result far beyond what etcd takes in one object (TEST DATA).
+ */
+function hugeDbFixtures(count: number): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tl-huge-db-'));
+  const fixtures = path.join(dir, 'huge');
+  mkdirSync(fixtures);
+  const ids = Array.from({ length: count }, (_, i) => `TEST-HUGE-${String(i).padStart(5, '0')}`);
+  writeFileSync(
+    path.join(fixtures, 'debian.yaml'),
+    `- bucket: debian 12\n  pairs:\n    - bucket: busybox\n      pairs:\n${ids
+      .map((id) => `        - key: ${id}\n          value:\n            FixedVersion: 1:1.35.0-4+deb12u99\n`)
+      .join('')}`,
+  );
+  writeFileSync(
+    path.join(fixtures, 'vulnerability.yaml'),
+    `- bucket: vulnerability\n  pairs:\n${ids
+      .map(
+        (id, i) =>
+          `    - key: ${id}\n      value:\n        Title: ${`A long test title for finding ${i} `.repeat(3).trim()}\n        Description: ${`A long test description of finding ${i}. `.repeat(8).trim()}\n        VendorSeverity:\n          debian: ${i % 5}\n`,
+      )
+      .join('')}`,
+  );
+  const dataSource = path.join(repoRoot, 'test', 'fixtures', 'trivy-db', 'v1', 'data-source.yaml');
+  writeFileSync(path.join(fixtures, 'data-source.yaml'), readFileSync(dataSource, 'utf8'));
+  return fixtures;
+}
+
+/** A "registry" that accepts connections and never answers: a real hang for Trivy's client. */
+function blackHole(host: string): Promise<{ host: string; close(): void }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  return new Promise((resolve) =>
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      resolve({
+        host: `${host}:${port}`,
+        close: () => {
+          for (const socket of sockets) socket.destroy();
+          server.close();
+        },
+      });
+    }),
+  );
+}
+
 describe('real scans on the real node: real Trivy, local registries, a test vulnerability DB', () => {
   let cluster: TestCluster;
   let scans: RealScans;
@@ -58,11 +119,16 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
   let objects: CustomObjectsApi;
   const jobsCreated: { name: string; image: string }[] = [];
   let jobWatch: ResourceWatcher<V1Job>;
+  const mine = {} as Record<'os' | 'java' | 'node' | 'secret', PublishedImage>;
 
   before(async () => {
     cluster = await useTestCluster({ node: true });
     scans = await useRealScans(cluster);
     dbRepository = scans.dbRepositoryFor(`scanning-${process.pid}`);
+    // Digests of this file's own: the operator reuses any report of a digest scanned within the
+    // TTL, and other files of the shared cluster scan the plain images with other DB versions.
+    for (const image of ['os', 'java', 'node', 'secret'] as const)
+      mine[image] = await scans.publishImage(image, 'http', `${image}-${process.pid}`);
     await scans.publishDb('v1', dbRepository);
     const kc = cluster.kubeConfig();
     apps = kc.makeApiClient(AppsV1Api);
@@ -162,7 +228,7 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
     }
   }
 
-  const waitReport = (plural: string, name: string, timeoutMs = 180_000) =>
+  const waitReport = (plural: string, name: string, timeoutMs = 300_000) =>
     waitUntil(`${plural} ${name}`, () => getReport(plural, name), timeoutMs, 500);
 
   const deleteReport = (plural: string, name: string) =>
@@ -188,7 +254,7 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
   it('reports every container of a fresh workload with exactly the findings the DB and the images imply, one scan Job per image digest', async () => {
     await deployment(
       'shop',
-      Object.fromEntries(Object.entries(CONTAINERS).map(([c, image]) => [c, scans.images[image].ref])),
+      Object.fromEntries(Object.entries(CONTAINERS).map(([c, image]) => [c, mine[image].ref])),
     );
     const rs = await activeReplicaSet('shop');
     for (const [container, image] of Object.entries(CONTAINERS)) {
@@ -202,8 +268,8 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
         `${image}: summary`,
       );
       assert.equal(vuln.report.registry.server, scans.registries.http.host);
-      assert.equal(vuln.report.artifact.repository, scans.images[image].built.repository);
-      assert.equal(vuln.report.artifact.digest, scans.images[image].digest, 'the digest the registry served');
+      assert.equal(vuln.report.artifact.repository, `trivy-lookout-test/${image}-${process.pid}`);
+      assert.equal(vuln.report.artifact.digest, mine[image].digest, 'the digest the registry served');
       assert.equal(vuln.report.scanner.name, 'Trivy');
 
       const secrets = await waitReport('exposedsecretreports', `replicaset-${rs}-${container}`);
@@ -223,11 +289,11 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
     assert.equal(log4shell?.resource, 'org.apache.logging.log4j:log4j-core');
     assert.equal(log4shell?.fixedVersion, '2.15.0');
 
-    // At most one Job per digest: fewer when another test file of the shared cluster scanned one
-    // of these digests within the TTL, whose result the operator then reuses.
     for (const image of Object.values(CONTAINERS)) {
-      const jobs = jobsCreated.filter((j) => j.image.includes(`/trivy-lookout-test/${image}@`));
-      assert.ok(jobs.length <= 1, `one Job per image digest: ${JSON.stringify(jobsCreated)}`);
+      const jobs = jobsCreated.filter((j) =>
+        j.image.includes(`/trivy-lookout-test/${image}-${process.pid}@`),
+      );
+      assert.equal(jobs.length, 1, `one Job per image digest: ${JSON.stringify(jobsCreated)}`);
     }
 
     const metrics = await waitUntil('the java report in /metrics', async () => {
@@ -252,7 +318,7 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
 
   it('a second workload on a scanned digest gets its reports without a new scan Job', async () => {
     const before = jobsCreated.length;
-    await deployment('shop-copy', { app: scans.images.java.ref });
+    await deployment('shop-copy', { app: mine.java.ref });
     const rs = await activeReplicaSet('shop-copy');
     const vuln = await waitReport('vulnerabilityreports', `replicaset-${rs}-app`);
     assert.deepEqual(vulnIds(vuln), expectedIds('java', 'v1'));
@@ -313,6 +379,133 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
     assert.ok(metrics);
     await operator.stop();
     operator = await startScanner();
+  });
+
+  it('scans 50 workloads sharing 3 image digests with exactly 3 scan Jobs, and reports every container', async () => {
+    const shared = await Promise.all(
+      ['a', 'b', 'c'].map((v) => scans.publishImage('os', 'http', `shared-${v}-${process.pid}`)),
+    );
+    const before = jobsCreated.length;
+    const names = Array.from({ length: 50 }, (_, i) => `svc-${i}`);
+    for (const [i, name] of names.entries()) await deployment(name, { main: shared[i % 3]!.ref });
+    const sets = await Promise.all(names.map((name) => activeReplicaSet(name)));
+    await waitUntil(
+      'reports for all 50 workloads',
+      async () => {
+        const list = (await objects.listNamespacedCustomObject({
+          group: 'aquasecurity.github.io',
+          version: 'v1alpha1',
+          namespace: ns,
+          plural: 'vulnerabilityreports',
+        })) as { items: Report[] };
+        const have = new Set(list.items.map((r) => r.metadata.name));
+        return sets.every((rs) => have.has(`replicaset-${rs}-main`));
+      },
+      300_000,
+      1_000,
+    );
+    const jobs = jobsCreated.slice(before).filter((j) => j.image.includes('/shared-'));
+    assert.equal(jobs.length, 3, `one Job per digest: ${JSON.stringify(jobs)}`);
+  });
+
+  it('removes the reports with the workload (owner references, real garbage collection)', async () => {
+    const rs = await activeReplicaSet('svc-1');
+    await waitReport('vulnerabilityreports', `replicaset-${rs}-main`);
+    await apps.deleteNamespacedDeployment({ name: 'svc-1', namespace: ns, propagationPolicy: 'Foreground' });
+    await waitUntil(
+      'the report to be garbage collected',
+      async () => (await getReport('vulnerabilityreports', `replicaset-${rs}-main`)) === undefined,
+      120_000,
+    );
+  });
+
+  it('replaces the reports of the old ReplicaSet when the image changes', async () => {
+    const oldRs = await activeReplicaSet('svc-2');
+    await waitReport('vulnerabilityreports', `replicaset-${oldRs}-main`);
+    await apps.patchNamespacedDeployment({
+      name: 'svc-2',
+      namespace: ns,
+      body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: mine.node.ref }],
+    });
+    const newRs = await waitUntil('a new ReplicaSet', async () => {
+      const rs = await activeReplicaSet('svc-2');
+      return rs !== oldRs ? rs : undefined;
+    });
+    const report = await waitReport('vulnerabilityreports', `replicaset-${newRs}-main`);
+    assert.equal(report.report.artifact.repository, `trivy-lookout-test/node-${process.pid}`);
+    await waitUntil(
+      'the stale report to go',
+      async () => (await getReport('vulnerabilityreports', `replicaset-${oldRs}-main`)) === undefined,
+      120_000,
+    );
+  });
+
+  it('writes a real 20,000-finding result too big for etcd with its summary whole and its list trimmed lowest severity first, and says so', async () => {
+    // In: a DB with 20,000 advisories on busybox, 4,000 per severity. Out: a report that fits.
+    const hugeDb = await buildGeneratedTrivyDb('huge-20000', [hugeDbFixtures(20_000)]);
+    const hugeRepository = scans.dbRepositoryFor(`huge-${process.pid}`);
+    const http = scans.registries.http;
+    await pushLayout(
+      { host: http.host, url: http.url },
+      hugeDb.layoutDir,
+      `${hugeRepository.slice(http.host.length + 1)}:2`,
+    );
+    await operator.stop();
+    operator = await startScanner({ OPERATOR_TRIVY_DB_REPOSITORY: hugeRepository });
+    try {
+      const image = await scans.publishImage('os', 'http', `huge-${process.pid}`);
+      await deployment('huge', { main: image.ref });
+      const rs = await activeReplicaSet('huge');
+      const report = await waitReport('vulnerabilityreports', `replicaset-${rs}-main`, 300_000);
+      const s = report.report.summary;
+      // The base's own three test advisories (MEDIUM busybox, LOW zlib, HIGH lz4) are not in this DB.
+      assert.deepEqual(
+        [s.criticalCount, s.highCount, s.mediumCount, s.lowCount, s.unknownCount],
+        [4000, 4000, 4000, 4000, 4000],
+      );
+      const kept = report.report.vulnerabilities ?? [];
+      assert.ok(kept.length > 0 && kept.length < 20_000, `kept ${kept.length}`);
+      const order = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'];
+      const keptPer = order.map((sev) => kept.filter((v) => v.severity === sev).length);
+      const partial = keptPer.findIndex((n) => n < 4000);
+      assert.ok(partial >= 0);
+      assert.ok(
+        keptPer.slice(0, partial).every((n) => n === 4000),
+        `whole above the cut: ${keptPer}`,
+      );
+      assert.ok(
+        keptPer.slice(partial + 1).every((n) => n === 0),
+        `nothing below the cut: ${keptPer}`,
+      );
+      assert.match(report.metadata.annotations?.['trivy-lookout.dev/trimmed'] ?? '', /\d+/);
+      assert.ok(Buffer.byteLength(JSON.stringify(report)) < 1.5 * 1024 * 1024);
+      await operator.waitForLog((l) => l.msg === 'report trimmed to fit etcd');
+    } finally {
+      await operator.stop();
+      operator = await startScanner();
+    }
+  });
+
+  it('times out a scan whose DB repository accepts connections and never answers, with the Job deadline, and says so', async () => {
+    const hole = await blackHole(scans.node.ip);
+    await operator.stop();
+    operator = await startScanner({
+      OPERATOR_TRIVY_DB_REPOSITORY: `${hole.host}/never/trivy-db`,
+      OPERATOR_SCAN_JOB_TIMEOUT: '20s',
+    });
+    try {
+      const image = await scans.publishImage('os', 'http', `hangs-${process.pid}`);
+      await deployment('hangs', { main: image.ref });
+      const line = await operator.waitForLog(
+        (l) => l.msg === 'scan failed' && l.reason === 'Timeout' && String(l.image).includes('/hangs-'),
+        180_000,
+      );
+      assert.match(String(line.message), /did not finish within 20 s/);
+    } finally {
+      hole.close();
+      await operator.stop();
+      operator = await startScanner();
+    }
   });
 
   it('a private registry: without credentials the scan fails with RegistryAuth, an Event and the metric; an imagePullSecret makes the next retry succeed; the password appears nowhere', async () => {
@@ -402,22 +595,22 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
   it('an image deleted from the registry fails its re-scan as ImageNotFound, and other images keep scanning', async () => {
     const http = scans.registries.http;
     const repo = `trivy-lookout-test/deleted-${process.pid}`;
-    const { digest } = await pushLayout(
-      { host: http.host, url: http.url },
-      scans.images.os.built.layoutDir,
-      `${repo}:1`,
-    );
-    await deployment('soon-gone', { main: `${http.host}/${repo}:1` });
+    // A variant with its own digest: deleting the plain image would break other files' pulls.
+    const { digest, ref } = await scans.publishImage('os', 'http', `deleted-${process.pid}`);
+    await deployment('soon-gone', { main: ref });
     const rs = await activeReplicaSet('soon-gone');
     await waitReport('vulnerabilityreports', `replicaset-${rs}-main`);
-    assert.equal(await deleteManifest({ host: http.host, url: http.url }, `${repo}:1`), digest);
+    assert.equal(
+      await deleteManifest({ host: http.host, url: http.url }, ref.slice(http.host.length + 1)),
+      digest,
+    );
     await deleteReport('vulnerabilityreports', `replicaset-${rs}-main`);
     await operator.waitForLog(
       (l) => l.msg === 'scan failed' && l.reason === 'ImageNotFound' && String(l.image).includes(repo),
       180_000,
     );
     // Another workload is scanned meanwhile.
-    await deployment('still-fine', { main: scans.images.secret.ref, other: scans.images.node.ref });
+    await deployment('still-fine', { main: mine.secret.ref, other: mine.node.ref });
     const fine = await activeReplicaSet('still-fine');
     await waitReport('vulnerabilityreports', `replicaset-${fine}-main`);
   });
@@ -437,22 +630,15 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
       OPERATOR_TRIVY_RESOURCES_REQUESTS_MEMORY: '16Mi',
       OPERATOR_TRIVY_RESOURCES_LIMITS_MEMORY: '16Mi',
     });
-    await deployment('oom', { main: scans.images.java.ref });
+    // A digest of its own: any earlier scan of it would be reused instead of run.
+    const published = await scans.publishImage('java', 'http', `oom-${process.pid}`);
+    await deployment('oom', { main: published.ref });
     const rs = await activeReplicaSet('oom');
-    // Scanned before under v1 for `shop`: a fresh report needs a fresh scan.
-    const first = await operator.waitForLog(
-      (l) => l.msg === 'scan failed' && l.reason === 'OOMKilled',
-      240_000,
-    );
+    const isOom = (l: Record<string, unknown>) =>
+      l.msg === 'scan failed' && l.reason === 'OOMKilled' && String(l.image).includes(`/oom-${process.pid}@`);
+    const first = await operator.waitForLog(isOom, 240_000);
     assert.match(String(first.message), /OOMKilled.*16Mi.*trivy\.resources\.limits\.memory/);
-    await operator.waitForLog(
-      (l) =>
-        l.msg === 'scan failed' &&
-        l.reason === 'OOMKilled' &&
-        String(l.image).includes('/oom-') &&
-        l !== first,
-      120_000,
-    );
+    await operator.waitForLog((l) => isOom(l) && l !== first, 120_000);
     const event = await waitUntil('a ScanFailed Event naming OOMKilled', async () => {
       const events = await core.listNamespacedEvent({
         namespace: ns,
@@ -470,12 +656,11 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
   });
 
   it('loses no report and starts no duplicate Job when the operator restarts mid-scan', async () => {
-    const published = await scans.publishImage('secret', 'tls');
+    const published = await scans.publishImage('secret', 'tls', `restart-${process.pid}`);
     await deployment('restart', { main: published.ref });
     const job = await waitUntil(
       'the scan Job',
-      () =>
-        jobsCreated.find((j) => j.image.startsWith(scans.registries.tls.host) && j.image.includes('/secret')),
+      () => jobsCreated.find((j) => j.image.includes(`/restart-${process.pid}@`)),
       120_000,
     );
     assert.equal(await operator.stop(), 0);
