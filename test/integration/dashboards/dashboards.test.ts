@@ -2,19 +2,24 @@
  * Every query of every shipped Grafana dashboard, panel targets and query variables alike, run against
  * a real Prometheus scraping the real operator, must return data.
  *
- * In: the operator (all detail metrics on) on the local control plane, with the harness kubelet
- * replaying recorded Trivy results: in namespace "shop" a 3-replica Deployment running an image with
- * one Critical CVE, one running an image with vulnerabilities and an exposed secret, and two Alpine
- * ones (the second deployed once the first scans are in); in namespace "team" a 2-replica Deployment of the same Critical image and one whose image scan
- * fails (registry auth). The stand-in Trivy's vulnerability DB was built five hours before the test.
+ * In: the operator (all detail metrics on) on the local control plane, scanning with the real Trivy
+ * on the real node (test/harness/real-scans.ts: the test images in the local registries, DB v1).
+ * In namespace "shop" a 3-replica Deployment of the java image (one Critical, CVE-2021-44228), one
+ * of the secret image (vulnerabilities and two exposed AWS secrets), one of the os image, and later
+ * one of the node image (deployed once the first scans are in); in namespace "team" a 2-replica
+ * Deployment of the same java image and one of an image in the Basic-auth registry that the node
+ * pulled earlier with credentials, from another namespace, and runs from its cache: its scan has
+ * no credentials and the registry refuses it (registry_auth). Each image is a variant with a digest
+ * of this run, so the operator scans it rather than copying another test file's report.
  * Config audit, RBAC, ClusterRBAC, infra and compliance reports are created through the API (their
  * controllers are not needed for the exporter to read them).
  * Out: each query, with the variables interpolated as Grafana does (All → `.*`, durations concrete),
  * returns at least one non-NaN sample, first from a Prometheus whose series have no `cluster` label
  * (the cluster variable offers only All), then from one that adds `cluster="dashboards-test"` with
  * that cluster selected. The overview counts the Critical image once although it runs in two
- * workloads, five pods and two namespaces. Scan health shows the DB five hours old and the private
- * image failing with registry_auth, in every namespace selection.
+ * workloads, five pods and two namespaces. Scan health shows the ages of the DBs the scans used
+ * (their metadata UpdatedAt, test/harness/images/trivy-db.ts) and the private image failing with
+ * registry_auth, in every namespace selection.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,25 +39,22 @@ import {
   type Durations,
   type Selection,
 } from '../../../grafana-dashboards/src/index.ts';
+import { dbDates } from '../../harness/images/index.ts';
 import { kubectl } from '../../harness/kubectl.ts';
-import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
 import { Prometheus } from '../../harness/prometheus.ts';
+import { useRealScans, type PublishedImage, type RealScans } from '../../harness/real-scans.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { repoRoot } from '../../harness/tools.ts';
 import { eventually, waitUntil } from '../../harness/waiting.ts';
 import { fixture as reportFixture } from '../../unit/metrics/support.ts';
 import { Reports } from '../metrics/support.ts';
 
-const trivyFixture = (name: string) => path.join(repoRoot, 'test', 'fixtures', 'trivy', name);
-const WEB = 'ghcr.io/shop/web:1.4'; // one Critical (CVE-2024-45491), High, Medium, Low
-const API = 'registry.example.com/shop/api:2.4.0'; // High and Medium, and an exposed secret
-const BASE = 'alpine:3.19'; // High, Medium, Low
-const PRIVATE = 'private.example.com/team/app:1'; // the registry refuses the scan
-const WORKER = 'ghcr.io/shop/worker:2.0'; // deployed last: High, Medium, Low
 const CLUSTER_LABEL = 'dashboards-test';
-/** The stand-in's Trivy DB was built five hours before the test: old, but not stale (green). */
-const DB_BUILT_AT = new Date(Date.now() - 5 * 3600_000);
+/** Which test DB each database Trivy reports is (their metadata.json gives UpdatedAt). */
+const TEST_DB = { 'trivy-db': 'v1', 'trivy-java-db': 'java' } as const;
+/** When the test started: the test DBs are dated the UTC day they are built (dbDates). */
+const STARTED_AT = Date.now();
 /** What Grafana would put in for a day-long dashboard; the data here is minutes old. */
 const DURATIONS: Durations = { interval: '15s', rateInterval: '5m', range: '10m' };
 
@@ -217,7 +219,7 @@ async function panelValue(
 
 describe('Grafana dashboards against a real Prometheus scraping the operator', () => {
   let cluster: TestCluster;
-  let kubelet: HarnessKubelet;
+  let scans: RealScans;
   let operator: OperatorProcess;
   let plain: Prometheus;
   let labelled: Prometheus;
@@ -225,37 +227,77 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
   let shop: string;
   let team: string;
   let operatorNs: string;
+  /** The images of this run, each under a repository (and so a digest) of its own. */
+  let images: Record<'web' | 'api' | 'base' | 'worker' | 'private', PublishedImage>;
   const clusterScoped = {
     rbac: `clusterrole-dashboards-${process.pid}`,
     compliance: `dashboards-${process.pid}`,
   };
 
   before(async () => {
-    cluster = await useTestCluster();
+    cluster = await useTestCluster({ node: true });
+    scans = await useRealScans(cluster);
+    const dbRepository = scans.dbRepositoryFor('dashboards');
+    await scans.publishDb('v1', dbRepository);
+    const variant = (name: string) => `dashboards-${process.pid}/${name}`;
+    images = {
+      web: await scans.publishImage('java', 'http', variant('web')), // one Critical (CVE-2021-44228)
+      api: await scans.publishImage('secret', 'http', variant('api')), // vulnerabilities, exposed secrets
+      base: await scans.publishImage('os', 'http', variant('base')),
+      worker: await scans.publishImage('node', 'http', variant('worker')), // deployed last
+      private: await scans.publishImage('os', 'auth', variant('private')), // the registry refuses the scan
+    };
     const kc = cluster.kubeConfig();
     const apps = kc.makeApiClient(AppsV1Api);
+    const core = kc.makeApiClient(CoreV1Api);
     reports = new Reports(kc);
     operatorNs = await cluster.createNamespace('trivy-system');
     shop = await cluster.createNamespace('shop');
     team = await cluster.createNamespace('team');
-    kubelet = await startHarnessKubelet(kc, {
-      nodeNamePrefix: `dashboards-node-${process.pid}`,
-      trivy: {
-        dbUpdatedAt: DB_BUILT_AT.toISOString(),
-        images: {
-          [WEB]: { report: trivyFixture('sample-nginx-critical.json') },
-          [API]: { report: trivyFixture('debian-12-secret.json') },
-          [BASE]: { report: trivyFixture('alpine-3.19.json') },
-          [PRIVATE]: { error: 'unauthorized' },
-          [WORKER]: { report: trivyFixture('alpine-3.19.json') },
+
+    // The node pulls the private image once with credentials, in a namespace the operator does not
+    // watch; team's workload then runs it from the node's cache without any (IfNotPresent), so its
+    // scan, which must pull from the registry, has no credentials (as in real-node.test.ts).
+    const warm = await cluster.createNamespace('dashboards-warm');
+    const auth = scans.registries.auth;
+    const creds = auth.credentials!;
+    const dockerConfig = JSON.stringify({
+      auths: { [auth.host]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') } },
+    });
+    await core.createNamespacedSecret({
+      namespace: warm,
+      body: {
+        metadata: { name: 'regcred' },
+        type: 'kubernetes.io/dockerconfigjson',
+        data: { '.dockerconfigjson': Buffer.from(dockerConfig).toString('base64') },
+      },
+    });
+    await core.createNamespacedPod({
+      namespace: warm,
+      body: {
+        metadata: { name: 'warm' },
+        spec: {
+          ...scans.placement,
+          terminationGracePeriodSeconds: 1,
+          imagePullSecrets: [{ name: 'regcred' }],
+          containers: [{ name: 'main', image: images.private.ref }],
         },
       },
     });
+    await waitUntil(
+      'the private image pulled with credentials',
+      async () =>
+        (await core.readNamespacedPod({ name: 'warm', namespace: warm })).status?.phase === 'Running',
+      180_000,
+      1_000,
+    );
+
     operator = await startOperator(cluster.kubeconfigPath, {
       OPERATOR_NAMESPACE: operatorNs,
       OPERATOR_TARGET_NAMESPACES: `${shop},${team}`,
       OPERATOR_LEADER_ELECTION_ENABLED: 'false',
       OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
+      OPERATOR_SCAN_JOB_TIMEOUT: '180s', // real scans on a busy machine
       // Every opt-in detail family, so the detail panels have data.
       OPERATOR_METRICS_VULN_ID_ENABLED: 'true',
       OPERATOR_METRICS_EXPOSED_SECRET_INFO: 'true',
@@ -268,6 +310,9 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
       OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
       OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
       OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
+      // Nor node-collector Jobs on the real node: the infra report the panels read is created below.
+      OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED: 'false',
+      ...scans.operatorEnv(dbRepository),
     });
     await operator.waitForReady(60_000);
     const target = new URL(operator.baseUrl).host;
@@ -279,15 +324,18 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
       spec: {
         replicas,
         selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name, image }] } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: { ...scans.placement, terminationGracePeriodSeconds: 2, containers: [{ name, image }] },
+        },
       },
     });
     for (const [namespace, name, image, replicas] of [
-      [shop, 'web', WEB, 3],
-      [shop, 'api', API, 1],
-      [shop, 'base', BASE, 1],
-      [team, 'web', WEB, 2],
-      [team, 'private', PRIVATE, 1],
+      [shop, 'web', images.web.ref, 3],
+      [shop, 'api', images.api.ref, 1],
+      [shop, 'base', images.base.ref, 1],
+      [team, 'web', images.web.ref, 2],
+      [team, 'private', images.private.ref, 1],
     ] as const) {
       await apps.createNamespacedDeployment({
         namespace,
@@ -325,30 +373,54 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
       const failed = await plain.query('sum(trivy_lookout_scan_failures_total{reason="registry_auth"})');
       return seen[0]?.value[1] === String(count) && Number(failed[0]?.value[1]) >= 1;
     };
-    await waitUntil('four vulnerability reports and a failed scan in Prometheus', scanned(4), 180_000, 1_000);
+    await waitUntil(
+      'four vulnerability reports and a failed scan in Prometheus',
+      scanned(4),
+      300_000,
+      1_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${scanStory()}`);
+    });
     // A later deployment, so the scan counters grow while Prometheus watches (rates need an increase).
-    await apps.createNamespacedDeployment({ namespace: shop, body: deployment(shop, 'worker', WORKER, 1) });
-    await waitUntil('the fifth vulnerability report in Prometheus', scanned(5), 120_000, 1_000);
+    await apps.createNamespacedDeployment({
+      namespace: shop,
+      body: deployment(shop, 'worker', images.worker.ref, 1),
+    });
+    await waitUntil('the fifth vulnerability report in Prometheus', scanned(5), 240_000, 1_000).catch(
+      (err: unknown) => {
+        throw new Error(`${String(err)}\n${scanStory()}`);
+      },
+    );
   });
+
+  /** The operator's account of its scans, for a failure message. */
+  const scanStory = () =>
+    operator
+      .logs()
+      .filter((l) => typeof l.msg === 'string' && /scan|report/.test(l.msg))
+      .map((l) => JSON.stringify(l))
+      .join('\n');
 
   after(async () => {
     await labelled?.stop();
     await plain?.stop();
     await operator?.stop();
-    await kubelet?.stop();
     await reports?.delete('ClusterRbacAssessmentReport', clusterScoped.rbac).catch(() => undefined);
     await reports?.delete('ClusterComplianceReport', clusterScoped.compliance).catch(() => undefined);
     await cluster?.release();
   });
 
-  // The image with the most to show: vulnerabilities, OS, an exposed secret.
-  const apiImage = { repository: ['shop/api'] };
+  /** An image's repository as its reports and series name it: the reference without host and tag. */
+  const repositoryOf = (image: PublishedImage) =>
+    image.ref.slice(image.ref.indexOf('/') + 1, image.ref.lastIndexOf(':'));
+  // The image with the most to show: vulnerabilities, OS, exposed secrets.
+  const apiImage = () => ({ repository: [repositoryOf(images.api)] });
 
   it('every query of every dashboard returns data from series without a cluster label (cluster = All)', async (t) => {
     const total = dashboards().reduce((n, d) => n + dashboardQueries(d).length, 0);
     t.diagnostic(`${total} queries (panel targets and query variables) in ${dashboards().length} dashboards`);
     assert.deepEqual(await labelValues(plain, 'label_values(trivy_lookout_scans_queued, cluster)'), []);
-    const failures = await failingQueries(plain, apiImage, 90_000);
+    const failures = await failingQueries(plain, apiImage(), 90_000);
     assert.equal(failures.length, 0, `queries without data:\n${describeFailures(failures)}`);
   });
 
@@ -356,7 +428,7 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
     assert.deepEqual(await labelValues(labelled, 'label_values(trivy_lookout_scans_queued, cluster)'), [
       CLUSTER_LABEL,
     ]);
-    const failures = await failingQueries(labelled, { ...apiImage, cluster: [CLUSTER_LABEL] }, 90_000);
+    const failures = await failingQueries(labelled, { ...apiImage(), cluster: [CLUSTER_LABEL] }, 90_000);
     assert.equal(failures.length, 0, `queries without data:\n${describeFailures(failures)}`);
   });
 
@@ -390,19 +462,29 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
     await eventually(async () => {
       const scanHealth = (title: string, choose: Record<string, string[]> = {}) =>
         panelSamples(plain, 'trivy-lookout-scan-health', title, choose);
-      // The DB the scans used, five hours old (plus the minutes the test has run).
+      // The DBs the scans used, as old as their metadata says (as of the last scrape, at most the
+      // 5-minute lookback ago): the vulnerability DB, and the Java DB the java image's scan fetched.
       const dbAge = await scanHealth('Trivy DB age');
-      assert.deepEqual(
-        dbAge.map((s) => s.metric.db),
-        ['trivy-db'],
-        'only the vulnerability DB: no scan met Java archives',
-      );
-      const age = Number(dbAge[0]?.value?.[1]);
-      assert.ok(age >= 5 * 3600 && age < 6 * 3600, `DB age ${age} s`);
+      assert.deepEqual(dbAge.map((s) => s.metric.db).sort(), ['trivy-db', 'trivy-java-db']);
       const overTime = await scanHealth('Trivy DB age over time');
-      assert.ok(Math.abs(Number(overTime[0]?.value?.[1]) - age) < 120, 'both DB metrics tell the same age');
+      for (const sample of dbAge) {
+        const db = sample.metric.db as keyof typeof TEST_DB;
+        // Dated the UTC day this test published it, or a later one if the day has turned since.
+        const now = Date.now();
+        const newest = (now - Date.parse(dbDates(TEST_DB[db], now).updatedAt)) / 1000;
+        const oldest = (now - Date.parse(dbDates(TEST_DB[db], STARTED_AT).updatedAt)) / 1000;
+        const age = Number(sample.value?.[1]);
+        assert.ok(
+          age > newest - 360 && age <= oldest + 60,
+          `${db} age ${age} s, from ${newest} to ${oldest} s`,
+        );
+        const same = overTime.find((s) => s.metric.db === db);
+        assert.ok(same, `${db} age over time`);
+        assert.ok(Math.abs(Number(same.value?.[1]) - age) < 120, `both DB metrics tell the same ${db} age`);
+      }
 
       // The private image, refused by its registry, and nothing else.
+      const refused = images.private;
       for (const namespace of [[shop, team], [shop]]) {
         const failing = await scanHealth('Failing images', { namespace });
         assert.deepEqual(
@@ -412,7 +494,7 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
             s.metric.image_tag,
             s.metric.reason,
           ]),
-          [['private.example.com', 'team/app', '1', 'registry_auth']],
+          [[scans.registries.auth.host, repositoryOf(refused), refused.built.tag, 'registry_auth']],
           `failing images with namespace ${namespace}`,
         );
         const failingFor = Number(failing[0]?.value?.[1]);
