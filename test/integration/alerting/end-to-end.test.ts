@@ -5,8 +5,9 @@
  * real Alertmanager running the shipped example configuration, whose Slack and PagerDuty receivers
  * point at a local sink instead of the internet.
  *
- * The images, pushed under this file's own repositories (`alerting-<pid>/…`) so no other test
- * file's scan (with another DB) is reused for them:
+ * The images, variants of the test images (same layers, own config and digest) pushed under this
+ * file's own repositories (`alerting-<pid>/…`), so no other test file's scan (with another DB) is
+ * reused for them:
  * - `catalog:2.0` = the test `os` image: High/Medium/Low test advisories, no Critical (CLEAN);
  * - `web:1.4` = the test `java` image: log4j-core 2.14.1, CVE-2021-44228 Critical (VULNERABLE);
  * - `web:1.5` = the test `node` image: lodash, no Critical (FIXED: a new tag of the same repository);
@@ -39,6 +40,7 @@ import yaml from 'js-yaml';
 import { Alertmanager, NotificationSink, type ReceivedNotification } from '../../harness/alertmanager.ts';
 import { expectedFindings, severityCounts, type TestImageName } from '../../harness/images/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
+import { writeVariantLayout } from '../../harness/oci/layout.ts';
 import { Prometheus } from '../../harness/prometheus.ts';
 import { useRealScans, type RealScans } from '../../harness/real-scans.ts';
 import { pushLayout } from '../../harness/registry/index.ts';
@@ -50,7 +52,8 @@ const WINDOW = '20s';
 const REPORT_TTL = '60s';
 const RESCAN_SCHEDULE = '*/5 * * * * *';
 // Scans are real Trivy Jobs (~5-10 s, much more on a busy machine): every wait is generous.
-const SCAN_WAIT = 240_000;
+const SCAN_WAIT = 480_000;
+const NOTIFY_WAIT = 180_000;
 
 /** The shipped rule file with its one-hour comparison window shortened for a test that can't wait an hour. */
 export function rulesWithWindow(rulesText: string, window: string): string {
@@ -128,14 +131,20 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
   let LEDGER: string;
 
   /**
-   * Pushes a test image under this file's own repository and tag (same content and digest as the
-   * test image): the operator keys scans by registry, repository and digest, so these are scanned
-   * by this file's operator with this file's DB.
+   * Pushes a variant of a test image (same layers, a config and digest of its own) under this file's
+   * own repository and tag: containerd and the operator see a new image, scanned by this file's
+   * operator with this file's DB, whatever other files of the shared cluster scanned.
    */
   async function publishAs(image: TestImageName, repository: string, tag: string): Promise<string> {
     const http = scans.registries.http;
     const reference = `trivy-lookout-test/alerting-${process.pid}/${repository}:${tag}`;
-    await pushLayout({ host: http.host, url: http.url }, scans.images[image].built.layoutDir, reference);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tl-alerting-image-'));
+    try {
+      const variant = writeVariantLayout(scans.images[image].built.layoutDir, dir, reference);
+      await pushLayout({ host: http.host, url: http.url }, variant.dir, reference);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     return `${http.host}/${reference}`;
   }
 
@@ -230,7 +239,7 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
           (rs) => rs.metadata?.annotations?.['deployment.kubernetes.io/revision'] === revision,
         )?.metadata?.name;
       },
-      60_000,
+      120_000,
     );
   }
 
@@ -326,7 +335,7 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
         const i = slackFor(ns, 'FIRING');
         return i >= 0 ? sink.received[i] : undefined;
       },
-      120_000,
+      NOTIFY_WAIT,
       500,
     );
     const message = firing.body as SlackMessage;
@@ -376,7 +385,7 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
         const i = slackFor(ns, 'RESOLVED');
         return i >= 0 ? sink.received[i] : undefined;
       },
-      120_000,
+      NOTIFY_WAIT,
       500,
     );
     assert.ok(slackText(resolved).includes(`Image: \`${VULNERABLE}\``), slackText(resolved));
@@ -386,7 +395,7 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
     await waitUntil(
       'the series of web:1.4 to be gone with its ReplicaSet',
       async () => (await criticalsOf(ns, VULNERABLE)).length === 0,
-      120_000,
+      SCAN_WAIT,
       1_000,
     );
     // The new tag of a repository already in the namespace is not "new": nothing fires again.
@@ -430,7 +439,7 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
     await waitUntil(
       'one Critical a window earlier in Prometheus',
       async () => (await criticalsOf(ledgerNs, LEDGER, WINDOW)).map((s) => s.value[1]).join() === '1',
-      60_000,
+      NOTIFY_WAIT,
       1_000,
     );
 
@@ -468,7 +477,7 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
         const i = slackFor(ledgerNs, 'FIRING', arrival);
         return i >= 0 ? sink.received[i] : undefined;
       },
-      120_000,
+      NOTIFY_WAIT,
       500,
     );
     const text = slackText(firing);
