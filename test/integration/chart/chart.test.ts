@@ -12,10 +12,14 @@ import {
   type V1Deployment,
   type V1EnvVar,
   type V1PolicyRule,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import { loadConfig } from '../../../src/config/index.ts';
 import { SETTINGS, SETTING_IDS } from '../../../src/config/settings.ts';
 import { parsePolicyConfigMap } from '../../../src/configaudit/index.ts';
+import { ResourceWatcher } from '../../../src/kube/index.ts';
+import { createLogger } from '../../../src/logging/index.ts';
+import { SCAN_JOB_COMPONENT, ScanLabel } from '../../../src/scanning/names.ts';
 import { kubeconfigYaml } from '../../harness/control-plane.ts';
 import {
   chartDir,
@@ -25,16 +29,25 @@ import {
   renderChart,
   type RenderedObject,
 } from '../../harness/helm.ts';
+import { expectedFindings } from '../../harness/images/index.ts';
 import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/index.ts';
 import { kubectl } from '../../harness/kubectl.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
+import { useRealScans, type RealScans } from '../../harness/real-scans.ts';
+import { deleteManifest } from '../../harness/registry/index.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { repoRoot, toolPath } from '../../harness/tools.ts';
 import { waitUntil } from '../../harness/waiting.ts';
 
-const ALPINE = 'alpine:3.19';
-const PRIVATE = 'private.example.com/team/app:1';
-const fixture = (name: string) => path.join(repoRoot, 'test', 'fixtures', 'trivy', name);
+/** What the RBAC test reads of a VulnerabilityReport. */
+interface VulnerabilityReport {
+  metadata: { labels: Record<string, string> };
+  report: {
+    vulnerabilities?: { vulnerabilityID: string }[];
+    registry: { server: string };
+    artifact: { digest?: string };
+  };
+}
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'trivy-lookout-chart-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -680,23 +693,26 @@ function refused(operator: OperatorProcess | undefined): string[] {
 
 describe('the Helm chart on the real control plane', () => {
   let cluster: TestCluster;
+  let scans: RealScans;
+  let dbRepository: string;
   let kubelet: HarnessKubelet;
   let core: CoreV1Api;
   let apps: AppsV1Api;
 
   before(async () => {
-    cluster = await useTestCluster();
+    cluster = await useTestCluster({ node: true });
+    scans = await useRealScans(cluster);
+    dbRepository = scans.dbRepositoryFor('chart');
+    await scans.publishDb('v1', dbRepository);
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     apps = kc.makeApiClient(AppsV1Api);
+    // For the helm install only: the operator's own pod cannot run on the real node (its image is
+    // not in the local registries), so this node reports it Running. It runs no process at all;
+    // scans go to the real node.
     kubelet = await startHarnessKubelet(kc, {
       nodeNamePrefix: `chart-node-${process.pid}`,
-      trivy: {
-        images: {
-          [ALPINE]: { report: fixture('alpine-3.19.json') },
-          [PRIVATE]: { error: 'unauthorized' },
-        },
-      },
+      runner: () => undefined,
     });
   });
 
@@ -705,6 +721,7 @@ describe('the Helm chart on the real control plane', () => {
     await cluster?.release();
   });
 
+  /** A workload on the real node, pulling with the namespace's `regcred`. */
   const deployment = (name: string, namespace: string, image: string): V1Deployment => ({
     metadata: { name, namespace },
     spec: {
@@ -713,6 +730,8 @@ describe('the Helm chart on the real control plane', () => {
       template: {
         metadata: { labels: { app: name } },
         spec: {
+          ...scans.placement,
+          terminationGracePeriodSeconds: 2,
           imagePullSecrets: [{ name: 'regcred' }],
           containers: [{ name: 'main', image }],
         },
@@ -721,6 +740,11 @@ describe('the Helm chart on the real control plane', () => {
   });
 
   it("runs the operator with only the chart's RBAC: a report is written and no request is forbidden", async () => {
+    // In: the chart's ServiceAccount and RBAC applied to the cluster, the operator (a local process)
+    // holding that ServiceAccount's token, three workloads on the real node: a public image, a
+    // private one pulled with a Secret, one whose manifest is gone from the registry. Out: real scan
+    // Jobs on the real node, the reports of the first two with exactly the image's findings, a
+    // ScanFailed Event for the third, config audit and RBAC assessment reports, no forbidden request.
     const releaseNs = await cluster.createNamespace('lookout-rbac');
     const appsNs = await cluster.createNamespace('rbac-apps');
     const release = `rbac-${process.pid}`;
@@ -747,7 +771,24 @@ describe('the Helm chart on the real control plane', () => {
         rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }],
       },
     });
+    // Where each scan pod ran (the scan Jobs are deleted once their result is filed).
+    const scanPodNodes = new Map<string, string>();
+    const podWatch = new ResourceWatcher<V1Pod>(
+      cluster.kubeConfig(),
+      {
+        path: `/api/v1/namespaces/${releaseNs}/pods`,
+        labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
+        log: createLogger('silent'),
+      },
+      {
+        onEvent: (_type, pod) => {
+          if (pod.metadata?.uid && pod.spec?.nodeName) scanPodNodes.set(pod.metadata.uid, pod.spec.nodeName);
+        },
+      },
+    );
+    podWatch.start();
     try {
+      await podWatch.waitForSync();
       const sa = `${release}-trivy-lookout`;
       const token = await core.createNamespacedServiceAccountToken({
         name: sa,
@@ -769,22 +810,61 @@ describe('the Helm chart on the real control plane', () => {
       assert.equal(await canI('list', 'secrets', '-n', appsNs), 'no');
       assert.equal(await canI('delete', 'pods', '-n', releaseNs), 'no');
 
+      // Images with digests of their own, so each is scanned here rather than taken from a report
+      // another test file left in the shared cluster.
+      const web = await scans.publishImage('os', 'http', `chart-${process.pid}/web`);
+      const privateImage = await scans.publishImage('os', 'auth', `chart-${process.pid}/private`);
+      const gone = await scans.publishImage('os', 'http', `chart-${process.pid}/gone`);
+      const auth = scans.registries.auth;
+      const creds = auth.credentials!;
+      const dockerConfig = JSON.stringify({
+        auths: {
+          [auth.host]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') },
+        },
+      });
       await core.createNamespacedSecret({
         namespace: appsNs,
         body: {
           metadata: { name: 'regcred' },
           type: 'kubernetes.io/dockerconfigjson',
-          stringData: {
-            '.dockerconfigjson': JSON.stringify({
-              auths: { 'private.example.com': { username: 'u', password: 'p' } },
-            }),
+          stringData: { '.dockerconfigjson': dockerConfig },
+        },
+      });
+      // The node pulls `gone` in a namespace the operator does not watch; then its manifest is
+      // deleted from the registry, and the workload runs it from the node's cache (IfNotPresent):
+      // its scan is refused by the real registry.
+      const warmNs = await cluster.createNamespace('rbac-warm');
+      await core.createNamespacedPod({
+        namespace: warmNs,
+        body: {
+          metadata: { name: 'warm' },
+          spec: {
+            ...scans.placement,
+            terminationGracePeriodSeconds: 1,
+            containers: [{ name: 'main', image: gone.ref }],
           },
         },
       });
-      await apps.createNamespacedDeployment({ namespace: appsNs, body: deployment('web', appsNs, ALPINE) });
+      await waitUntil(
+        'the image to be gone pulled by the node',
+        async () =>
+          (await core.readNamespacedPod({ name: 'warm', namespace: warmNs })).status?.phase === 'Running',
+        240_000,
+      );
+      const http = scans.registries.http;
+      assert.equal(
+        await deleteManifest({ host: http.host, url: http.url }, gone.ref.slice(http.host.length + 1)),
+        gone.digest,
+      );
+
+      await apps.createNamespacedDeployment({ namespace: appsNs, body: deployment('web', appsNs, web.ref) });
       await apps.createNamespacedDeployment({
         namespace: appsNs,
-        body: deployment('private', appsNs, PRIVATE),
+        body: deployment('private', appsNs, privateImage.ref),
+      });
+      await apps.createNamespacedDeployment({
+        namespace: appsNs,
+        body: deployment('gone', appsNs, gone.ref),
       });
 
       let operator: OperatorProcess | undefined;
@@ -795,38 +875,68 @@ describe('the Helm chart on the real control plane', () => {
           OPERATOR_LEADER_ELECTION_ENABLED: 'true',
           OPERATOR_LEADER_ELECTION_ID: 'trivy-lookout-lock',
           OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
+          // The deadline runs while the scan pod waits for room on the shared node: no retry for that.
+          OPERATOR_SCAN_JOB_TIMEOUT: '600s',
           OPERATOR_LOG_LEVEL: 'debug',
           // The config audit and RBAC assessment run under the same ServiceAccount.
           OPERATOR_CONFIG_AUDIT_TRIVY_BINARY: toolPath('trivy'),
+          ...scans.operatorEnv(dbRepository),
         });
         await operator.waitForReady(60_000);
         const objects = cluster.kubeConfig().makeApiClient(CustomObjectsApi);
-        const reports = await waitUntil(
-          'the VulnerabilityReport of web',
-          async () => {
-            const list = (await objects.listNamespacedCustomObject({
+        const vulnReports = async () =>
+          (
+            (await objects.listNamespacedCustomObject({
               group: 'aquasecurity.github.io',
               version: 'v1alpha1',
               namespace: appsNs,
               plural: 'vulnerabilityreports',
-            })) as { items: { metadata: { labels: Record<string, string> } }[] };
-            return list.items.length > 0 ? list.items : undefined;
-          },
-          90_000,
-        );
-        assert.equal(reports[0]?.metadata.labels['trivy-operator.container.name'], 'main');
-        // A failed scan (with the pull secret read) is recorded as an Event on the workload.
+            })) as { items: VulnerabilityReport[] }
+          ).items;
+        const reportOf = (app: string) =>
+          waitUntil(
+            `the VulnerabilityReport of ${app}`,
+            async () =>
+              (await vulnReports()).find(
+                (r) => r.metadata.labels['trivy-operator.resource.name']?.startsWith(`${app}-`) ?? false,
+              ),
+            240_000,
+            1_000,
+          );
+        const expected = expectedFindings.os.v1.vulnerabilities.map((v) => v.id).sort();
+        const vulnIds = (r: VulnerabilityReport) =>
+          (r.report.vulnerabilities ?? []).map((v) => v.vulnerabilityID).sort();
+        const webReport = await reportOf('web');
+        assert.equal(webReport.metadata.labels['trivy-operator.container.name'], 'main');
+        assert.deepEqual(vulnIds(webReport), expected, 'exactly the findings of the os image');
+        assert.equal(webReport.report.artifact.digest, web.digest);
+        // Scanned with the credentials of the workload's pull secret, read with the chart's RBAC.
+        const privateReport = await reportOf('private');
+        assert.deepEqual(vulnIds(privateReport), expected);
+        assert.equal(privateReport.report.registry.server, auth.host);
+        // A failed scan is recorded as an Event on the workload.
         await waitUntil(
-          'a ScanFailed event',
+          'a ScanFailed event for gone',
           async () =>
             (await core.listNamespacedEvent({ namespace: appsNs })).items.find(
-              (e) => e.reason === 'ScanFailed',
+              (e) =>
+                e.reason === 'ScanFailed' &&
+                e.involvedObject.name?.startsWith('gone-') &&
+                /ImageNotFound/.test(e.message ?? ''),
             ),
-          60_000,
+          240_000,
+          1_000,
         );
-        const scans = kubelet.trivy.invocations().filter((i) => i.image?.includes('private.example.com'));
-        assert.ok(scans.length > 0);
-        await operator.waitForLog((l) => l.msg === 'scan failed', 30_000);
+        await operator.waitForLog(
+          (l) => l.msg === 'scan failed' && l.reason === 'ImageNotFound' && String(l.image).includes('/gone'),
+          30_000,
+        );
+        assert.ok(scanPodNodes.size >= 3, `a scan pod per image: ${JSON.stringify([...scanPodNodes])}`);
+        assert.deepEqual(
+          new Set(scanPodNodes.values()),
+          new Set([scans.node.name]),
+          'scans ran on the real node',
+        );
         // Config audit and RBAC assessment reports, written with the chart's permissions only.
         for (const [plural, namespace, labelSelector] of [
           ['configauditreports', appsNs, undefined],
@@ -856,7 +966,10 @@ describe('the Helm chart on the real control plane', () => {
         await operator?.stop();
       }
       assert.deepEqual(refused(operator), [], 'no request was refused');
+      const everything = [operator?.stdout(), operator?.stderr()].join('\n');
+      assert.ok(!everything.includes(creds.password), 'the registry password is in no log line');
     } finally {
+      await podWatch.stop();
       await kubectl(cluster.kubeconfigPath, ['delete', '--ignore-not-found', '-f', manifest]).catch(() => '');
       await rbacApi.deleteClusterRole({ name: probeRole }).catch(() => {});
     }
