@@ -1,20 +1,27 @@
 /**
  * The webhook broadcast end to end: the real control plane, the operator as a real process, a
- * local HTTP receiver (node:http) and, for one case, a real scan through the harness kubelet.
- * Reports are mostly created straight through the API: the broadcaster watches the report CRDs
- * and does not care who wrote them.
+ * local HTTP receiver (node:http) and real scans: workloads on the real node, scanned by the real
+ * Trivy (test/harness/real-scans.ts, DB v1). Reports whose content changes are rewritten by real
+ * re-scans, after a Pod's container is switched to another test image (the same report object,
+ * new findings). The other reports are created and edited straight through the API: the
+ * broadcaster watches the report CRDs and does not care who wrote them.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { AppsV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
-import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/index.ts';
+import { SCAN_JOB_COMPONENT, ScanLabel } from '../../../src/scanning/names.ts';
+import { expectedFindings, severityCounts, type TestImageName } from '../../harness/images/index.ts';
+import { writeVariantLayout } from '../../harness/oci/layout.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
+import { useRealScans, type PublishedImage, type RealScans } from '../../harness/real-scans.ts';
+import { pushLayout } from '../../harness/registry/index.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { repoRoot } from '../../harness/tools.ts';
 import { waitUntil } from '../../harness/waiting.ts';
@@ -24,7 +31,11 @@ const GROUP = 'aquasecurity.github.io';
 const VERSION = 'v1alpha1';
 const SECRET_HEADER_VALUE = 'k3y-s3cret';
 const SECRET_URL_PATH = '/hooks/t0ken-in-path';
-const ALPINE = 'alpine:3.19';
+/** Real scans on a busy machine: a scan Job, its pod's start and Trivy's run can take minutes. */
+const SCAN_TIMEOUT_MS = 240_000;
+/** The bare Pod whose container is switched between test images, and its reports' name. */
+const APP_POD = 'app';
+const APP_REPORT = `pod-${APP_POD}-app`;
 
 interface ReportBody {
   apiVersion?: string;
@@ -37,7 +48,12 @@ interface ReportBody {
     annotations?: Record<string, string>;
     resourceVersion?: string;
   };
-  report?: { summary?: Record<string, number>; artifact?: { repository?: string } };
+  report?: {
+    summary?: Record<string, number>;
+    artifact?: { repository?: string; tag?: string; digest?: string };
+    vulnerabilities?: { vulnerabilityID: string; severity: string }[];
+    secrets?: { ruleID: string }[];
+  };
   spec?: Record<string, unknown>;
   status?: { summary?: { failCount?: number; passCount?: number } } & Record<string, unknown>;
 }
@@ -150,38 +166,62 @@ async function statusOf(op: OperatorProcess, endpoint: string): Promise<number> 
 
 describe('webhook broadcast of report changes (real control plane, operator process, local receiver)', () => {
   let cluster: TestCluster;
-  let kubelet: HarnessKubelet;
+  let scans: RealScans;
+  let dbRepository: string;
   let objects: CustomObjectsApi;
   let apps: AppsV1Api;
+  let core: CoreV1Api;
+  let batch: BatchV1Api;
   let operatorNs: string;
   let hooksNs: string;
   let appsNs: string;
+  /** The Deployment scanned while a receiver hangs: an image (and digest) of this run. */
+  let webImage: PublishedImage;
+  /** The APP_POD's images: one repository of this run, a tag (and digest) per test image. */
+  const appImages = {} as Record<'os' | 'java' | 'secret', string>;
   const sink = new Sink();
   const operators: OperatorProcess[] = [];
   let sentinelCount = 0;
 
+  /**
+   * Pushes a test image as `<repository of this run>/app:<name>`, a variant with a digest of its
+   * own: the operator scans it rather than copying another test file's report of the same digest.
+   * One repository for all tags, so that while the kubelet switches a container from one to the
+   * other, the new spec and the old digest still name an image that exists.
+   */
+  async function publishAppImage(name: TestImageName): Promise<string> {
+    const { host, url } = scans.registries.http;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tl-webhook-'));
+    try {
+      const variant = writeVariantLayout(scans.images[name].built.layoutDir, dir, `webhook-${process.pid}`);
+      const reference = `trivy-lookout-test/webhook-${process.pid}/app:${name}`;
+      await pushLayout({ host, url }, variant.dir, reference);
+      return `${host}/${reference}`;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   before(async () => {
-    cluster = await useTestCluster();
+    cluster = await useTestCluster({ node: true });
+    scans = await useRealScans(cluster);
+    dbRepository = scans.dbRepositoryFor('webhook');
+    await scans.publishDb('v1', dbRepository);
+    webImage = await scans.publishImage('node', 'http', `webhook-${process.pid}/web`);
+    for (const name of ['os', 'java', 'secret'] as const) appImages[name] = await publishAppImage(name);
     const kc = cluster.kubeConfig();
     objects = kc.makeApiClient(CustomObjectsApi);
     apps = kc.makeApiClient(AppsV1Api);
+    core = kc.makeApiClient(CoreV1Api);
+    batch = kc.makeApiClient(BatchV1Api);
     operatorNs = await cluster.createNamespace('trivy-system');
     hooksNs = await cluster.createNamespace('hooks');
     appsNs = await cluster.createNamespace('apps');
     await sink.start();
-    kubelet = await startHarnessKubelet(kc, {
-      nodeNamePrefix: `webhook-node-${process.pid}`,
-      trivy: {
-        images: {
-          [ALPINE]: { report: path.join(repoRoot, 'test', 'fixtures', 'trivy', 'alpine-3.19.json') },
-        },
-      },
-    });
   });
 
   after(async () => {
     for (const op of operators) await op.stop();
-    await kubelet?.stop();
     await sink.stop();
     await cluster?.release();
   });
@@ -195,13 +235,14 @@ describe('webhook broadcast of report changes (real control plane, operator proc
       OPERATOR_WEBHOOK_BROADCAST_URL: sink.url,
       OPERATOR_WEBHOOK_BROADCAST_TIMEOUT: '3s', // roomy: a slow answer must not count as a retry
       OPERATOR_WEBHOOK_BROADCAST_CUSTOM_HEADERS: `X-Api-Key:${SECRET_HEADER_VALUE},X-Team:security`,
-      OPERATOR_SCAN_JOB_TIMEOUT: '30s',
+      OPERATOR_SCAN_JOB_TIMEOUT: '180s', // real scans on a busy machine
       // Only the writers this test needs: other writers' reports would only add noise.
       OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
       OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
       OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
       // Node reports are cluster-scoped, so the namespace filter cannot keep them out of the counts.
       OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED: 'false',
+      ...scans.operatorEnv(dbRepository),
       ...env,
     });
     operators.push(op);
@@ -265,8 +306,41 @@ describe('webhook broadcast of report changes (real control plane, operator proc
     });
   }
 
-  const waitForPosts = (what: string, name: string, count: number, timeoutMs = 30_000) =>
-    waitUntil(what, () => (sink.about(name).length >= count ? sink.about(name) : undefined), timeoutMs, 50);
+  const waitForPosts = (what: string, name: string, count: number, timeoutMs = 30_000, kind?: string) =>
+    waitUntil(
+      what,
+      () => (sink.about(name, kind).length >= count ? sink.about(name, kind) : undefined),
+      timeoutMs,
+      50,
+    );
+
+  /** Switches the APP_POD's container to another image, as `kubectl set image` does. */
+  const setAppImage = (image: string) =>
+    core.patchNamespacedPod({
+      name: APP_POD,
+      namespace: hooksNs,
+      body: [{ op: 'replace', path: '/spec/containers/0/image', value: image }],
+    });
+
+  /** Waits until no scan Job is left: one finishing later would write (and send) a report. */
+  const waitForNoScanJobs = () =>
+    waitUntil(
+      'no scan Job left',
+      async () =>
+        (
+          await batch.listNamespacedJob({
+            namespace: operatorNs,
+            labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
+          })
+        ).items.length === 0,
+      60_000,
+      500,
+    );
+
+  const vulnIds = (r: Received) =>
+    (r.object.report?.vulnerabilities ?? []).map((v) => v.vulnerabilityID).sort();
+  const expectedIds = (image: TestImageName) =>
+    expectedFindings[image].v1.vulnerabilities.map((v) => v.id).sort();
 
   /**
    * Proves a negative: a new report created after the event under test is sent (its watch event
@@ -326,13 +400,61 @@ describe('webhook broadcast of report changes (real control plane, operator proc
       assert.deepEqual(await afterSentinel(mark), []);
     });
 
-    it('POSTs a content change, with the new content', async () => {
-      await updateReport('new-report', (r) => {
-        r.report = { ...r.report, summary: { ...r.report?.summary, criticalCount: 7 } };
+    it('POSTs a content change, with the new content (a real re-scan after a Pod switches images)', async () => {
+      // In: a bare Pod running the os image, scanned: its new reports are sent. Then its container
+      // is switched to the java image, which the operator scans and writes into the same reports.
+      // Out: the VulnerabilityReport sent twice, one object (uid) with the os findings, then java's.
+      await core.createNamespacedPod({
+        namespace: hooksNs,
+        body: {
+          metadata: { name: APP_POD },
+          spec: {
+            ...scans.placement,
+            terminationGracePeriodSeconds: 1,
+            containers: [{ name: 'app', image: appImages.os }],
+          },
+        },
       });
-      const posts = await waitForPosts('the changed report', 'new-report', 2);
+      const [first] = await waitForPosts(
+        'the os scan',
+        APP_REPORT,
+        1,
+        SCAN_TIMEOUT_MS,
+        'VulnerabilityReport',
+      );
+      assert.ok(first);
+      assert.deepEqual(vulnIds(first), expectedIds('os'));
+      assert.equal(first.object.report?.summary?.criticalCount, 0);
+      // Its ExposedSecretReport too, so that no POST of the first scan comes after the change.
+      await waitForPosts('the os ExposedSecretReport', APP_REPORT, 1, SCAN_TIMEOUT_MS, 'ExposedSecretReport');
+
+      await setAppImage(appImages.java);
+      const posts = await waitForPosts(
+        'the changed report',
+        APP_REPORT,
+        2,
+        SCAN_TIMEOUT_MS,
+        'VulnerabilityReport',
+      );
       assert.equal(posts.length, 2);
-      assert.equal(posts[1]?.object.report?.summary?.criticalCount, 7);
+      const changed = posts[1];
+      assert.equal(changed?.object.metadata.uid, first.object.metadata.uid, 'the same report, rewritten');
+      assert.equal(changed?.object.report?.artifact?.tag, 'java');
+      assert.deepEqual(changed && vulnIds(changed), expectedIds('java'));
+      assert.equal(
+        changed?.object.report?.summary?.criticalCount,
+        severityCounts(expectedFindings.java.v1).CRITICAL,
+        'CVE-2021-44228',
+      );
+      // The rest of the re-scan (the ExposedSecretReport, the Job's removal) before the next test.
+      await waitForPosts(
+        'the changed ExposedSecretReport',
+        APP_REPORT,
+        2,
+        SCAN_TIMEOUT_MS,
+        'ExposedSecretReport',
+      );
+      await waitForNoScanJobs();
     });
 
     it('does not POST a deletion while operator.webhookSendDeletedReports is off', async () => {
@@ -371,7 +493,11 @@ describe('webhook broadcast of report changes (real control plane, operator proc
             selector: { matchLabels: { app: 'web' } },
             template: {
               metadata: { labels: { app: 'web' } },
-              spec: { containers: [{ name: 'nginx', image: ALPINE }] },
+              spec: {
+                ...scans.placement,
+                terminationGracePeriodSeconds: 1,
+                containers: [{ name: 'web', image: webImage.ref }],
+              },
             },
           },
         },
@@ -385,16 +511,20 @@ describe('webhook broadcast of report changes (real control plane, operator proc
               r.object.metadata.namespace === appsNs &&
               r.status === 200,
           ),
-        120_000,
+        SCAN_TIMEOUT_MS,
         100,
       );
       assert.equal(scanned.object.metadata.labels?.['trivy-operator.resource.kind'], 'ReplicaSet');
-      assert.equal(scanned.object.metadata.labels?.['trivy-operator.container.name'], 'nginx');
-      assert.equal(scanned.object.report?.artifact?.repository, 'library/alpine');
-      await waitUntil('the POST of the scanned ExposedSecretReport', () =>
-        sink.received.find(
-          (r) => r.object.kind === 'ExposedSecretReport' && r.object.metadata.namespace === appsNs,
-        ),
+      assert.equal(scanned.object.metadata.labels?.['trivy-operator.container.name'], 'web');
+      assert.equal(scanned.object.report?.artifact?.digest, webImage.digest);
+      assert.deepEqual(vulnIds(scanned), expectedIds('node'));
+      await waitUntil(
+        'the POST of the scanned ExposedSecretReport',
+        () =>
+          sink.received.find(
+            (r) => r.object.kind === 'ExposedSecretReport' && r.object.metadata.namespace === appsNs,
+          ),
+        SCAN_TIMEOUT_MS,
       );
       assert.equal(await statusOf(op, '/healthz'), 200);
       assert.equal(await statusOf(op, '/readyz'), 200);
@@ -459,22 +589,38 @@ describe('webhook broadcast of report changes (real control plane, operator proc
       assert.deepEqual(starters, [leader]);
     });
 
-    it('wraps updates as {verb: "update", operatorObject}', async () => {
-      await updateReport('changes-while-down', (r) => {
-        r.report = { ...r.report, summary: { ...r.report?.summary, highCount: 3 } };
-      });
-      const [post] = await waitForPosts('the wrapped update', 'changes-while-down', 1);
-      assert.equal(post?.verb, 'update');
-      assert.equal(post?.object.kind, 'VulnerabilityReport');
-      assert.equal(post?.object.report?.summary?.highCount, 3);
-      assert.deepEqual(Object.keys(post?.body as object).sort(), ['operatorObject', 'verb']);
+    it('wraps updates as {verb: "update", operatorObject} (a real re-scan after the Pod switches images)', async () => {
+      // In: the first operator's Pod (its reports in this baseline) switched to the secret image.
+      // Out: both its reports sent as wrapped updates, with the secret image's findings.
+      const mark = sink.received.length;
+      await setAppImage(appImages.secret);
+      const update = (kind: string) =>
+        waitUntil(
+          `the wrapped update of the ${kind}`,
+          () => sink.since(mark).find((r) => r.object.metadata.name === APP_REPORT && r.object.kind === kind),
+          SCAN_TIMEOUT_MS,
+          100,
+        );
+      const post = await update('VulnerabilityReport');
+      assert.equal(post.verb, 'update');
+      assert.deepEqual(Object.keys(post.body as object).sort(), ['operatorObject', 'verb']);
+      assert.deepEqual(vulnIds(post), expectedIds('secret'));
+      assert.equal(post.object.report?.summary?.criticalCount, 0, "java's Critical is gone");
+      const secrets = await update('ExposedSecretReport');
+      assert.equal(secrets.verb, 'update');
+      assert.deepEqual(
+        (secrets.object.report?.secrets ?? []).map((x) => x.ruleID).sort(),
+        expectedFindings.secret.v1.secrets.map((x) => x.ruleId).sort(),
+      );
+      assert.equal(secrets.object.report?.summary?.criticalCount, expectedFindings.secret.v1.secrets.length);
+      // Nothing of this scan may reach the next operators (the down receiver counts every send).
+      await waitForNoScanJobs();
     });
 
     it('POSTs a deletion as {verb: "delete", operatorObject: kind and metadata}', async () => {
       const before = await getReport('changes-while-down');
       await deleteReport('changes-while-down');
-      const posts = await waitForPosts('the deletion', 'changes-while-down', 2);
-      const post = posts[1];
+      const [post] = await waitForPosts('the deletion', 'changes-while-down', 1);
       assert.equal(post?.verb, 'delete');
       assert.equal(post?.object.apiVersion, `${GROUP}/${VERSION}`);
       assert.equal(post?.object.kind, 'VulnerabilityReport');
