@@ -157,6 +157,17 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
   after(async () => {
     await operator?.stop();
     await jobWatch?.stop();
+    // About 60 pods: free the real node's slots (110, the size of its pod subnet) before the next
+    // file of the shared cluster starts, rather than while its pods wait in Pending.
+    if (apps) {
+      await apps.deleteCollectionNamespacedDeployment({ namespace: ns }).catch(() => undefined);
+      await waitUntil(
+        "this file's pods gone from the real node",
+        async () => (await core.listNamespacedPod({ namespace: ns })).items.length === 0,
+        120_000,
+        1_000,
+      ).catch(() => undefined);
+    }
     await cluster?.release();
   });
 
