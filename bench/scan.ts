@@ -12,6 +12,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AppsV1Api,
   BatchV1Api,
@@ -67,21 +68,37 @@ function pidsMatching(...parts: string[]): number[] {
   return found;
 }
 
-/** The node's own cost: kubelet + containerd + every shim of this containerd (one per pod). */
-function nodeRss(stack: NodeStack): number {
-  const { kubelet, containerd } = stack.node.pids();
-  const shims = pidsMatching('containerd-shim', stack.node.containerdAddress);
-  return [kubelet, containerd, ...shims].reduce<number>((sum, pid) => sum + (pid ? rssBytes(pid) : 0), 0);
+interface NodeRss {
+  total: number;
+  kubelet: number;
+  containerd: number;
+  shims: number;
+  shimCount: number;
 }
 
-/** Samples `measure` every second until stopped; returns the peak. */
-function peakOf(measure: () => number): { stop(): number } {
-  let peak = measure();
-  const timer = setInterval(() => (peak = Math.max(peak, measure())), 1000);
+/** The node's own cost: kubelet + containerd + every shim of this containerd (one per pod). */
+function nodeRss(stack: NodeStack): NodeRss {
+  const { kubelet, containerd } = stack.node.pids();
+  const shimPids = pidsMatching('containerd-shim', stack.node.containerdAddress);
+  const k = kubelet ? rssBytes(kubelet) : 0;
+  const c = containerd ? rssBytes(containerd) : 0;
+  const shims = shimPids.reduce((sum, pid) => sum + rssBytes(pid), 0);
+  return { total: k + c + shims, kubelet: k, containerd: c, shims, shimCount: shimPids.length };
+}
+
+/** Samples the node's RSS every second until stopped; returns the sample with the highest total. */
+function peakNodeRss(stack: NodeStack): { stop(): NodeRss } {
+  let peak = nodeRss(stack);
+  const sample = () => {
+    const now = nodeRss(stack);
+    if (now.total > peak.total) peak = now;
+  };
+  const timer = setInterval(sample, 1000);
   return {
     stop() {
       clearInterval(timer);
-      return Math.max(peak, measure());
+      sample();
+      return peak;
     },
   };
 }
@@ -90,9 +107,13 @@ interface PhaseResult {
   scanJobs: number;
   vulnerabilityReports: number;
   secondsToAllReports: number;
+  /** From the operator's start to the first report: one scan's latency, before the writing backlog. */
+  secondsToFirstReport: number;
   secondsPerScan: number;
   operatorRssMiB: number;
   nodeRssMiB: number;
+  /** The same peak by part, and how many shims (pods) there were. */
+  nodeRssParts: { kubeletMiB: number; containerdMiB: number; shimsMiB: number; shims: number };
   /** Whether every report holds exactly the test DB's findings for its image. */
   findingsAsExpected: boolean;
   /** Mean seconds per scan pod: starting, downloading the DB, running Trivy. */
@@ -300,9 +321,11 @@ try {
     operatorRssMiB: standalone.operatorRssMiB,
     secondsPerScan: standalone.secondsPerScan,
     nodeRssMiB: standalone.nodeRssMiB,
+    nodeRssParts: standalone.nodeRssParts,
     containerRuntime: nodeInfo?.containerRuntimeVersion ?? 'unknown',
     trivyVersion: trivyVersion ?? 'unknown',
     mode: 'Standalone',
+    secondsToFirstReport: standalone.secondsToFirstReport,
     findingsAsExpected: standalone.findingsAsExpected,
     perJob: standalone.perJob,
     pods,
@@ -317,7 +340,7 @@ try {
    */
   async function measure(mode: string, env: Record<string, string>): Promise<PhaseResult> {
     jobs.clear();
-    const peakNode = peakOf(() => nodeRss(stack));
+    const peakNode = peakNodeRss(stack);
     const started = Date.now();
     const operator: OperatorProcess = await startOperator(cp.kubeconfigPath, {
       OPERATOR_NAMESPACE: OPERATOR_NS,
@@ -330,18 +353,19 @@ try {
       await operator.waitForReady(60_000);
       say(`${mode}: operator started; waiting for ${expectedReports} reports`);
       let reports = 0;
-      await waitUntil(
-        `${mode}: a report for every container`,
-        async () => {
-          if (operator.child.exitCode !== null) throw new Error(`the operator exited:\n${operator.stderr()}`);
-          const count = (await listReports('vulnerabilityreports')).length;
-          if (count !== reports) say(`${mode}: reports ${count}/${expectedReports}, scan Jobs ${jobs.size}`);
-          reports = count;
-          return reports >= expectedReports;
-        },
-        900_000,
-        500,
-      );
+      let firstReportAt: number | undefined;
+      const deadline = Date.now() + 900_000;
+      while (reports < expectedReports) {
+        // waitUntil would retry a dead operator until its deadline: fail at once instead.
+        if (operator.child.exitCode !== null) throw new Error(`the operator exited:\n${operator.stderr()}`);
+        if (Date.now() > deadline)
+          throw new Error(`${mode}: ${reports}/${expectedReports} reports after 900 s`);
+        const count = (await listReports('vulnerabilityreports')).length;
+        if (count > 0) firstReportAt ??= Date.now();
+        if (count !== reports) say(`${mode}: reports ${count}/${expectedReports}, scan Jobs ${jobs.size}`);
+        reports = count;
+        if (reports < expectedReports) await sleep(500);
+      }
       const seconds = (Date.now() - started) / 1000;
       const metrics = await fetch(`${operator.baseUrl}/metrics`).then((r) => r.text());
       const metric = (name: string) =>
@@ -353,14 +377,22 @@ try {
       const scanSeconds = metric('trivy_lookout_scan_duration_seconds_sum');
       const scanCount = metric('trivy_lookout_scan_duration_seconds_count');
       const failures = metric('trivy_lookout_scan_failures_total');
+      const node = peakNode.stop();
       if (failures > 0) say(`${mode}: WARNING: ${failures} failed scans`);
       const result: PhaseResult = {
         scanJobs: jobs.size,
         vulnerabilityReports: reports,
         secondsToAllReports: round(seconds),
+        secondsToFirstReport: round(((firstReportAt ?? Date.now()) - started) / 1000),
         secondsPerScan: scanCount ? round(scanSeconds / scanCount) : 0,
         operatorRssMiB: mib(rss),
-        nodeRssMiB: mib(peakNode.stop()),
+        nodeRssMiB: mib(node.total),
+        nodeRssParts: {
+          kubeletMiB: mib(node.kubelet),
+          containerdMiB: mib(node.containerd),
+          shimsMiB: mib(node.shims),
+          shims: node.shimCount,
+        },
         findingsAsExpected: await findingsAsExpected(mode),
         perJob: scanPods.takeBreakdown(),
       };
