@@ -151,20 +151,24 @@ system_path() {
 }
 system_command() { PATH="$(system_path)" command -v "$1"; }
 
+# Debian packages, as root or through sudo. Their postinst scripts start services through systemd
+# where there is one; nothing here needs them as services: the harness starts its own instances.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "need the Debian packages $* (apt-get not found); install them by hand"
+  local sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  say "installing Debian packages: $*"
+  $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+    || die "apt-get install $* failed"
+}
+
 install_prometheus() {
   local want=()
   system_command prometheus >/dev/null 2>&1 && system_command promtool >/dev/null 2>&1 || want+=(prometheus)
   system_command prometheus-alertmanager >/dev/null 2>&1 && system_command amtool >/dev/null 2>&1 || want+=(prometheus-alertmanager)
   if [[ ${#want[@]} -gt 0 ]]; then
     if [[ $CHECK_ONLY == 1 ]]; then missing+=("${want[@]}"); return; fi
-    command -v apt-get >/dev/null 2>&1 || die "need the Debian packages ${want[*]} (apt-get not found); install them by hand"
-    local sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
-    say "installing Debian packages: ${want[*]}"
-    $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
-    # The packages' postinst scripts start services through systemd when present; nothing
-    # here needs them running as services, tests start their own instances.
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null \
-      || die "apt-get install ${want[*]} failed"
+    apt_install "${want[@]}"
   fi
   local tool bin
   for tool in prometheus promtool prometheus-alertmanager amtool; do
@@ -187,13 +191,7 @@ install_node_packages() {
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] || want+=(containernetworking-plugins)
   if [[ ${#want[@]} -gt 0 ]]; then
     if [[ $CHECK_ONLY == 1 ]]; then missing+=("${want[@]}"); return; fi
-    command -v apt-get >/dev/null 2>&1 || die "need the Debian packages ${want[*]} (apt-get not found); install them by hand"
-    local sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
-    say "installing Debian packages: ${want[*]}"
-    $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
-    # No service is started from these (no systemd here); the harness runs its own instances.
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null \
-      || die "apt-get install ${want[*]} failed"
+    apt_install "${want[@]}"
   fi
   local tool bin
   for tool in containerd containerd-shim-runc-v2 ctr runc docker-registry busybox; do

@@ -105,46 +105,13 @@ export function buildGeneratedTrivyDb(name: string, dirs: string[]): Promise<Bui
   return buildDbFrom(`trivy-db-${name}`, 'generated', dirs, dbDates('generated'));
 }
 
-async function buildDbFrom(
+function buildDbFrom(
   cacheName: string,
   version: BuiltDbArtifact['version'],
   dirs: string[],
   dates: { updatedAt: string; nextUpdate: string },
 ): Promise<BuiltDbArtifact> {
-  const tool = toolPath('trivy-test-db');
-  const { result } = await cached(
-    cacheName,
-    { fixtures: fixtureFilesIn(dirs), tool: fileIdentity(tool), dates },
-    async (dir) => {
-      const dbDir = path.join(dir, 'db');
-      await run(tool, [
-        'vuln',
-        '-o',
-        dbDir,
-        '--updated-at',
-        dates.updatedAt,
-        '--next-update',
-        dates.nextUpdate,
-        ...dirs,
-      ]);
-      const packed = await packArtifact(
-        dir,
-        ['metadata.json', 'trivy.db'],
-        { mediaType: TrivyMediaType.dbLayer, title: 'db.tar.gz' },
-        dates.updatedAt,
-      );
-      const artifact: BuiltDbArtifact = {
-        kind: 'trivy-db',
-        version,
-        dbDir,
-        ...packed,
-        repository: 'trivy-lookout-test/trivy-db',
-        tag: '2',
-      };
-      return artifact;
-    },
-  );
-  return result;
+  return buildArtifact('trivy-db', cacheName, version, dates, dirs);
 }
 
 /**
@@ -152,36 +119,62 @@ async function buildDbFrom(
  * one whenever an image holds a JAR: its JAR analyzer opens the Java DB, downloading it first
  * when the cache has none, and the whole scan fails when that download fails.
  */
-export async function buildJavaDb(): Promise<BuiltDbArtifact> {
+export function buildJavaDb(): Promise<BuiltDbArtifact> {
+  return buildArtifact('trivy-java-db', 'trivy-java-db', 'empty', dbDates('java'), []);
+}
+
+/** What differs between the two DB kinds: the tool's subcommand, the files, the layer, the tag. */
+const dbKinds = {
+  'trivy-db': {
+    command: 'vuln',
+    file: 'trivy.db',
+    layer: { mediaType: TrivyMediaType.dbLayer, title: 'db.tar.gz' },
+    tag: '2',
+  },
+  'trivy-java-db': {
+    command: 'java',
+    file: 'trivy-java.db',
+    layer: { mediaType: TrivyMediaType.javaDbLayer, title: 'javadb.tar.gz' },
+    tag: '1',
+  },
+} as const;
+
+async function buildArtifact(
+  kind: BuiltDbArtifact['kind'],
+  cacheName: string,
+  version: BuiltDbArtifact['version'],
+  dates: { updatedAt: string; nextUpdate: string },
+  fixtureDirs: string[],
+): Promise<BuiltDbArtifact> {
   const tool = toolPath('trivy-test-db');
-  const dates = dbDates('java');
-  const { result } = await cached('trivy-java-db', { tool: fileIdentity(tool), dates }, async (dir) => {
-    const dbDir = path.join(dir, 'db');
-    await run(tool, [
-      'java',
-      '-o',
-      dbDir,
-      '--updated-at',
-      dates.updatedAt,
-      '--next-update',
-      dates.nextUpdate,
-    ]);
-    const packed = await packArtifact(
-      dir,
-      ['metadata.json', 'trivy-java.db'],
-      { mediaType: TrivyMediaType.javaDbLayer, title: 'javadb.tar.gz' },
-      dates.updatedAt,
-    );
-    const artifact: BuiltDbArtifact = {
-      kind: 'trivy-java-db',
-      version: 'empty',
-      dbDir,
-      ...packed,
-      repository: 'trivy-lookout-test/trivy-java-db',
-      tag: '1',
-    };
-    return artifact;
-  });
+  const spec = dbKinds[kind];
+  const { result } = await cached(
+    cacheName,
+    { fixtures: fixtureFilesIn(fixtureDirs), tool: fileIdentity(tool), dates },
+    async (dir) => {
+      const dbDir = path.join(dir, 'db');
+      await run(tool, [
+        spec.command,
+        '-o',
+        dbDir,
+        '--updated-at',
+        dates.updatedAt,
+        '--next-update',
+        dates.nextUpdate,
+        ...fixtureDirs,
+      ]);
+      const packed = await packArtifact(dir, ['metadata.json', spec.file], spec.layer, dates.updatedAt);
+      const artifact: BuiltDbArtifact = {
+        kind,
+        version,
+        dbDir,
+        ...packed,
+        repository: `trivy-lookout-test/${kind}`,
+        tag: spec.tag,
+      };
+      return artifact;
+    },
+  );
   return result;
 }
 

@@ -187,11 +187,6 @@ async function writeLayout(
 ): Promise<WrittenLayout> {
   const blobs = path.join(dir, 'blobs', 'sha256');
   mkdirSync(blobs, { recursive: true });
-  const putBytes = (bytes: Buffer): string => {
-    const digest = digestOf(bytes);
-    writeFileSync(path.join(blobs, digest.slice('sha256:'.length)), bytes);
-    return digest;
-  };
   const putFile = async (file: string): Promise<{ digest: string; size: number }> => {
     const hash = createHash('sha256');
     let size = 0;
@@ -224,24 +219,35 @@ async function writeLayout(
     mediaType: parts.mediaType,
     config: {
       mediaType: parts.config.mediaType,
-      digest: putBytes(parts.config.bytes),
+      digest: putBlob(dir, parts.config.bytes),
       size: parts.config.bytes.length,
     },
     layers,
     ...(parts.annotations ? { annotations: parts.annotations } : {}),
   };
-  const manifestBytes = Buffer.from(JSON.stringify(manifest));
-  const manifestDigest = putBytes(manifestBytes);
+  return writeTop(dir, manifest);
+}
+
+/** Stores the manifest and makes it the layout's one entry (index.json, oci-layout). */
+function writeTop(dir: string, manifest: Manifest): WrittenLayout {
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  const digest = putBlob(dir, bytes);
   writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileSync(
     path.join(dir, 'index.json'),
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MediaType.index,
-      manifests: [{ mediaType: parts.mediaType, digest: manifestDigest, size: manifestBytes.length }],
+      manifests: [{ mediaType: manifest.mediaType, digest, size: bytes.length }],
     }),
   );
-  return { dir, manifest, manifestDigest, manifestSize: manifestBytes.length };
+  return { dir, manifest, manifestDigest: digest, manifestSize: bytes.length };
+}
+
+function putBlob(dir: string, bytes: Buffer): string {
+  const digest = digestOf(bytes);
+  writeFileSync(path.join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length)), bytes);
+  return digest;
 }
 
 /** Reads back the one manifest of a layout written above (what a push sends). */
@@ -278,11 +284,6 @@ export function writeVariantLayout(layoutDir: string, dir: string, variant: stri
     rmSync(link, { force: true });
     symlinkSync(blobPath(blob.digest), link);
   }
-  const put = (bytes: Buffer): string => {
-    const digest = digestOf(bytes);
-    writeFileSync(path.join(blobs, digest.slice('sha256:'.length)), bytes);
-    return digest;
-  };
   const config = JSON.parse(readFileSync(blobPath(manifest.config.digest), 'utf8')) as {
     config?: ImageRuntimeConfig;
   };
@@ -293,18 +294,7 @@ export function writeVariantLayout(layoutDir: string, dir: string, variant: stri
   const configBytes = Buffer.from(JSON.stringify(config));
   const variantManifest: Manifest = {
     ...manifest,
-    config: { ...manifest.config, digest: put(configBytes), size: configBytes.length },
+    config: { ...manifest.config, digest: putBlob(dir, configBytes), size: configBytes.length },
   };
-  const bytes = Buffer.from(JSON.stringify(variantManifest));
-  const digest = put(bytes);
-  writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(
-    path.join(dir, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.index,
-      manifests: [{ mediaType: variantManifest.mediaType, digest, size: bytes.length }],
-    }),
-  );
-  return { dir, manifest: variantManifest, manifestDigest: digest, manifestSize: bytes.length };
+  return writeTop(dir, variantManifest);
 }
