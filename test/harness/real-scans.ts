@@ -6,7 +6,10 @@
  * trivy.insecureRegistries). Pushing is idempotent (blobs the registry has are skipped), so every
  * test file calls this and only the first pays for the uploads.
  */
+import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import type { NodeInfo, RegistryInfo } from './node-stack.ts';
+import type { TestCluster } from './test-cluster.ts';
+import { waitUntil } from './waiting.ts';
 import { realNodePlacement } from './node/index.ts';
 import { pushLayout, type RegistryEndpoint } from './registry/index.ts';
 import type { RegistryFlavour } from './registry/index.ts';
@@ -133,4 +136,53 @@ export async function useRealScans(cluster: {
       OPERATOR_TRIVY_OPERATOR_SCAN_JOB_NODE_SELECTOR: JSON.stringify(placement.nodeSelector),
     }),
   };
+}
+
+/** A `kubernetes.io/dockerconfigjson` Secret holding a local registry's credentials. */
+export function pullSecret(name: string, registry: RegistryInfo): V1Secret {
+  const creds = registry.credentials;
+  if (!creds) throw new Error(`the ${registry.flavour} registry takes no credentials`);
+  const auth = Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
+  return {
+    metadata: { name },
+    type: 'kubernetes.io/dockerconfigjson',
+    stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [registry.host]: { auth } } }) },
+  };
+}
+
+/**
+ * Pulls `image` onto the real node once, from a namespace of its own that the operator does not
+ * watch (with the credentials of the registry it lives in, if it takes any). A workload can then
+ * run it from the node's cache without credentials (IfNotPresent), as on nodes teams share, while
+ * its scan, which pulls from the registry itself, has none; or run it after the image is deleted
+ * from the registry.
+ */
+export async function warmNodeCache(
+  cluster: Pick<TestCluster, 'createNamespace' | 'kubeConfig'>,
+  scans: RealScans,
+  image: PublishedImage,
+): Promise<void> {
+  const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+  const namespace = await cluster.createNamespace('warm');
+  const registry = scans.registries[image.registry];
+  if (registry.credentials)
+    await core.createNamespacedSecret({ namespace, body: pullSecret('regcred', registry) });
+  await core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name: 'warm' },
+      spec: {
+        ...scans.placement,
+        terminationGracePeriodSeconds: 1,
+        ...(registry.credentials ? { imagePullSecrets: [{ name: 'regcred' }] } : {}),
+        containers: [{ name: 'main', image: image.ref }],
+      },
+    },
+  });
+  await waitUntil(
+    `${image.ref} pulled onto the real node`,
+    async () => (await core.readNamespacedPod({ name: 'warm', namespace })).status?.phase === 'Running',
+    240_000,
+    1_000,
+  );
 }

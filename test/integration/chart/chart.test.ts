@@ -33,7 +33,7 @@ import { expectedFindings } from '../../harness/images/index.ts';
 import { startHarnessKubelet, type HarnessKubelet } from '../../harness/kubelet/index.ts';
 import { kubectl } from '../../harness/kubectl.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
-import { useRealScans, type RealScans } from '../../harness/real-scans.ts';
+import { pullSecret, useRealScans, warmNodeCache, type RealScans } from '../../harness/real-scans.ts';
 import { deleteManifest } from '../../harness/registry/index.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { repoRoot, toolPath } from '../../harness/tools.ts';
@@ -815,42 +815,14 @@ describe('the Helm chart on the real control plane', () => {
       const web = await scans.publishImage('os', 'http', `chart-${process.pid}/web`);
       const privateImage = await scans.publishImage('os', 'auth', `chart-${process.pid}/private`);
       const gone = await scans.publishImage('os', 'http', `chart-${process.pid}/gone`);
-      const auth = scans.registries.auth;
-      const creds = auth.credentials!;
-      const dockerConfig = JSON.stringify({
-        auths: {
-          [auth.host]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') },
-        },
-      });
       await core.createNamespacedSecret({
         namespace: appsNs,
-        body: {
-          metadata: { name: 'regcred' },
-          type: 'kubernetes.io/dockerconfigjson',
-          stringData: { '.dockerconfigjson': dockerConfig },
-        },
+        body: pullSecret('regcred', scans.registries.auth),
       });
       // The node pulls `gone` in a namespace the operator does not watch; then its manifest is
       // deleted from the registry, and the workload runs it from the node's cache (IfNotPresent):
       // its scan is refused by the real registry.
-      const warmNs = await cluster.createNamespace('rbac-warm');
-      await core.createNamespacedPod({
-        namespace: warmNs,
-        body: {
-          metadata: { name: 'warm' },
-          spec: {
-            ...scans.placement,
-            terminationGracePeriodSeconds: 1,
-            containers: [{ name: 'main', image: gone.ref }],
-          },
-        },
-      });
-      await waitUntil(
-        'the image to be gone pulled by the node',
-        async () =>
-          (await core.readNamespacedPod({ name: 'warm', namespace: warmNs })).status?.phase === 'Running',
-        240_000,
-      );
+      await warmNodeCache(cluster, scans, gone);
       const http = scans.registries.http;
       assert.equal(
         await deleteManifest({ host: http.host, url: http.url }, gone.ref.slice(http.host.length + 1)),
@@ -913,7 +885,7 @@ describe('the Helm chart on the real control plane', () => {
         // Scanned with the credentials of the workload's pull secret, read with the chart's RBAC.
         const privateReport = await reportOf('private');
         assert.deepEqual(vulnIds(privateReport), expected);
-        assert.equal(privateReport.report.registry.server, auth.host);
+        assert.equal(privateReport.report.registry.server, scans.registries.auth.host);
         // A failed scan is recorded as an Event on the workload.
         await waitUntil(
           'a ScanFailed event for gone',
@@ -967,7 +939,10 @@ describe('the Helm chart on the real control plane', () => {
       }
       assert.deepEqual(refused(operator), [], 'no request was refused');
       const everything = [operator?.stdout(), operator?.stderr()].join('\n');
-      assert.ok(!everything.includes(creds.password), 'the registry password is in no log line');
+      assert.ok(
+        !everything.includes(scans.registries.auth.credentials!.password),
+        'the registry password is in no log line',
+      );
     } finally {
       await podWatch.stop();
       await kubectl(cluster.kubeconfigPath, ['delete', '--ignore-not-found', '-f', manifest]).catch(() => '');

@@ -43,7 +43,12 @@ import { dbDates } from '../../harness/images/index.ts';
 import { kubectl } from '../../harness/kubectl.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
 import { Prometheus } from '../../harness/prometheus.ts';
-import { useRealScans, type PublishedImage, type RealScans } from '../../harness/real-scans.ts';
+import {
+  useRealScans,
+  warmNodeCache,
+  type PublishedImage,
+  type RealScans,
+} from '../../harness/real-scans.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { repoRoot } from '../../harness/tools.ts';
 import { eventually, waitUntil } from '../../harness/waiting.ts';
@@ -249,7 +254,6 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
     };
     const kc = cluster.kubeConfig();
     const apps = kc.makeApiClient(AppsV1Api);
-    const core = kc.makeApiClient(CoreV1Api);
     reports = new Reports(kc);
     operatorNs = await cluster.createNamespace('trivy-system');
     shop = await cluster.createNamespace('shop');
@@ -258,39 +262,7 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
     // The node pulls the private image once with credentials, in a namespace the operator does not
     // watch; team's workload then runs it from the node's cache without any (IfNotPresent), so its
     // scan, which must pull from the registry, has no credentials (as in real-node.test.ts).
-    const warm = await cluster.createNamespace('dashboards-warm');
-    const auth = scans.registries.auth;
-    const creds = auth.credentials!;
-    const dockerConfig = JSON.stringify({
-      auths: { [auth.host]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') } },
-    });
-    await core.createNamespacedSecret({
-      namespace: warm,
-      body: {
-        metadata: { name: 'regcred' },
-        type: 'kubernetes.io/dockerconfigjson',
-        data: { '.dockerconfigjson': Buffer.from(dockerConfig).toString('base64') },
-      },
-    });
-    await core.createNamespacedPod({
-      namespace: warm,
-      body: {
-        metadata: { name: 'warm' },
-        spec: {
-          ...scans.placement,
-          terminationGracePeriodSeconds: 1,
-          imagePullSecrets: [{ name: 'regcred' }],
-          containers: [{ name: 'main', image: images.private.ref }],
-        },
-      },
-    });
-    await waitUntil(
-      'the private image pulled with credentials',
-      async () =>
-        (await core.readNamespacedPod({ name: 'warm', namespace: warm })).status?.phase === 'Running',
-      180_000,
-      1_000,
-    );
+    await warmNodeCache(cluster, scans, images.private);
 
     operator = await startOperator(cluster.kubeconfigPath, {
       OPERATOR_NAMESPACE: operatorNs,

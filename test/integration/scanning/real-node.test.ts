@@ -31,7 +31,13 @@ import {
   type TestImageName,
 } from '../../harness/images/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
-import { useRealScans, type PublishedImage, type RealScans } from '../../harness/real-scans.ts';
+import {
+  pullSecret,
+  useRealScans,
+  warmNodeCache,
+  type PublishedImage,
+  type RealScans,
+} from '../../harness/real-scans.ts';
 import { deleteManifest, pushLayout } from '../../harness/registry/index.ts';
 import { repoRoot } from '../../harness/tools.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
@@ -523,41 +529,10 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
     const auth = scans.registries.auth;
     const creds = auth.credentials!;
     const published = await scans.publishImage('os', 'auth');
-    const dockerConfig = JSON.stringify({
-      auths: { [auth.host]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') } },
-    });
-    const pullSecret = (namespace: string, name: string) =>
-      core.createNamespacedSecret({
-        namespace,
-        body: {
-          metadata: { name },
-          type: 'kubernetes.io/dockerconfigjson',
-          data: { '.dockerconfigjson': Buffer.from(dockerConfig).toString('base64') },
-        },
-      });
     // The node pulls the image once with credentials, in a namespace the operator does not watch;
-    // the workload then runs it from the node's cache without any (IfNotPresent), as happens when
-    // teams share nodes. Its scan has no credentials until its ServiceAccount lists a Secret.
-    const warm = await cluster.createNamespace('warm');
-    await pullSecret(warm, 'regcred');
-    await core.createNamespacedPod({
-      namespace: warm,
-      body: {
-        metadata: { name: 'warm' },
-        spec: {
-          ...scans.placement,
-          terminationGracePeriodSeconds: 1,
-          imagePullSecrets: [{ name: 'regcred' }],
-          containers: [{ name: 'main', image: published.ref }],
-        },
-      },
-    });
-    await waitUntil(
-      'the image pulled with credentials',
-      async () =>
-        (await core.readNamespacedPod({ name: 'warm', namespace: warm })).status?.phase === 'Running',
-      120_000,
-    );
+    // the workload then runs it from the node's cache without any, as happens when teams share
+    // nodes. Its scan has no credentials until its ServiceAccount lists a Secret.
+    await warmNodeCache(cluster, scans, published);
     await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'private-app' } } });
     await deployment('private', { main: published.ref }, { serviceAccountName: 'private-app' });
     const rs = await activeReplicaSet('private');
@@ -579,7 +554,7 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
       /trivy_lookout_image_scan_failing\{[^}]*reason="registry_auth"[^}]*\} 1/.test(await scrape()),
     );
 
-    await pullSecret(ns, 'registry-creds');
+    await core.createNamespacedSecret({ namespace: ns, body: pullSecret('registry-creds', auth) });
     await core.patchNamespacedServiceAccount({
       name: 'private-app',
       namespace: ns,
