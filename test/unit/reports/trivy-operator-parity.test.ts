@@ -3,7 +3,7 @@
  * (commit 1006872c) builds from the same output. Inputs: test/fixtures/trivy-real/trivy-v0.74.0.*
  * (the real Trivy v0.74.0 run offline on our java and secret test images with TEST DB v1). Trivy-
  * Operator's side: test/fixtures/trivy-real/trivy-operator-v0.32.0.*, written by its own mapping code
- * (verbatim excerpts, see regenerate.sh there), for a few image references and config cases; the few
+ * (see the README there), for a few image references and config cases; the few
  * rules no real output exercises are asserted from its source (file and function named at each).
  * docs/trivy-operator-report-parity.md has the full table with the reasons.
  *
@@ -82,7 +82,7 @@ const toCases = (image: 'java' | 'secret'): ToCase[] =>
   (JSON.parse(read(`trivy-operator-v0.32.0.test-image-${image}.test-db-v1.json`)) as { cases: ToCase[] })
     .cases;
 
-/** The clock of the Trivy-Operator fixtures (regenerate.sh), so updateTimestamp is comparable. */
+/** The clock of the Trivy-Operator fixtures (see their README), so updateTimestamp is comparable. */
 const NOW = new Date('2026-01-02T03:04:05Z');
 const ALL_FIELDS = 'Description,Links,CVSS,Target,Class,PackageType,PackagePath';
 const OPTIONAL_FIELDS = [
