@@ -182,6 +182,8 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
       OPERATOR_NAMESPACE: operatorNs,
       OPERATOR_TARGET_NAMESPACES: ns,
       OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
+      // A Secret no workload names, which a test below creates only after the first failure.
+      OPERATOR_PRIVATE_REGISTRY_SCAN_SECRETS_NAMES: JSON.stringify({ [ns]: 'scan-creds' }),
       OPERATOR_SCAN_JOB_TIMEOUT: SCAN_JOB_TIMEOUT,
       OPERATOR_LEADER_ELECTION_ENABLED: 'false',
       OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
@@ -576,6 +578,25 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
       !everything.includes(creds.password),
       'the registry password is in no log, Event, report or metric',
     );
+  });
+
+  it('operator.privateRegistryScanSecretsNames: a Secret that no workload names gives the scan its credentials once it exists', async () => {
+    const auth = scans.registries.auth;
+    const published = await scans.publishImage('secret', 'auth', `by-setting-${process.pid}`);
+    await warmNodeCache(cluster, scans, published);
+    await deployment('by-setting', { main: published.ref });
+    const rs = await activeReplicaSet('by-setting');
+    await operator.waitForLog(
+      (l) =>
+        l.msg === 'scan failed' &&
+        l.reason === 'RegistryAuth' &&
+        String(l.image).includes(`/by-setting-${process.pid}@`),
+      300_000,
+    );
+    await core.createNamespacedSecret({ namespace: ns, body: pullSecret('scan-creds', auth) });
+    const report = await waitReport('exposedsecretreports', `replicaset-${rs}-main`);
+    assert.equal(report.report.registry.server, auth.host);
+    assert.equal(report.report.secrets?.length, expectedFindings.secret.v1.secrets.length);
   });
 
   it('an image deleted from the registry fails its re-scan as ImageNotFound, and other images keep scanning', async () => {
