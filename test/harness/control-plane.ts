@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ProcessGroup, type ManagedProcess } from './processes.ts';
+import { ProcessGroup, waitWhileRunning, type ManagedProcess } from './processes.ts';
 import { freePorts } from './ports.ts';
 import { toolPath } from './tools.ts';
 
@@ -105,11 +105,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
     const certFile = path.join(certDir, 'apiserver.crt');
     const keyFile = path.join(certDir, 'apiserver.key');
-    await waitFor('the API server certificate', deadline, [etcd, apiserver], async () =>
+    await waitWhileRunning('the API server certificate', deadline, [etcd, apiserver], async () =>
       existsSync(certFile),
     );
     const caPem = readFileSync(certFile, 'utf8');
-    await waitFor('kube-apiserver /readyz', deadline, [etcd, apiserver], () =>
+    await waitWhileRunning('kube-apiserver /readyz', deadline, [etcd, apiserver], () =>
       isReady(server, caPem, adminToken),
     );
     log(`kube-apiserver ready at ${server}`);
@@ -163,8 +163,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       apiserver.child.kill('SIGTERM');
       await apiserver.exited;
       apiserver = group.start('kube-apiserver', toolPath('kube-apiserver'), apiserverArgs);
-      await waitFor('kube-apiserver /readyz after restart', Date.now() + 60_000, [etcd, apiserver], () =>
-        isReady(server, caPem, adminToken),
+      await waitWhileRunning(
+        'kube-apiserver /readyz after restart',
+        Date.now() + 60_000,
+        [etcd, apiserver],
+        () => isReady(server, caPem, adminToken),
       );
     };
 
@@ -235,25 +238,4 @@ function isReady(server: string, caPem: string, token: string): Promise<boolean>
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
   });
-}
-
-async function waitFor(
-  what: string,
-  deadline: number,
-  processes: ManagedProcess[],
-  check: () => Promise<boolean>,
-): Promise<void> {
-  for (;;) {
-    for (const proc of processes) {
-      if (proc.hasExited()) {
-        throw new Error(`${proc.name} exited while waiting for ${what}:\n${ProcessGroup.tail(proc)}`);
-      }
-    }
-    if (await check()) return;
-    if (Date.now() > deadline) {
-      const tails = processes.map((p) => `--- ${p.name}\n${ProcessGroup.tail(p, 10)}`).join('\n');
-      throw new Error(`timed out waiting for ${what}\n${tails}`);
-    }
-    await sleep(250);
-  }
 }

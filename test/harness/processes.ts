@@ -136,3 +136,27 @@ export async function waitForReadyEndpoint(
     throw err;
   }
 }
+
+/**
+ * Polls `check` until it holds or `deadline` passes; fails at once, with its log's tail, when one
+ * of `processes` exits meanwhile (a crashed etcd or kubelet must not read as a slow start).
+ */
+export async function waitWhileRunning(
+  what: string,
+  deadline: number,
+  processes: ManagedProcess[],
+  check: () => Promise<boolean>,
+): Promise<void> {
+  for (;;) {
+    for (const proc of processes) {
+      if (proc.hasExited())
+        throw new Error(`${proc.name} exited while waiting for ${what}:\n${ProcessGroup.tail(proc)}`);
+    }
+    if (await check()) return;
+    if (Date.now() > deadline) {
+      const tails = processes.map((p) => `--- ${p.name}\n${ProcessGroup.tail(p, 15)}`).join('\n');
+      throw new Error(`timed out waiting for ${what}\n${tails}`);
+    }
+    await sleep(250);
+  }
+}

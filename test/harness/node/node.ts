@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { freePorts } from '../ports.ts';
-import { ProcessGroup, type ManagedProcess } from '../processes.ts';
+import { ProcessGroup, waitWhileRunning, type ManagedProcess } from '../processes.ts';
 import { toolPath, toolsBinDir } from '../tools.ts';
 import {
   cleanupDeadInstances,
@@ -156,7 +156,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
       env,
     );
     const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
-    await waitFor('containerd', deadline, [containerd], async () => {
+    await waitWhileRunning('containerd', deadline, [containerd], async () => {
       if (!existsSync(p.containerdSocket)) return false;
       return ctr(p.containerdSocket, ['version']).then(
         () => true,
@@ -189,7 +189,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     const kc = new KubeConfig();
     kc.loadFromFile(options.kubeconfigPath);
     const core = kc.makeApiClient(CoreV1Api);
-    await waitFor(`node ${nodeName} Ready`, deadline, [containerd, kubelet], async () => {
+    await waitWhileRunning(`node ${nodeName} Ready`, deadline, [containerd, kubelet], async () => {
       const node = await core.readNode({ name: nodeName }).catch(() => undefined);
       return node !== undefined && isSchedulable(node);
     });
@@ -266,26 +266,6 @@ async function stopProcess(proc: ManagedProcess, graceMs: number): Promise<void>
   if (result === 'timeout') {
     proc.child.kill('SIGKILL');
     await proc.exited;
-  }
-}
-
-async function waitFor(
-  what: string,
-  deadline: number,
-  processes: ManagedProcess[],
-  check: () => Promise<boolean>,
-): Promise<void> {
-  for (;;) {
-    for (const proc of processes) {
-      if (proc.hasExited())
-        throw new Error(`${proc.name} exited while waiting for ${what}:\n${ProcessGroup.tail(proc)}`);
-    }
-    if (await check()) return;
-    if (Date.now() > deadline) {
-      const tails = processes.map((proc) => `--- ${proc.name}\n${ProcessGroup.tail(proc, 15)}`).join('\n');
-      throw new Error(`timed out waiting for ${what}\n${tails}`);
-    }
-    await sleep(200);
   }
 }
 
