@@ -6,6 +6,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeSelfSignedCertificate } from '../cert.ts';
 import { freePort } from '../ports.ts';
 import { ProcessGroup } from '../processes.ts';
 import { toolPath } from '../tools.ts';
@@ -60,7 +61,14 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
   const certFile = path.join(dir, 'cert.pem');
   const keyFile = path.join(dir, 'key.pem');
   if (options.flavour === 'tls') {
-    selfSignedCertificate(options.host, certFile, keyFile);
+    // For the registry's IP: Go clients (containerd, Trivy) only match IP SANs, never the CN.
+    writeSelfSignedCertificate({
+      certFile,
+      keyFile,
+      commonName: options.host,
+      subjectAltName: `IP:${options.host}`,
+      days: 30,
+    });
     caFile = certFile;
     caPem = readFileSync(certFile, 'utf8');
   }
@@ -173,33 +181,6 @@ function registryConfig(c: {
     '    enabled: false',
     '',
   ].join('\n');
-}
-
-/** A self-signed ECDSA certificate for an IP address (Go clients only match IP SANs, never the CN). */
-function selfSignedCertificate(ip: string, certFile: string, keyFile: string): void {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '30',
-      '-subj',
-      `/CN=${ip}`,
-      '-addext',
-      `subjectAltName=IP:${ip}`,
-    ],
-    { stdio: 'pipe' },
-  );
 }
 
 /**
