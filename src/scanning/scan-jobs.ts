@@ -6,7 +6,6 @@ import type { ScanJobManifests } from './job-manifest.ts';
 export interface ScanPodResult {
   log: string;
   container: string;
-  exitCode: number | undefined;
   /** The kubelet's terminated reason: Completed, Error, OOMKilled, … */
   reason: string | undefined;
 }
@@ -79,8 +78,8 @@ export class ScanJobs {
 
   /**
    * The result of the Job's pod: the log of the container that failed (an init container that
-   * downloads the DB fails before the main container starts), else of the main container; with how that container ended.
-   * Undefined when the pod is gone (deadline, deletion).
+   * downloads the DB fails before the main container starts), else of the main container, with
+   * how that container ended. Undefined when the pod is gone (deadline, deletion).
    */
   async readResult(jobName: string, mainContainer = 'scan'): Promise<ScanPodResult | undefined> {
     const pods = await this.core.listNamespacedPod({
@@ -108,15 +107,12 @@ export class ScanJobs {
       return {
         log: typeof log === 'string' ? log : String(log),
         container,
-        exitCode: terminated?.exitCode,
         reason: terminated?.reason,
       };
     } catch (err) {
       // A container that never started has no log; its end (e.g. OOMKilled at start) still tells.
       if (isNotFound(err) || (terminated && apiErrorStatus(err) === 400))
-        return terminated
-          ? { log: '', container, exitCode: terminated.exitCode, reason: terminated.reason }
-          : undefined;
+        return terminated ? { log: '', container, reason: terminated.reason } : undefined;
       throw kubeError(err, 'read scan pod log', { pod: pod.metadata.name });
     }
   }
