@@ -88,6 +88,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--secure-port=${ports.apiserver}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
+      // Loopback means nothing inside a pod: a real node publishes the `kubernetes` Service's
+      // endpoint itself (node/api-access.ts), and the API server must not overwrite it.
+      '--endpoint-reconciler-type=none',
       `--cert-dir=${certDir}`,
       '--service-cluster-ip-range=10.0.0.0/24',
       '--allow-privileged=true',

@@ -1,6 +1,6 @@
 /**
- * A real node plus the three local registries (plain HTTP, TLS, Basic auth) on its bridge
- * address, with containerd trusting each: what `npm run cluster -- up` and the shared test
+ * A real node plus the three local registries (plain HTTP, TLS, Basic auth) on the host's
+ * address on the node's link, with containerd trusting each: what `npm run cluster -- up` and the shared test
  * cluster start beside the control plane. Its state is plain JSON so another process (a test
  * file using the shared cluster) can reach everything.
  */
@@ -17,8 +17,10 @@ import {
 
 export interface NodeInfo {
   name: string;
-  /** The bridge address: kubelet, registries, and the pods' gateway. */
+  /** The node's address (its bridge, inside its network namespace): the kubelet, the pods' gateway. */
   ip: string;
+  /** The host's address on the node's link: the registries, and anything else on the host pods reach. */
+  hostIp: string;
   podSubnet: string;
   instance: number;
   dir: string;
@@ -67,7 +69,7 @@ export async function startNodeStack(options: {
       REGISTRY_FLAVOURS.map(async (flavour) => {
         const registry = await startRegistry({
           flavour,
-          host: node.nodeIp,
+          host: node.hostIp,
           dir: dirs.registry(flavour),
           log,
         });
@@ -88,6 +90,7 @@ export async function startNodeStack(options: {
         node: {
           name: node.nodeName,
           ip: node.nodeIp,
+          hostIp: node.hostIp,
           podSubnet: node.podSubnet,
           instance: node.instance,
           dir: node.dir,

@@ -13,7 +13,7 @@ import {
   releaseInstance,
   restoreSysctls,
 } from './instances.ts';
-import { deleteBridge, instanceNetwork, KUBELET_CHAINS, removeIptablesRules } from './network.ts';
+import { deleteNodeNetwork, instanceNetwork, removeIptablesRules } from './network.ts';
 import {
   destroyCgroupTree,
   isAlive,
@@ -44,6 +44,9 @@ export function nodePaths(dir: string) {
     ipamDir: path.join(containerd, 'cni-ipam'),
     optDir: path.join(containerd, 'opt'),
     kubeletConfig: path.join(kubelet, 'config.yaml'),
+    /** The admin kubeconfig as seen from the node's namespace (api-access.ts). */
+    nodeKubeconfig: path.join(dir, 'node.kubeconfig'),
+    kubeProxyConfig: path.join(dir, 'kube-proxy.yaml'),
     kubeletRoot: path.join(kubelet, 'root'),
     kubeletCertDir: path.join(kubelet, 'pki'),
     podLogsDir: path.join(kubelet, 'pod-logs'),
@@ -73,7 +76,7 @@ const SHIM_SOCKETS = '/run/containerd/s';
 
 const realDir = (dir: string) => (existsSync(dir) ? realpathSync(dir) : path.resolve(dir));
 
-/** The kubelet and containerd of this node, from the process group's pid file, if still running. */
+/** The kubelet, kube-proxy and containerd of this node, from the process group's pid file, if still running. */
 function killNodeProcesses(dir: string): void {
   let pids: number[] = [];
   try {
@@ -89,7 +92,7 @@ function killNodeProcesses(dir: string): void {
     } catch {
       continue;
     }
-    if (/(kubelet|containerd)$/.test(argv0)) killPid(pid);
+    if (/(kubelet|kube-proxy|containerd)$/.test(argv0)) killPid(pid);
   }
 }
 
@@ -137,10 +140,10 @@ function removeShimSockets(stateDir: string): void {
 
 /**
  * Removes what belongs to the node in `dir`. Process, mount and file leftovers are keyed by the
- * directory, so they are always safe to remove; the instance's bridge, cgroup tree and iptables
+ * directory, so they are always safe to remove; the instance's network namespace, cgroup tree and host iptables
  * rules only when `ownsInstance` (no live process holds that instance for another directory).
- * Machine-wide kubelet leftovers (its iptables chains and device-plugin socket, the sysctls it
- * changed) go with the last live node. Returns what could not be removed.
+ * Machine-wide kubelet leftovers (its device-plugin socket, the sysctls it changed) go with the
+ * last live node. Returns what could not be removed.
  */
 export function cleanupNode(
   dirIn: string,
@@ -170,7 +173,8 @@ export function cleanupNode(
   const results = path.join(CNI_STATE, 'results');
   for (const id of sandboxIds(p)) rmSync(path.join(results, `cni-loopback-${id}-lo`), { force: true });
   if (options.ownsInstance) {
-    deleteBridge(net);
+    // The namespace goes with its bridge, the pods' veths and kube-proxy's rules.
+    deleteNodeNetwork(net);
     for (const entry of safeReaddir(results)) {
       if (entry.startsWith(`${net.cniNetwork}-`)) rmSync(path.join(results, entry), { force: true });
     }
@@ -181,10 +185,12 @@ export function cleanupNode(
   removeIfEmpty(CONTAINER_LOG_LINKS);
 
   const last = otherLiveInstances(index).length === 0;
-  try {
-    removeIptablesRules(options.ownsInstance ? [net.bridge, net.subnet] : [], last ? KUBELET_CHAINS : []);
-  } catch (err) {
-    problems.push(`iptables: ${String(err)}`);
+  if (options.ownsInstance) {
+    try {
+      removeIptablesRules([net.hostLink, net.subnet]);
+    } catch (err) {
+      problems.push(`iptables: ${String(err)}`);
+    }
   }
   if (last) {
     const devicePlugins = path.join(KUBELET_FIXED, 'device-plugins');
@@ -232,7 +238,7 @@ export function cleanupStaleNode(dir: string, log?: (line: string) => void): 'li
   const claim = readClaim(record.index);
   const ours = claim !== undefined && (claim.dir === dir || claim.dir === realDir(dir));
   if (ours && claim.pid !== process.pid && isAlive(claim.pid)) return 'live';
-  // A claim for another directory means the instance was taken since: leave its bridge and cgroups.
+  // A claim for another directory means the instance was taken since: leave its network and cgroups.
   cleanupNode(dir, record.index, { ownsInstance: ours || claim === undefined, ...(log ? { log } : {}) });
   return 'cleaned';
 }

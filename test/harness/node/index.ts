@@ -9,6 +9,13 @@ export {
   type RegistryHostConfig,
 } from './node.ts';
 export { cleanupDeadInstances, cleanupNode, cleanupStaleNode, nodePaths, readNodeRecord } from './cleanup.ts';
-export { instanceNetwork, iptablesRules, NODE_INSTANCE_COUNT, type InstanceNetwork } from './network.ts';
+export {
+  bridgePorts,
+  instanceNetwork,
+  iptablesRules,
+  netnsExists,
+  NODE_INSTANCE_COUNT,
+  type InstanceNetwork,
+} from './network.ts';
 export { allClaims, claimEntries, CLAIMS_DIR } from './instances.ts';
 export { PAUSE_IMAGE, pauseImageArchive } from './pause-image.ts';

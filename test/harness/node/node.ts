@@ -17,14 +17,17 @@ import {
 } from './cleanup.ts';
 import { claimInstance, otherLiveInstances, saveSysctls } from './instances.ts';
 import {
-  createBridge,
-  deleteBridge,
+  createNodeNetwork,
+  deleteNodeNetwork,
+  forwardApiServer,
+  inNetns,
   instanceNetwork,
   NODE_INSTANCE_COUNT,
   removeIptablesRules,
   writeCniConfig,
   type InstanceNetwork,
 } from './network.ts';
+import { publishApiServerEndpoint, withdrawApiServerEndpoint, writeNodeKubeconfig } from './api-access.ts';
 import { PAUSE_IMAGE, pauseImageArchive } from './pause-image.ts';
 import { createRootCgroup, destroyCgroupTree } from './system.ts';
 
@@ -78,8 +81,10 @@ export interface RegistryHostConfig {
 
 export interface RealNode {
   readonly nodeName: string;
-  /** The bridge address: the kubelet serves on it and pods reach the host (registries) on it. */
+  /** The node's address (its bridge in its network namespace): the kubelet serves on it. */
   readonly nodeIp: string;
+  /** The host's address on the node's link: what pods and containerd reach the host's registries on. */
+  readonly hostIp: string;
   /** The pods' subnet (CIDR). */
   readonly podSubnet: string;
   /** Which of the machine's node instances (0 or 1) this is. */
@@ -90,16 +95,18 @@ export interface RealNode {
   readonly kubeletPort: number;
   /** Lets containerd pull from a registry: writes its hosts.toml (config_path), read on every pull. */
   trustRegistry(registry: RegistryHostConfig): void;
-  /** The kubelet's and containerd's pids, for measurements. */
-  pids(): { kubelet?: number; containerd?: number };
+  /** The kubelet's, kube-proxy's and containerd's pids, for measurements. */
+  pids(): { kubelet?: number; kubeProxy?: number; containerd?: number };
   /** Stops everything and removes every trace on the host, then deletes the Node object. */
   stop(): Promise<void>;
 }
 
 /**
- * Starts a real node: containerd (CRI, own root/state/socket below `dir`) with the CNI bridge
- * plugin on a bridge of our own, and the kubelet v1.34 registering `nodeName` with the control
- * plane. Returns once the Node is Ready and schedulable. See test/harness/node/README.md.
+ * Starts a real node in a network namespace of its own: containerd (CRI, own root/state/socket
+ * below `dir`) with the CNI bridge plugin, the kubelet v1.34 registering `nodeName` with the
+ * control plane, and kube-proxy (iptables mode) giving its pods Services, the `kubernetes` one
+ * included. Returns once the Node is Ready and schedulable and kube-proxy has synced its rules.
+ * See test/harness/node/README.md.
  */
 export async function startRealNode(options: RealNodeOptions): Promise<RealNode> {
   const log = options.log ?? (() => {});
@@ -136,23 +143,27 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   try {
     // Whatever a process that lost its claim file left on this instance is ours to remove now.
     destroyCgroupTree(net.cgroupName);
-    deleteBridge(net);
-    removeIptablesRules([net.bridge, net.subnet]);
+    deleteNodeNetwork(net);
+    removeIptablesRules([net.hostLink, net.subnet]);
     if (otherLiveInstances(index).length === 0) saveSysctls();
 
     createRootCgroup(net.cgroupName);
-    createBridge(net);
+    createNodeNetwork(net);
     writeCniConfig(net, p.cniConfDir, p.ipamDir);
+    // The kubelet and kube-proxy reach the API server from inside the namespace.
+    const apiPort = writeNodeKubeconfig(options.kubeconfigPath, p.nodeKubeconfig, net.hostIp);
+    if (apiPort !== undefined) forwardApiServer(net, apiPort);
     mkdirSync(p.certsDir, { recursive: true });
 
     const env = { ...process.env, PATH: `${toolsBinDir}:${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
     const archive = pauseImageArchive(log);
     writeFileSync(p.containerdConfig, containerdConfig(p, net));
-    log(`starting containerd (node instance ${index}, ${net.bridge} ${net.nodeIp})`);
+    log(`starting containerd (node instance ${index}, namespace ${net.netns}, node IP ${net.nodeIp})`);
+    // nsenter joins the namespace and execs: the pid is the daemon's own.
     const containerd = group.start(
       'containerd',
-      toolPath('containerd'),
-      ['--config', p.containerdConfig],
+      'nsenter',
+      inNetns(net, toolPath('containerd'), ['--config', p.containerdConfig]),
       env,
     );
     const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
@@ -172,27 +183,38 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     log(`starting kubelet ${nodeName} on ${net.nodeIp}:${kubeletPort}`);
     const kubelet = group.start(
       'kubelet',
-      toolPath('kubelet'),
-      [
+      'nsenter',
+      inNetns(net, toolPath('kubelet'), [
         `--config=${p.kubeletConfig}`,
-        `--kubeconfig=${options.kubeconfigPath}`,
+        `--kubeconfig=${p.nodeKubeconfig}`,
         `--root-dir=${p.kubeletRoot}`,
         `--cert-dir=${p.kubeletCertDir}`,
         `--hostname-override=${nodeName}`,
         `--node-ip=${net.nodeIp}`,
         `--node-labels=${REAL_NODE_LABEL}=true`,
         '--v=1',
-      ],
+      ]),
+      env,
+    );
+    writeFileSync(p.kubeProxyConfig, kubeProxyConfig(p, net, nodeName));
+    const kubeProxy = group.start(
+      'kube-proxy',
+      'nsenter',
+      inNetns(net, toolPath('kube-proxy'), [`--config=${p.kubeProxyConfig}`, '--v=1']),
       env,
     );
 
     const kc = new KubeConfig();
     kc.loadFromFile(options.kubeconfigPath);
     const core = kc.makeApiClient(CoreV1Api);
-    await waitWhileRunning(`node ${nodeName} Ready`, deadline, [containerd, kubelet], async () => {
+    await waitWhileRunning(`node ${nodeName} Ready`, deadline, [containerd, kubelet, kubeProxy], async () => {
       const node = await core.readNode({ name: nodeName }).catch(() => undefined);
       return node !== undefined && isSchedulable(node);
     });
+    const endpoint =
+      apiPort === undefined ? undefined : await publishApiServerEndpoint(kc, net.hostIp, apiPort);
+    // Pods may use Services from their first second: wait for kube-proxy's first full sync.
+    await waitWhileRunning('kube-proxy rules', deadline, [kubeProxy], () => kubeProxySynced(net));
     log(`node ${nodeName} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     let stopping: Promise<void> | undefined;
@@ -200,6 +222,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
       stopping ??= (async () => {
         // The kubelet first: it would restart the containers killed next.
         await stopProcess(kubelet, 10_000);
+        if (endpoint) await withdrawApiServerEndpoint(kc, endpoint);
         destroyCgroupTree(net.cgroupName);
         await group.stop(10_000);
         cleanupNow();
@@ -215,13 +238,18 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     return {
       nodeName,
       nodeIp: net.nodeIp,
+      hostIp: net.hostIp,
       podSubnet: net.subnet,
       instance: index,
       dir,
       containerdAddress: p.containerdSocket,
       kubeletPort,
       trustRegistry: (registry) => writeHostsToml(p.certsDir, registry),
-      pids: () => ({ kubelet: kubelet.child.pid, containerd: containerd.child.pid }),
+      pids: () => ({
+        kubelet: kubelet.child.pid,
+        kubeProxy: kubeProxy.child.pid,
+        containerd: containerd.child.pid,
+      }),
       stop,
     };
   } catch (err) {
@@ -371,6 +399,47 @@ function kubeletConfig(
     'resolvConf: /etc/resolv.conf',
     '',
   ].join('\n');
+}
+
+/**
+ * kube-proxy in iptables mode, inside the node's namespace (its chains are the namespace's alone).
+ * Conntrack tunables are left as they are (0 = untouched): most are machine-wide and read-only
+ * from a namespace. Its oomScoreAdj stays 0, as these machines refuse lowering it.
+ */
+function kubeProxyConfig(p: ReturnType<typeof nodePaths>, net: InstanceNetwork, nodeName: string): string {
+  return [
+    'apiVersion: kubeproxy.config.k8s.io/v1alpha1',
+    'kind: KubeProxyConfiguration',
+    'mode: iptables',
+    'clientConnection:',
+    `  kubeconfig: ${q(p.nodeKubeconfig)}`,
+    `hostnameOverride: ${q(nodeName)}`,
+    `clusterCIDR: ${net.subnet}`,
+    'healthzBindAddress: 127.0.0.1:10256',
+    'metricsBindAddress: 127.0.0.1:10249',
+    'oomScoreAdj: 0',
+    'nodePortAddresses: [primary]',
+    'conntrack:',
+    '  maxPerCore: 0',
+    '  min: 0',
+    '  tcpEstablishedTimeout: 0s',
+    '  tcpCloseWaitTimeout: 0s',
+    '  udpTimeout: 0s',
+    '  udpStreamTimeout: 0s',
+    'iptables:',
+    '  localhostNodePorts: false',
+    '  minSyncPeriod: 0s',
+    '',
+  ].join('\n');
+}
+
+/** kube-proxy has written its Service chains, the `kubernetes` Service's among them. */
+async function kubeProxySynced(net: InstanceNetwork): Promise<boolean> {
+  const dump = await execFileAsync('nsenter', inNetns(net, 'iptables-save', ['-t', 'nat'])).then(
+    (r) => r.stdout,
+    () => '',
+  );
+  return dump.includes('default/kubernetes:https cluster IP') && dump.includes('-j KUBE-SEP-');
 }
 
 /**

@@ -209,15 +209,6 @@ export function linkExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);
 }
 
-/** Interfaces enslaved to a bridge (the pods' host-side veths). */
-export function bridgePorts(bridge: string): string[] {
-  try {
-    return readdirSync(`/sys/class/net/${bridge}/brif`);
-  } catch {
-    return [];
-  }
-}
-
 /** Symlinks in `dir` that point below `targetPrefix` (the kubelet's /var/log/containers links). */
 export function symlinksInto(dir: string, targetPrefix: string): string[] {
   let entries: string[];

@@ -23,6 +23,7 @@ import { CoreV1Api, type V1ContainerStatus, type V1Pod, type V1PodSpec } from '@
 import { tarGzDirectory, writeImageLayout, type WrittenLayout } from '../../harness/oci/layout.ts';
 import {
   allClaims,
+  bridgePorts,
   iptablesRules,
   NODE_INSTANCE_COUNT,
   instanceNetwork,
@@ -31,7 +32,6 @@ import {
   type RealNode,
 } from '../../harness/node/index.ts';
 import {
-  bridgePorts,
   cgroupExists,
   isAlive,
   linkExists,
@@ -53,7 +53,22 @@ import { waitUntil } from '../../harness/waiting.ts';
 const FLAVOURS: RegistryFlavour[] = ['http', 'tls', 'auth'];
 /** Repositories of the shared registries are named after the test file. */
 const REPO = 'harness-real-node';
-const BUSYBOX_APPLETS = ['sh', 'echo', 'sleep', 'cat', 'dd', 'wget', 'true', 'false', 'ls'];
+const BUSYBOX_APPLETS = [
+  'sh',
+  'echo',
+  'sleep',
+  'cat',
+  'dd',
+  'wget',
+  'true',
+  'false',
+  'ls',
+  'nc',
+  'httpd',
+  'mkdir',
+  'printf',
+  'tail',
+];
 
 /**
  * One-layer images: the static busybox and its applets as symlinks. One per registry flavour (a
@@ -176,7 +191,7 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
     const anonymous = { ...registries.auth, credentials: undefined };
     await assert.rejects(manifestDigest(anonymous, `${REPO}/busybox:1`), /asks for credentials/);
     assert.equal(registries.tls.url.startsWith('https://'), true);
-    assert.equal(registries.http.host.startsWith(`${cluster.node?.ip}:`), true);
+    assert.equal(registries.http.host.startsWith(`${cluster.node?.hostIp}:`), true);
   });
 
   it('runs a pod from each registry: Running, its log through the API server, the served digest as imageID', async () => {
@@ -230,6 +245,58 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
       assert.match(log, new RegExp(`^hello from ${flavour}\n`));
       assert.match(log, /"repositories":\[[^\]]*"harness-real-node\/busybox"/);
     }
+  });
+
+  it('gives pods Services through kube-proxy: another pod by its ClusterIP, and the API server through `kubernetes`', async () => {
+    const image = `${registries.http.host}/${REPO}/busybox:1`;
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'web', labels: { app: 'web' } },
+        spec: {
+          ...realNodePlacement(nodeName),
+          containers: [
+            {
+              name: 'main',
+              image,
+              command: [
+                'sh',
+                '-c',
+                'mkdir -p /tmp/www && echo hello-through-a-service > /tmp/www/index.html && httpd -f -p 8080 -h /tmp/www',
+              ],
+            },
+          ],
+        },
+      },
+    });
+    const service = await core.createNamespacedService({
+      namespace: ns,
+      body: {
+        metadata: { name: 'web' },
+        spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] },
+      },
+    });
+    const kubernetes = await core.readNamespacedService({ name: 'kubernetes', namespace: 'default' });
+    await podInPhase('web', 'Running');
+    // busybox's nc speaks TCP only: the API server's TLS answer is proved by the chart test's operator.
+    const get = (host: string, port: number) =>
+      `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${host} ${port}`;
+    await createPod('client', {
+      containers: [
+        {
+          name: 'main',
+          image,
+          command: [
+            'sh',
+            '-c',
+            `${get(service.spec?.clusterIP ?? '-', 80)} | tail -1; (${get(kubernetes.spec?.clusterIP ?? '-', 443)} >/dev/null) && echo api-server-reachable`,
+          ],
+        },
+      ],
+    });
+    await podInPhase('client', 'Succeeded');
+    const log = await core.readNamespacedPodLog({ name: 'client', namespace: ns });
+    assert.equal(log, 'hello-through-a-service\napi-server-reachable\n');
   });
 
   it('reports a container’s real exit code', async () => {
@@ -331,7 +398,7 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
       await podInPhase('on-extra', 'Running');
       // Something to clean: a running container with its mounts, cgroups, veth and log link.
       assert.ok(mountsUnder(dir).length > 0);
-      assert.ok(bridgePorts(net.bridge).length > 0);
+      assert.ok(bridgePorts(net).length > 0);
       assert.ok(symlinksInto('/var/log/containers', dir).length > 0);
       sandboxes = safeList(path.join(dir, 'containerd/root/io.containerd.grpc.v1.cri/sandboxes'));
       assert.ok(sandboxes.length > 0);
@@ -347,7 +414,7 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
     );
     assert.deepEqual(mountsUnder(dir), [], 'mounts');
     assert.equal(existsSync(dir), false, 'its temporary run directory');
-    assert.equal(linkExists(net.bridge), false, 'bridge');
+    assert.equal(linkExists(net.hostLink), false, 'the link to the node namespace');
     assert.deepEqual(safeList('/run/netns'), netnsBefore, 'netns');
     assert.equal(cgroupExists(net.cgroupName), false, 'cgroups');
     assert.deepEqual(symlinksInto('/var/log/containers', dir), [], '/var/log/containers links');
@@ -364,11 +431,11 @@ describe('real node and local registries', { timeout: 300_000 }, () => {
     );
     const rulesAfter = iptablesRules();
     assert.deepEqual(
-      rulesAfter.filter((r) => r.includes(net.bridge) || r.includes(net.subnet)),
+      rulesAfter.filter((r) => r.includes(net.hostLink) || r.includes(net.subnet)),
       [],
       'our rules',
     );
-    assert.deepEqual(rulesAfter, rulesBefore, 'iptables as before (another node keeps the kubelet chains)');
+    assert.deepEqual(rulesAfter, rulesBefore, 'host iptables as before');
     assert.equal(
       allClaims().some((c) => c.index === extra.instance),
       false,

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { expectedFindings } from '../../harness/images/index.ts';
-import { allClaims, instanceNetwork } from '../../harness/node/index.ts';
+import { allClaims, instanceNetwork, netnsExists, type InstanceNetwork } from '../../harness/node/index.ts';
 import { freePort } from '../../harness/ports.ts';
 import { kubectl } from '../../harness/kubectl.ts';
 import { repoRoot } from '../../harness/tools.ts';
@@ -71,7 +71,7 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
     'scans the sample workloads for real, brings up metrics and Prometheus, and Ctrl-C leaves nothing behind',
     { timeout: 480_000 },
     async () => {
-      let bridge: string | undefined;
+      let nodeNet: InstanceNetwork | undefined;
       const port = await freePort();
       const child = spawn('bash', ['scripts/start.sh', '--port', String(port)], {
         cwd: repoRoot,
@@ -96,7 +96,7 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
         assert.doesNotMatch(output, /replay/i);
         const claim = allClaims().find((c) => c.dir.startsWith(runDir));
         assert.ok(claim, 'the quick start claimed a real node instance');
-        bridge = instanceNetwork(claim.index).bridge;
+        nodeNet = instanceNetwork(claim.index);
 
         const kubeconfig = /--kubeconfig (\S+) get vulnerabilityreports/.exec(output)?.[1];
         assert.ok(kubeconfig, output);
@@ -235,8 +235,9 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
         assert.deepEqual(leftovers(child.pid), [], 'processes left behind');
       });
       assert.deepEqual(leftoverMounts(), [], 'mounts left behind');
-      assert.ok(bridge, 'the node bridge was recorded');
-      assert.equal(linkExists(bridge), false, `the node bridge ${bridge} is gone`);
+      assert.ok(nodeNet, 'the node network was recorded');
+      assert.equal(linkExists(nodeNet.hostLink), false, `the node link ${nodeNet.hostLink} is gone`);
+      assert.equal(netnsExists(nodeNet), false, `the node namespace ${nodeNet.netns} is gone`);
       assert.equal(
         allClaims().filter((c) => c.dir.startsWith(runDir)).length,
         0,

@@ -506,7 +506,7 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
   });
 
   it('times out a scan whose DB repository accepts connections and never answers, with the Job deadline, and says so', async () => {
-    const hole = await blackHole(scans.node.ip);
+    const hole = await blackHole(scans.node.hostIp);
     await operator.stop();
     operator = await startScanner({
       OPERATOR_TRIVY_DB_REPOSITORY: `${hole.host}/never/trivy-db`,
