@@ -222,7 +222,8 @@ async function copyLayer(copy: { path: string; content: OperatorContent }): Prom
           cpSync(path.join(repoRoot, f), path.join(work, f), { recursive: true });
         symlinkSync(path.join(repoRoot, 'node_modules'), path.join(work, 'node_modules'));
         const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
-        await run(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: work });
+        // tsc reports errors on stdout: sent to stderr, they end up in the error message.
+        await run('sh', ['-c', '"$0" "$1" -p tsconfig.build.json >&2', process.execPath, tsc], { cwd: work });
         mkdirSync(path.dirname(dest(root)), { recursive: true });
         cpSync(path.join(work, 'dist'), dest(root), { recursive: true });
       });
@@ -305,15 +306,15 @@ export interface PublishedOperatorImage {
 }
 
 /**
- * Builds the image (or takes it from the cache) and pushes it to a registry (a started Registry,
+ * Builds the image (or takes it from the cache; `image` pushes one built before) and pushes it to a registry (a started Registry,
  * or a node stack's RegistryInfo: its `caFile` is read when it has no `caPem`). Pushing again is
  * cheap: blobs the registry has are skipped.
  */
 export async function publishOperatorImage(
   registry: RegistryEndpoint & { caFile?: string },
-  options: { repository?: string; tag?: string } = {},
+  options: { repository?: string; tag?: string; image?: BuiltOperatorImage } = {},
 ): Promise<PublishedOperatorImage> {
-  const built = await buildOperatorImage();
+  const built = options.image ?? (await buildOperatorImage());
   const repository = options.repository ?? built.repository;
   const tag = options.tag ?? built.tag;
   const endpoint: RegistryEndpoint = {
