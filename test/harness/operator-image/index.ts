@@ -14,6 +14,8 @@ import {
   copyFileSync,
   cpSync,
   existsSync,
+  mkdtempSync,
+  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -21,6 +23,7 @@ import {
   statSync,
   symlinkSync,
 } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -96,11 +99,11 @@ function builderHash(): string {
   return h.digest('hex');
 }
 
-/** The content of files and folders (recursively, sorted), by path relative to the checkout. */
-function contentHash(paths: readonly string[]): string {
+/** The content of files and folders (recursively, sorted), by path relative to `base`. */
+function contentHash(base: string, paths: readonly string[]): string {
   const h = createHash('sha256');
   const add = (rel: string) => {
-    const abs = path.join(repoRoot, rel);
+    const abs = path.join(base, rel);
     const st = statSync(abs);
     if (st.isDirectory()) {
       for (const entry of readdirSync(abs).sort()) add(path.join(rel, entry));
@@ -198,15 +201,21 @@ function typescriptVersion(): string {
   return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
-/** Builds the layer of one COPY: its inputs (for the key) and how to fill it. */
-async function copyLayer(copy: { path: string; content: OperatorContent }): Promise<LayerBlob> {
+/**
+ * Builds the layer of one COPY: its inputs (for the key) and how to fill it. `src` is a snapshot
+ * of the checkout's build inputs, so what is hashed is what is built even while files change.
+ */
+async function copyLayer(copy: { path: string; content: OperatorContent }, src: string): Promise<LayerBlob> {
   const dest = (root: string) => inRoot(root, copy.path);
   switch (copy.content) {
     case 'production-node-modules': {
-      const inputs = { lock: contentHash(['package.json', 'package-lock.json']), npm: await npmVersion() };
+      const inputs = {
+        lock: contentHash(src, ['package.json', 'package-lock.json']),
+        npm: await npmVersion(),
+      };
       return cachedLayer(copy.content, inputs, async (root, work) => {
         for (const f of ['package.json', 'package-lock.json'])
-          copyFileSync(path.join(repoRoot, f), path.join(work, f));
+          copyFileSync(path.join(src, f), path.join(work, f));
         // The build stage's `npm ci` + `npm prune --omit=dev`, in one step.
         await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: work });
         mkdirSync(path.dirname(dest(root)), { recursive: true });
@@ -214,12 +223,12 @@ async function copyLayer(copy: { path: string; content: OperatorContent }): Prom
       });
     }
     case 'dist': {
-      const inputs = { sources: contentHash(operatorBuildInputs), typescript: typescriptVersion() };
+      const inputs = { sources: contentHash(src, operatorBuildInputs), typescript: typescriptVersion() };
       return cachedLayer(copy.content, inputs, async (root, work) => {
         // A copy of the build inputs, as the build stage has them in /src: the source maps then
         // name `../src/…` as in the Dockerfile's image, not this checkout's path.
         for (const f of operatorBuildInputs)
-          cpSync(path.join(repoRoot, f), path.join(work, f), { recursive: true });
+          cpSync(path.join(src, f), path.join(work, f), { recursive: true });
         symlinkSync(path.join(repoRoot, 'node_modules'), path.join(work, 'node_modules'));
         const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
         // tsc reports errors on stdout: sent to stderr, they end up in the error message.
@@ -229,9 +238,9 @@ async function copyLayer(copy: { path: string; content: OperatorContent }): Prom
       });
     }
     case 'package.json':
-      return cachedLayer(copy.content, { file: contentHash(['package.json']) }, async (root) => {
+      return cachedLayer(copy.content, { file: contentHash(src, ['package.json']) }, async (root) => {
         mkdirSync(path.dirname(dest(root)), { recursive: true });
-        copyFileSync(path.join(repoRoot, 'package.json'), dest(root));
+        copyFileSync(path.join(src, 'package.json'), dest(root));
       });
     case 'trivy': {
       const binary = fileIdentity(toolPath('trivy'));
@@ -244,11 +253,6 @@ async function copyLayer(copy: { path: string; content: OperatorContent }): Prom
 }
 
 // --- The image -----------------------------------------------------------------------------------
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
-    .version;
-}
 
 /**
  * Builds (or takes from the cache) the operator image from the current checkout. Needs apt (the
@@ -265,16 +269,33 @@ export async function buildOperatorImage(): Promise<BuiltOperatorImage> {
   };
   add('debian', '/', debian.layer);
   add('node', operatorNode.path, await nodeLayer());
-  for (const copy of operatorCopies) add(copy.content, copy.path, await copyLayer(copy));
+  let version: string;
+  const src = mkdtempSync(path.join(os.tmpdir(), 'trivy-lookout-operator-src-'));
+  try {
+    for (const f of operatorBuildInputs)
+      cpSync(path.join(repoRoot, f), path.join(src, f), { recursive: true });
+    for (const copy of operatorCopies) add(copy.content, copy.path, await copyLayer(copy, src));
+    version = (JSON.parse(readFileSync(path.join(src, 'package.json'), 'utf8')) as { version: string })
+      .version;
+  } finally {
+    rmSync(src, { recursive: true, force: true });
+  }
 
   const config = operatorImageConfig;
-  const tag = `${packageVersion()}-${hashOf({ layers: layers.map((l) => l.diffId), config }).slice(0, 12)}`;
+  const tag = `${version}-${hashOf({ layers: layers.map((l) => l.diffId), config }).slice(0, 12)}`;
   const { result } = await cached(
     'operator-image',
     { builder: builderHash(), layers, config, tag },
     async (dir) => {
       const written = await writeImageLayout(path.join(dir, 'layout'), { layers: blobs, config });
       const { manifest } = written;
+      // Each src/ change makes a new image: its layout links the cached layers instead of holding
+      // another 100 MB copy of them (same bytes, same digests).
+      for (const blob of blobs) {
+        const inLayout = path.join(written.dir, 'blobs', 'sha256', blob.digest.slice('sha256:'.length));
+        rmSync(inLayout);
+        linkSync(blob.file, inLayout);
+      }
       const built: BuiltOperatorImage = {
         layoutDir: written.dir,
         manifestDigest: written.manifestDigest,
