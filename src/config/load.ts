@@ -3,6 +3,7 @@
  * validated, all problems are collected, and one error lists them, so a broken deployment is fixed
  * in one round trip instead of one setting per crash loop.
  */
+import os from 'node:os';
 import fs from 'node:fs';
 import { ErrorCodes, LookoutError } from '../errors/index.ts';
 import { readConfigFile } from './file.ts';
@@ -179,6 +180,7 @@ function assemble(s: SettingValues, namespace: string): Config {
       trivyBinary: s.configAuditTrivyBinary,
       batchSize: s.configAuditBatchSize,
       batchDelayMs: s.configAuditBatchDelay,
+      concurrency: s.configAuditConcurrency || Math.min(4, os.availableParallelism()),
     },
     metrics: {
       exposedSecretInfo: s.metricsExposedSecretInfo,

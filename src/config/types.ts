@@ -146,6 +146,8 @@ export interface ConfigAuditConfig {
   readonly batchSize: number;
   /** How long changed objects are collected before a run. */
   readonly batchDelayMs: number;
+  /** Trivy runs at once (resolved: ≥ 1). */
+  readonly concurrency: number;
 }
 
 /** Infra assessment: node-collector Jobs and control-plane pods (Trivy-Operator's nodeCollector values). */

@@ -1,5 +1,5 @@
 /**
- * Trivy's misconfigurations → the check items of Trivy-Operator's reports: same IDs, titles,
+ * Trivy's misconfigurations → the check items of Trivy-Operator's reports: same IDs (`AVD-KSV-0017`), titles,
  * descriptions, severities and remediation, the constant category, messages only on failures,
  * failed-checks-only when asked, and the control-plane checks (KCV) set apart for infra reports.
  */
@@ -9,25 +9,26 @@ import type { TrivyMisconfiguration } from './trivy-output.ts';
 /** Trivy-Operator writes this category on every check, built-in or custom. */
 export const CHECK_CATEGORY = 'Kubernetes Security Check';
 
-const NEW_STYLE_ID = /^(?:AVD-)?([A-Z]+)-(\d+)$/;
-const LEGACY_ID = /^([A-Za-z]+)(\d+)$/;
+const NEW_STYLE_ID = /^(?:AVD-)?([A-Z]+-\d+)$/;
 
 /**
- * The check ID as Trivy-Operator's reports have always spelled it (`KSV017`, `KCV0001`): the
- * built-in check's legacy alias, which is also the last part of its Rego package. Trivy now
- * prints `KSV-0017`; users' exceptions and dashboards key on the old form, and compliance
- * matching normalises either. Custom policies keep the ID they declare.
+ * The check ID as Trivy-Operator v0.32.0 writes it: `AVD-KSV-0017`, `AVD-KCV-0001`.
+ *
+ * Trivy-Operator takes the first alias of the check's rule when it has one, else the rule's ID
+ * (`GetResultID` in its `pkg/policy/policy.go`, used by `pkg/configauditreport/controller/
+ * resource.go`). Every Kubernetes check of the trivy-checks module it and Trivy v0.74.0 pin
+ * (v1.12.2-0.20251219190323-79d27547baf5) declares `id: KSV-0017` with `AVD-KSV-0017` as its
+ * first alias (and the old `KSV017` second). `trivy config --format json` prints the rule's `ID`
+ * (`KSV-0017`) but not the aliases (`Aliases` is `json:"-"` in Trivy's
+ * `pkg/types/misconfiguration.go`; the deprecated `AVDID` is empty for these checks), so the
+ * alias is rebuilt from the ID for Trivy's own checks (Rego package `builtin.*`). Custom policies
+ * keep the ID they declare. Compliance matching normalises every spelling (`normaliseCheckId`).
  */
 export function reportCheckId(misconfiguration: Pick<TrivyMisconfiguration, 'id' | 'namespace'>): string {
   const { id, namespace } = misconfiguration;
+  if (!namespace.startsWith('builtin.')) return id;
   const match = NEW_STYLE_ID.exec(id);
-  if (!match || !namespace.startsWith('builtin.')) return id;
-  const legacy = LEGACY_ID.exec(namespace.slice(namespace.lastIndexOf('.') + 1));
-  if (!legacy) return id;
-  const [, prefix = '', digits = ''] = legacy;
-  // Only when the package names the same check: the prefix and number must agree.
-  if (prefix.toUpperCase() !== match[1] || Number(digits) !== Number(match[2])) return id;
-  return `${prefix.toUpperCase()}${digits}`;
+  return match ? `AVD-${match[1]}` : id;
 }
 
 /** Control-plane and node checks: Trivy-Operator routes them to infra assessments only. */
@@ -69,7 +70,8 @@ export function toChecks(items: readonly TrivyMisconfiguration[], options: Check
       severity: item.severity,
       category: CHECK_CATEGORY,
       ...(success ? {} : { messages: [item.message] }),
-      remediation: item.resolution,
+      // Trivy-Operator leaves an empty remediation out (`omitempty` on its Check type).
+      ...(item.resolution === '' ? {} : { remediation: item.resolution }),
       success,
     };
     (isInfraCheck(checkID) ? infraChecks : checks).push(check);

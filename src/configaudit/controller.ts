@@ -31,6 +31,7 @@ import {
 } from '../workloads/index.ts';
 import { toChecks } from './checks.ts';
 import { TrivyConfigEngine, type Manifest } from './engine.ts';
+import type { TrivyMisconfiguration } from './trivy-output.ts';
 import {
   auditedKinds,
   collectionPath,
@@ -114,7 +115,10 @@ export class ConfigAuditController {
   private engineVersion = '';
   private timer: NodeJS.Timeout | undefined;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
-  private pumping: Promise<void> | undefined;
+  /** Batches being audited, at most `concurrency` at once. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private running = 0;
+  private readonly concurrency: number;
   private stopped = false;
   private ready = false;
 
@@ -127,6 +131,7 @@ export class ConfigAuditController {
       rbacAssessmentEnabled: config.configAudit.rbacAssessmentEnabled,
     });
     this.byKind = new Map(this.kinds.map((kind) => [kind.kind, kind]));
+    this.concurrency = config.configAudit.concurrency;
     this.engine =
       o.engine ??
       new TrivyConfigEngine({
@@ -221,7 +226,7 @@ export class ConfigAuditController {
     clearTimeout(this.timer);
     for (const timer of this.retryTimers) clearTimeout(timer);
     await this.watchers.stop();
-    await this.pumping?.catch(() => {});
+    await Promise.allSettled([...this.inFlight]);
     await this.engine.close();
   }
 
@@ -367,7 +372,8 @@ export class ConfigAuditController {
   // --- auditing -----------------------------------------------------------------------------
 
   private schedule(): void {
-    if (this.stopped || !this.ready || this.pumping || this.queue.size === 0) return;
+    if (this.stopped || !this.ready || this.queue.size === 0) return;
+    if (this.running >= this.concurrency) return;
     if (this.queue.size >= this.o.config.configAudit.batchSize) {
       clearTimeout(this.timer);
       this.timer = undefined;
@@ -380,19 +386,28 @@ export class ConfigAuditController {
     }, this.o.config.configAudit.batchDelayMs);
   }
 
+  /**
+   * Starts batches until `configAuditConcurrency` Trivy runs are going or the queue is empty. The
+   * batch is split evenly over the free slots when the queue holds less than a full batch for
+   * each, so that both cores work on the tail of a backlog too.
+   */
   private pump(): void {
-    if (this.pumping || this.stopped) return;
-    this.pumping = (async () => {
-      for (;;) {
-        if (this.stopped) return;
-        const batch = this.queue.take(this.o.config.configAudit.batchSize);
-        if (!batch) return;
-        await this.audit(batch).catch((err: unknown) => this.failed(batch, err));
-      }
-    })().finally(() => {
-      this.pumping = undefined;
-      this.schedule();
-    });
+    while (!this.stopped && this.running < this.concurrency && this.queue.size > 0) {
+      const size = this.o.config.configAudit.batchSize;
+      const slots = this.concurrency - this.running;
+      const share = Math.max(1, Math.min(size, Math.ceil(this.queue.size / slots)));
+      const batch = this.queue.take(share);
+      if (!batch) return;
+      this.running += 1;
+      const run = this.audit(batch)
+        .catch((err: unknown) => this.failed(batch, err))
+        .finally(() => {
+          this.running -= 1;
+          this.inFlight.delete(run);
+          this.schedule();
+        });
+      this.inFlight.add(run);
+    }
   }
 
   private async audit(batch: AuditBatch): Promise<void> {
@@ -422,13 +437,17 @@ export class ConfigAuditController {
     const policies = policiesFor(this.policySet, kind.kind, kind.workload);
     const modules = { policies, libraries: policies.length > 0 ? this.policySet.libraries : [] };
     const manifests: Manifest[] = targets.map((t) => ({ file: t.file, object: t.object }));
-    const results = await this.engine.run(manifests, modules);
     const policy = this.policyHashes.get(kind.kind) ?? '';
     const now = new Date();
     const { severity } = this.o.config.trivy;
+    const failedOnly = this.o.config.configAudit.recordFailedChecksOnly;
     const wantedLabels = this.o.config.metrics.resourceLabels;
+    const byFile = new Map(targets.map((t) => [t.file, t]));
     let written = 0;
-    await mapLimit(targets, FETCH_CONCURRENCY, async ({ object, spec, file }) => {
+    const write = async (
+      { object, spec }: (typeof targets)[number],
+      items: TrivyMisconfiguration[],
+    ): Promise<void> => {
       const metadata = object.metadata ?? {};
       const target: AuditTarget = {
         kind,
@@ -436,26 +455,9 @@ export class ConfigAuditController {
         name: metadata.name ?? '',
         uid: metadata.uid ?? '',
       };
-      const items = results.get(file);
-      if (items === undefined) {
-        this.o.log.error(
-          {
-            code: ErrorCodes.TRIVY_OUTPUT_INVALID,
-            kind: kind.kind,
-            namespace: target.namespace,
-            name: target.name,
-          },
-          'trivy returned no result for an object; it is retried later',
-        );
-        this.retry(kind, [splitKeyOf(kind, target)]);
-        return;
-      }
       // KCV (control-plane) checks are left out of audit reports, as Trivy-Operator does; infra
       // assessment evaluates control-plane pods itself.
-      const { checks } = toChecks(items, {
-        severities: severity,
-        failedOnly: this.o.config.configAudit.recordFailedChecksOnly,
-      });
+      const { checks } = toChecks(items, { severities: severity, failedOnly });
       const extraLabels = pickReportResourceLabels(metadata.labels, wantedLabels);
       const report = buildAuditReport({
         target,
@@ -465,6 +467,7 @@ export class ConfigAuditController {
         scannerVersion: this.engineVersion,
         now,
         extraLabels,
+        ttlMs: this.o.config.operator.scannerReportTtlMs,
       });
       try {
         await this.store.upsert(report, this.reports.has(this.reportId(kind, target.namespace, target.name)));
@@ -479,7 +482,27 @@ export class ConfigAuditController {
       written += 1;
       this.attempts.delete(`${kind.kind}/${splitKeyOf(kind, target)}`);
       this.reports.set(this.reportId(kind, target.namespace, target.name), { spec, policy });
+    };
+    // Reports are written while Trivy's output streams in, a bounded number at a time.
+    const writes = new Set<Promise<void>>();
+    await this.engine.runEach(manifests, modules, { includePasses: !failedOnly }, async (file, items) => {
+      const entry = byFile.get(file);
+      if (!entry) return;
+      byFile.delete(file);
+      const done: Promise<void> = write(entry, items).finally(() => writes.delete(done));
+      writes.add(done);
+      if (writes.size >= FETCH_CONCURRENCY) await Promise.race(writes);
     });
+    await Promise.all(writes);
+    for (const { object } of byFile.values()) {
+      const metadata = object.metadata ?? {};
+      const target = { namespace: metadata.namespace ?? '', name: metadata.name ?? '' };
+      this.o.log.error(
+        { code: ErrorCodes.TRIVY_OUTPUT_INVALID, kind: kind.kind, ...target },
+        'trivy returned no result for an object; it is retried later',
+      );
+      this.retry(kind, [splitKeyOf(kind, target)]);
+    }
     this.o.log.info(
       {
         kind: kind.kind,

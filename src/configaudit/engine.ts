@@ -2,13 +2,15 @@
  * Runs the pinned Trivy binary over many manifests at once: `trivy config` on a temporary
  * directory, JSON out, passes included, checks from the binary's embedded bundle and never
  * downloaded (so air-gapped clusters get the same checks), custom policies added with
- * --config-check. One process per batch: Trivy's start-up (~1 s) is paid once per batch, not
- * once per object.
+ * --config-check. One process per batch: Trivy's start-up and check compilation (~1.7 CPU s) is
+ * paid once per batch, not once per object. Its JSON is read as it streams out, one scanned file
+ * at a time.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ErrorCodes, LookoutError } from '../errors/index.ts';
 import {
@@ -17,7 +19,7 @@ import {
   type PolicyLibrary,
   type PolicyProblem,
 } from './policies.ts';
-import { parseTrivyConfigOutput, type TrivyMisconfiguration } from './trivy-output.ts';
+import { streamTrivyConfigOutput, type TrivyMisconfiguration } from './trivy-output.ts';
 
 export interface EngineOptions {
   /** Path or command name of the Trivy binary. */
@@ -43,6 +45,11 @@ export interface CustomModules {
 }
 
 const NO_MODULES: CustomModules = { policies: [], libraries: [] };
+
+export interface RunOptions {
+  /** Report passed checks too (`--include-non-failures`); default true. */
+  readonly includePasses?: boolean;
+}
 
 /** Stderr kept per run, for error messages: Trivy's fatal line is near the end. */
 const STDERR_LIMIT = 64 * 1024;
@@ -102,7 +109,27 @@ export class TrivyConfigEngine {
   async run(
     manifests: readonly Manifest[],
     modules: CustomModules = NO_MODULES,
+    options: RunOptions = {},
   ): Promise<Map<string, TrivyMisconfiguration[]>> {
+    const byTarget = new Map<string, TrivyMisconfiguration[]>();
+    await this.runEach(manifests, modules, options, (target, items) => {
+      byTarget.set(target, [...(byTarget.get(target) ?? []), ...items]);
+    });
+    return byTarget;
+  }
+
+  /**
+   * As run(), but hands each file's misconfigurations to `onResult` as Trivy's output streams in
+   * (awaited, so a slow consumer holds Trivy's output back): the batch's JSON is never held
+   * whole. Results are only handed over once Trivy has finished its evaluation, as it prints its
+   * report at the end; a run that then fails throws after the results it did print.
+   */
+  async runEach(
+    manifests: readonly Manifest[],
+    modules: CustomModules,
+    options: RunOptions,
+    onResult: (target: string, items: TrivyMisconfiguration[]) => void | Promise<void>,
+  ): Promise<void> {
     const base = await this.base();
     const dir = await mkdtemp(path.join(base, 'run-'));
     try {
@@ -111,15 +138,24 @@ export class TrivyConfigEngine {
       for (const manifest of manifests) {
         await writeFile(path.join(input, manifest.file), JSON.stringify(manifest.object));
       }
-      const out = path.join(dir, 'result.json');
-      const args = this.configArgs(base, out);
+      const args = this.configArgs(base, options.includePasses ?? true);
       const policyDir = await this.writeModules(dir, modules);
       if (policyDir) args.push('--config-check', policyDir, '--check-namespaces', CUSTOM_POLICY_NAMESPACE);
       args.push(input);
-      const outcome = await this.exec(args, undefined, dir);
-      if (outcome.code !== 0 || outcome.timedOut) throw this.failure('trivy config', outcome, dir);
-      this.logCheckErrors(outcome.stderr, dir);
-      return parseTrivyConfigOutput(await readFile(out, 'utf8'));
+      const { child, outcome } = this.start(args, dir);
+      let parseError: unknown;
+      try {
+        for await (const [target, items] of streamTrivyConfigOutput(child.stdout))
+          await onResult(target, items);
+      } catch (err) {
+        parseError = err;
+        child.kill('SIGKILL');
+      }
+      const result = await outcome;
+      if ((result.code !== 0 && !(parseError && result.signal === 'SIGKILL')) || result.timedOut)
+        throw this.failure('trivy config', result, dir);
+      if (parseError) throw parseError;
+      this.logCheckErrors(result.stderr, dir);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -173,14 +209,13 @@ export class TrivyConfigEngine {
     }
   }
 
-  private configArgs(base: string, out: string): string[] {
+  private configArgs(base: string, includePasses: boolean): string[] {
     return [
       'config',
       '--format',
       'json',
-      '--output',
-      out,
-      '--include-non-failures',
+      // Passed checks only when reports list them: Trivy's output is then about 7 times smaller.
+      ...(includePasses ? ['--include-non-failures'] : []),
       // The embedded checks of this pinned binary: no download, works offline.
       '--skip-check-update',
       '--disable-telemetry',
@@ -234,32 +269,43 @@ export class TrivyConfigEngine {
     });
   }
 
-  private exec(args: string[], stdoutFile?: string, cwd?: string): Promise<RunOutcome> {
+  /** Runs Trivy with stdout to a file (small outputs: `--version`). */
+  private async exec(args: string[], stdoutFile: string): Promise<RunOutcome> {
+    const { child, outcome } = this.start(args);
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const result = await outcome;
+    await writeFile(stdoutFile, Buffer.concat(chunks));
+    return result;
+  }
+
+  /** Starts Trivy; its stdout is the caller's to read, stderr is kept (the tail) for errors. */
+  private start(
+    args: string[],
+    cwd?: string,
+  ): { child: ChildProcessByStdio<null, Readable, Readable>; outcome: Promise<RunOutcome> } {
     this.runs += 1;
-    return new Promise((resolve) => {
+    const child = spawn(this.o.binary, args, {
+      cwd,
+      env: this.o.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const outcome = new Promise<RunOutcome>((resolve) => {
       let stderr = '';
-      let stdout = '';
       let timedOut = false;
-      const child = spawn(this.o.binary, args, {
-        cwd,
-        env: this.o.env ?? process.env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
       const timer = setTimeout(() => {
         timedOut = true;
         child.kill('SIGKILL');
       }, this.o.timeoutMs);
-      child.stdout.on('data', (chunk: Buffer) => {
-        if (stdoutFile) stdout += chunk.toString();
-      });
       child.stderr.on('data', (chunk: Buffer) => {
         stderr = (stderr + chunk.toString()).slice(-STDERR_LIMIT);
       });
+      let settled = false;
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
-        const done = () => resolve({ code, signal, timedOut, stderr });
-        if (stdoutFile) writeFile(stdoutFile, stdout).then(done, done);
-        else done();
+        resolve({ code, signal, timedOut, stderr });
       };
       child.on('error', (err) => {
         stderr += `\n${err.message}`;
@@ -267,6 +313,7 @@ export class TrivyConfigEngine {
       });
       child.on('close', finish);
     });
+    return { child, outcome };
   }
 }
 

@@ -5,7 +5,7 @@
 export { ConfigAuditController, auditSpecHash } from './controller.ts';
 export type { ConfigAuditControllerOptions } from './controller.ts';
 export { TrivyConfigEngine } from './engine.ts';
-export type { CustomModules, EngineOptions, Manifest } from './engine.ts';
+export type { CustomModules, EngineOptions, Manifest, RunOptions } from './engine.ts';
 export { CHECK_CATEGORY, isInfraCheck, reportCheckId, summarise, toChecks } from './checks.ts';
 export type { CheckOptions, SortedChecks } from './checks.ts';
 export {
@@ -32,5 +32,5 @@ export { AuditQueue } from './queue.ts';
 export type { AuditBatch } from './queue.ts';
 export { auditReportName, buildAuditReport, fitChecks, targetLabels } from './report.ts';
 export type { AuditReportInput, AuditReportObject, AuditTarget } from './report.ts';
-export { parseTrivyConfigOutput } from './trivy-output.ts';
+export { parseTrivyConfigOutput, parseTrivyResult, streamTrivyConfigOutput } from './trivy-output.ts';
 export type { TrivyMisconfiguration } from './trivy-output.ts';

@@ -3,6 +3,7 @@
  * writes them, so its users' selectors keep working and reports it wrote are updated in place.
  */
 import type { V1OwnerReference } from '@kubernetes/client-node';
+import { formatGoDuration } from '../config/index.ts';
 import {
   API_GROUP_VERSION,
   ReportAnnotation,
@@ -76,6 +77,12 @@ export interface AuditReportInput {
   readonly extraLabels?: Readonly<Record<string, string>>;
   /** Budget for `.report` in bytes (etcd's limit less room for metadata). */
   readonly maxBytes?: number;
+  /**
+   * `operator.scannerReportTTL`; null or absent = no TTL annotation. Trivy-Operator annotates
+   * only its namespaced ConfigAuditReports and RbacAssessmentReports (`pkg/configauditreport/
+   * builder.go` and `pkg/rbacassessment/builder.go` GetReport), never the cluster-scoped ones.
+   */
+  readonly ttlMs?: number | null;
 }
 
 /** The report about one object, with a summary of its failed checks. */
@@ -83,6 +90,9 @@ export function buildAuditReport(input: AuditReportInput): AuditReportObject {
   const { target } = input;
   const reportKind = target.kind.report;
   const annotations: Record<string, string> = {};
+  if (target.kind.namespaced && input.ttlMs !== undefined && input.ttlMs !== null) {
+    annotations[ReportAnnotation.reportTTL] = formatGoDuration(input.ttlMs);
+  }
   if (!isValidLabelValue(target.name)) annotations[ReportAnnotation.resourceName] = target.name;
   const { checks, dropped } = fitChecks(input.checks, input.maxBytes ?? REPORT_DATA_LIMIT_BYTES);
   if (dropped > 0) {

@@ -62,6 +62,18 @@ function misconfiguration(raw: unknown, where: string): TrivyMisconfiguration {
   };
 }
 
+/** The misconfigurations of one scanned file, from one element of `Results`. */
+export function parseTrivyResult(raw: unknown, index: number): [string, TrivyMisconfiguration[]] {
+  if (!isObject(raw)) throw invalid(`Results[${index}] is not an object`);
+  const target = text(raw, 'Target', `Results[${index}]`, true);
+  const items = raw.Misconfigurations ?? [];
+  if (!Array.isArray(items)) throw invalid(`Results[${index}] (${target}): Misconfigurations is not a list`);
+  return [
+    target,
+    items.map((item: unknown, i) => misconfiguration(item, `${target} Misconfigurations[${i}]`)),
+  ];
+}
+
 /**
  * The misconfigurations per scanned file (the `Target`, relative to the scanned directory). A file
  * Trivy did not recognise as a Kubernetes manifest has no entry.
@@ -79,16 +91,110 @@ export function parseTrivyConfigOutput(json: string): Map<string, TrivyMisconfig
   if (!Array.isArray(results)) throw invalid('Results is not a list');
   const byTarget = new Map<string, TrivyMisconfiguration[]>();
   results.forEach((result: unknown, index) => {
-    if (!isObject(result)) throw invalid(`Results[${index}] is not an object`);
-    const target = text(result, 'Target', `Results[${index}]`, true);
-    const items = result.Misconfigurations ?? [];
-    if (!Array.isArray(items))
-      throw invalid(`Results[${index}] (${target}): Misconfigurations is not a list`);
-    const list = byTarget.get(target) ?? [];
-    items.forEach((item: unknown, i) =>
-      list.push(misconfiguration(item, `${target} Misconfigurations[${i}]`)),
-    );
-    byTarget.set(target, list);
+    const [target, items] = parseTrivyResult(result, index);
+    byTarget.set(target, [...(byTarget.get(target) ?? []), ...items]);
   });
   return byTarget;
+}
+
+/**
+ * Reads the same JSON as it arrives, one `Results` element at a time, so that memory holds one
+ * scanned file's findings and never the whole batch's text. Everything outside `Results` is kept
+ * (it is small) and checked at the end as parseTrivyConfigOutput checks it.
+ */
+export async function* streamTrivyConfigOutput(
+  chunks: AsyncIterable<Buffer | string>,
+): AsyncGenerator<[string, TrivyMisconfiguration[]]> {
+  const splitter = new ResultsSplitter();
+  let index = 0;
+  for await (const chunk of chunks) {
+    for (const element of splitter.push(typeof chunk === 'string' ? chunk : chunk.toString('utf8'))) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(element);
+      } catch (err) {
+        throw invalid(`Results[${index}] is not JSON (${(err as Error).message})`);
+      }
+      yield parseTrivyResult(raw, index++);
+    }
+  }
+  const rest = splitter.end();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(rest);
+  } catch (err) {
+    throw invalid(`not JSON (${(err as Error).message})`, { bytes: splitter.bytes });
+  }
+  if (!isObject(parsed)) throw invalid('the top level is not an object');
+  if (parsed.SchemaVersion !== 2) throw invalid(`unsupported SchemaVersion ${String(parsed.SchemaVersion)}`);
+  if (parsed.Results !== undefined && !Array.isArray(parsed.Results)) throw invalid('Results is not a list');
+}
+
+/**
+ * Cuts the elements of the top-level `"Results": [...]` out of a JSON text given in pieces: a
+ * scanner that tracks strings, escapes and nesting depth. What is not an element (the top-level
+ * object with `"Results": []`) is returned by end() for the caller to check.
+ */
+class ResultsSplitter {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  /** The last top-level key seen, and whether we are inside the Results array. */
+  private key = '';
+  private keyStart = -1;
+  private inResults = false;
+  private outside = '';
+  private element = '';
+  bytes = 0;
+
+  push(text: string): string[] {
+    this.bytes += text.length;
+    const done: string[] = [];
+    let from = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === 0x5c) this.escaped = true;
+        else if (c === 0x22) {
+          this.inString = false;
+          if (this.keyStart >= 0) {
+            this.key = (this.outside + text.slice(from, i)).slice(this.keyStart);
+            this.keyStart = -1;
+          }
+        }
+        continue;
+      }
+      if (c === 0x22) {
+        this.inString = true;
+        if (this.depth === 1 && !this.inResults) this.keyStart = this.outside.length + (i - from) + 1;
+      } else if (c === 0x7b || c === 0x5b) {
+        if (this.inResults && this.depth === 2) {
+          this.outside += text.slice(from, i);
+          from = i;
+        }
+        this.depth += 1;
+        if (this.depth === 2 && c === 0x5b && this.key === 'Results') this.inResults = true;
+      } else if (c === 0x7d || c === 0x5d) {
+        this.depth -= 1;
+        if (this.inResults && this.depth === 2) {
+          done.push(this.element + text.slice(from, i + 1));
+          this.element = '';
+          from = i + 1;
+        } else if (this.inResults && this.depth === 1) {
+          this.inResults = false;
+        }
+      } else if (this.inResults && this.depth === 2 && c === 0x2c) {
+        // The comma between two elements belongs to neither.
+        from = i + 1;
+      }
+    }
+    if (this.inResults && this.depth > 2) this.element += text.slice(from);
+    else this.outside += text.slice(from);
+    return done;
+  }
+
+  end(): string {
+    return this.outside;
+  }
 }

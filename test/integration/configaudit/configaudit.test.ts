@@ -184,30 +184,30 @@ describe(
       }
     }
 
-    it("a privileged Deployment's ReplicaSet gets a ConfigAuditReport failing KSV017 with Trivy's title and severity", async () => {
+    it("a privileged Deployment's ReplicaSet gets a ConfigAuditReport failing AVD-KSV-0017 with Trivy's title and severity", async () => {
       await apps.createNamespacedDeployment({ namespace: ns, body: privileged('bad', false) });
       const rs = await activeReplicaSet('bad');
       const r = await waitUntil('the ConfigAuditReport of the ReplicaSet', () =>
         report('configauditreports', `replicaset-${rs.name}`, ns),
       );
       assert.deepEqual(
-        ['KSV017', 'KSV014', 'KSV001'].map((id) => {
+        ['AVD-KSV-0017', 'AVD-KSV-0014', 'AVD-KSV-0001'].map((id) => {
           const c = check(r, id);
           return [id, c?.title, c?.severity, c?.success, c?.category];
         }),
         [
-          ['KSV017', 'Privileged', 'HIGH', false, 'Kubernetes Security Check'],
-          ['KSV014', 'Root file system is not read-only', 'HIGH', false, 'Kubernetes Security Check'],
-          ['KSV001', 'Can elevate its own privileges', 'MEDIUM', false, 'Kubernetes Security Check'],
+          ['AVD-KSV-0017', 'Privileged', 'HIGH', false, 'Kubernetes Security Check'],
+          ['AVD-KSV-0014', 'Root file system is not read-only', 'HIGH', false, 'Kubernetes Security Check'],
+          ['AVD-KSV-0001', 'Can elevate its own privileges', 'MEDIUM', false, 'Kubernetes Security Check'],
         ],
       );
       assert.match(
-        check(r, 'KSV017')?.messages?.[0] ?? '',
+        check(r, 'AVD-KSV-0017')?.messages?.[0] ?? '',
         new RegExp(`Container 'web' of ReplicaSet '${rs.name}'`),
       );
-      assert.equal(check(r, 'KSV008')?.success, true, 'passes are listed when asked for');
+      assert.equal(check(r, 'AVD-KSV-0008')?.success, true, 'passes are listed when asked for');
       assert.ok(
-        r.report.checks.every((c) => !c.checkID.startsWith('KCV')),
+        r.report.checks.every((c) => !c.checkID.startsWith('AVD-KCV')),
         'no control-plane checks on a workload',
       );
       assert.ok(r.report.summary.highCount >= 3);
@@ -239,11 +239,11 @@ describe(
         report('configauditreports', `replicaset-${rs.name}`, ns),
       );
       assert.deepEqual(
-        ['KSV017', 'KSV014', 'KSV001'].map((id) => [id, check(r, id)?.success]),
+        ['AVD-KSV-0017', 'AVD-KSV-0014', 'AVD-KSV-0001'].map((id) => [id, check(r, id)?.success]),
         [
-          ['KSV017', true],
-          ['KSV014', true],
-          ['KSV001', true],
+          ['AVD-KSV-0017', true],
+          ['AVD-KSV-0014', true],
+          ['AVD-KSV-0001', true],
         ],
       );
       await waitUntil('the old revision report to go', async () =>
@@ -268,7 +268,7 @@ describe(
       const cr = await waitUntil('the ClusterRbacAssessmentReport', () =>
         report('clusterrbacassessmentreports', `clusterrole-${clusterRole}`),
       );
-      const secrets = check(cr, 'KSV041');
+      const secrets = check(cr, 'AVD-KSV-0041');
       assert.equal(secrets?.severity, 'CRITICAL');
       assert.equal(secrets?.success, false);
       assert.equal(secrets?.title, 'Manage secrets');
@@ -277,8 +277,8 @@ describe(
       const role = await waitUntil('the RbacAssessmentReport', () =>
         report('rbacassessmentreports', 'role-pods-exec', ns),
       );
-      assert.equal(check(role, 'KSV053')?.success, false, 'exec into pods');
-      assert.equal(check(role, 'KSV053')?.severity, 'HIGH');
+      assert.equal(check(role, 'AVD-KSV-0053')?.success, false, 'exec into pods');
+      assert.equal(check(role, 'AVD-KSV-0053')?.severity, 'HIGH');
     });
 
     it('exports the reports as Trivy-Operator metrics', async () => {
@@ -343,7 +343,7 @@ describe(
         withPolicy.metadata.labels?.['plugin-config-hash'],
         before.metadata.labels?.['plugin-config-hash'],
       );
-      assert.ok(check(withPolicy, 'KSV017'), 'built-in checks are still there');
+      assert.ok(check(withPolicy, 'AVD-KSV-0017'), 'built-in checks are still there');
 
       await setPolicies({
         'policy.team_label.rego': teamPolicy('HIGH', 'must name its team'),
@@ -393,7 +393,7 @@ describe(
         () => report('configauditreports', 'pod-lonely', ns),
         120_000,
       );
-      assert.equal(check(pod, 'KSV017')?.success, false);
+      assert.equal(check(pod, 'AVD-KSV-0017')?.success, false);
       assert.equal(check(pod, 'TEAM001')?.success, false);
     });
 

@@ -94,7 +94,7 @@ describe('TrivyConfigEngine with the pinned Trivy', () => {
     assert.equal(await engine.version(), '0.74.0');
   });
 
-  it("evaluates Trivy's built-in checks offline: a privileged workload fails KSV017 with Trivy's title and severity", async () => {
+  it("evaluates Trivy's built-in checks offline: a privileged workload fails AVD-KSV-0017 with Trivy's title and severity", async () => {
     const results = await engine.run([{ file: '0.json', object: privilegedReplicaSet }]);
     const { checks, infraChecks } = toChecks(results.get('0.json') ?? [], {
       severities: ALL,
@@ -102,30 +102,30 @@ describe('TrivyConfigEngine with the pinned Trivy', () => {
     });
     const byId = new Map(checks.map((c) => [c.checkID, c]));
     assert.deepEqual(
-      ['KSV017', 'KSV009', 'KSV014', 'KSV001'].map((id) => [
+      ['AVD-KSV-0017', 'AVD-KSV-0009', 'AVD-KSV-0014', 'AVD-KSV-0001'].map((id) => [
         id,
         byId.get(id)?.severity,
         byId.get(id)?.success,
       ]),
       [
-        ['KSV017', 'HIGH', false],
-        ['KSV009', 'HIGH', false],
-        ['KSV014', 'HIGH', false],
-        ['KSV001', 'MEDIUM', false],
+        ['AVD-KSV-0017', 'HIGH', false],
+        ['AVD-KSV-0009', 'HIGH', false],
+        ['AVD-KSV-0014', 'HIGH', false],
+        ['AVD-KSV-0001', 'MEDIUM', false],
       ],
     );
-    assert.equal(byId.get('KSV017')?.title, 'Privileged');
-    assert.equal(byId.get('KSV009')?.title, 'Access to host network');
-    assert.equal(byId.get('KSV008')?.success, true, 'host IPC is not used: passes');
+    assert.equal(byId.get('AVD-KSV-0017')?.title, 'Privileged');
+    assert.equal(byId.get('AVD-KSV-0009')?.title, 'Access to host network');
+    assert.equal(byId.get('AVD-KSV-0008')?.success, true, 'host IPC is not used: passes');
     // Checks for other kinds do not apply to a ReplicaSet on its own.
-    assert.equal(byId.has('KSV041'), false);
+    assert.equal(byId.has('AVD-KSV-0041'), false);
     assert.ok(infraChecks.every((c) => c.checkID.startsWith('KCV')));
   });
 
-  it('assesses a ClusterRole with * on secrets as Trivy does (KSV041, CRITICAL)', async () => {
+  it('assesses a ClusterRole with * on secrets as Trivy does (AVD-KSV-0041, CRITICAL)', async () => {
     const results = await engine.run([{ file: 'cr.json', object: secretsClusterRole }]);
     const failed = toChecks(results.get('cr.json') ?? [], { severities: ALL, failedOnly: true }).checks;
-    const manageSecrets = failed.find((c) => c.checkID === 'KSV041');
+    const manageSecrets = failed.find((c) => c.checkID === 'AVD-KSV-0041');
     assert.equal(manageSecrets?.severity, 'CRITICAL');
     assert.equal(manageSecrets?.title, 'Manage secrets');
     assert.deepEqual(manageSecrets?.messages, [
@@ -149,7 +149,7 @@ describe('TrivyConfigEngine with the pinned Trivy', () => {
       success: false,
     });
     assert.ok(
-      failed.some((c) => c.checkID === 'KSV017'),
+      failed.some((c) => c.checkID === 'AVD-KSV-0017'),
       'built-in checks still run',
     );
   });

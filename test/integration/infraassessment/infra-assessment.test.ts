@@ -195,29 +195,29 @@ describe('infra assessment on the real control plane', () => {
       assert.equal(report.metadata.labels['trivy-operator.resource.name'], node);
       assert.equal(report.metadata.ownerReferences?.[0]?.kind, 'Node');
       assert.equal(report.metadata.ownerReferences?.[0]?.name, node);
-      // Anonymous auth is on in both kubelets' config files: Trivy's KCV0079 fails.
+      // Anonymous auth is on in both kubelets' config files: Trivy's AVD-KCV-0079 fails.
       assert.deepEqual(
         (({ checkID, severity, success, title }) => ({ checkID, severity, success, title }))(
-          checkOf(report, 'KCV0079')!,
+          checkOf(report, 'AVD-KCV-0079')!,
         ),
         {
-          checkID: 'KCV0079',
+          checkID: 'AVD-KCV-0079',
           severity: 'CRITICAL',
           success: false,
           title: 'Ensure that the --anonymous-auth argument is set to false',
         },
       );
-      assert.equal(checkOf(report, 'KCV0080')?.success, true, 'authorization mode Webhook passes');
+      assert.equal(checkOf(report, 'AVD-KCV-0080')?.success, true, 'authorization mode Webhook passes');
       assert.ok((report.report.summary.criticalCount ?? 0) >= 1);
       // Node checks only: nothing from the workload (KSV) checks.
-      assert.ok(report.report.checks.every((c) => c.checkID.startsWith('KCV')));
+      assert.ok(report.report.checks.every((c) => c.checkID.startsWith('AVD-KCV')));
     }
     // Each Job read its own node: kubelet.conf is 0666 on A (KCV0073 fails) and 0600 on B (passes).
     assert.deepEqual(
-      (({ checkID, severity, success }) => ({ checkID, severity, success }))(checkOf(a!, 'KCV0073')!),
-      { checkID: 'KCV0073', severity: 'HIGH', success: false },
+      (({ checkID, severity, success }) => ({ checkID, severity, success }))(checkOf(a!, 'AVD-KCV-0073')!),
+      { checkID: 'AVD-KCV-0073', severity: 'HIGH', success: false },
     );
-    assert.equal(checkOf(b!, 'KCV0073')?.success, true);
+    assert.equal(checkOf(b!, 'AVD-KCV-0073')?.success, true);
     // One Job per node, and its pod ran on that node.
     const ours = jobs.filter(([, node]) => node === NODE_A || node === NODE_B);
     assert.deepEqual(ours.map(([, node]) => node).sort(), [NODE_A, NODE_B]);
@@ -253,26 +253,26 @@ describe('infra assessment on the real control plane', () => {
     assert.equal(insecure.metadata.labels['trivy-operator.resource.namespace'], 'kube-system');
     assert.equal(insecure.metadata.ownerReferences?.[0]?.uid, first.metadata?.uid);
     assert.deepEqual(
-      ['KCV0001', 'KCV0018'].map((checkId) => {
+      ['AVD-KCV-0001', 'AVD-KCV-0018'].map((checkId) => {
         const c = checkOf(insecure, checkId);
         return c && { checkID: c.checkID, severity: c.severity, success: c.success, title: c.title };
       }),
       [
         {
-          checkID: 'KCV0001',
+          checkID: 'AVD-KCV-0001',
           severity: 'MEDIUM',
           success: false,
           title: 'Ensure that the --anonymous-auth argument is set to false',
         },
         {
-          checkID: 'KCV0018',
+          checkID: 'AVD-KCV-0018',
           severity: 'LOW',
           success: false,
           title: 'Ensure that the --profiling argument is set to false',
         },
       ],
     );
-    assert.equal(checkOf(insecure, 'KCV0009')?.success, true, '--authorization-mode includes RBAC');
+    assert.equal(checkOf(insecure, 'AVD-KCV-0009')?.success, true, '--authorization-mode includes RBAC');
 
     // Static pods change by being replaced: a new pod with the fixed flags.
     await core.deleteNamespacedPod({ name: APISERVER, namespace: 'kube-system', gracePeriodSeconds: 0 });
@@ -294,8 +294,8 @@ describe('infra assessment on the real control plane', () => {
       },
       60_000,
     );
-    assert.equal(checkOf(fixed, 'KCV0001')?.success, true);
-    assert.equal(checkOf(fixed, 'KCV0018')?.success, true);
+    assert.equal(checkOf(fixed, 'AVD-KCV-0001')?.success, true);
+    assert.equal(checkOf(fixed, 'AVD-KCV-0018')?.success, true);
     assert.equal(fixed.report.summary.mediumCount, (insecure.report.summary.mediumCount ?? 0) - 1);
   });
 

@@ -172,7 +172,7 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
         assert.equal(alert.labels.alertname, 'TrivyExposedSecrets');
         assert.match(output, /alert firing: TrivyExposedSecrets \(critical\)/);
 
-        // The config audit ran the real Trivy checks: the privileged sample DaemonSet fails KSV017.
+        // The config audit ran the real Trivy checks: the privileged sample DaemonSet fails AVD-KSV-0017.
         const audit = await waitUntil(
           "the log-agent DaemonSet's config audit report",
           async () =>
@@ -191,10 +191,10 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
           1_000,
         );
         assert.ok(
-          audit.report.checks.some((c) => c.checkID === 'KSV017' && !c.success),
+          audit.report.checks.some((c) => c.checkID === 'AVD-KSV-0017' && !c.success),
           JSON.stringify(audit.report.checks.map((c) => c.checkID)),
         );
-        // The sample node with anonymous kubelet auth fails KCV0079; compliance reports get evaluated.
+        // The sample node with anonymous kubelet auth fails AVD-KCV-0079; compliance reports get evaluated.
         const node = JSON.parse(
           await kubectl(kubeconfig, [
             'get',
@@ -204,7 +204,7 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
             'json',
           ]),
         ) as { report: { checks: { checkID: string; success: boolean }[] } };
-        assert.ok(node.report.checks.some((c) => c.checkID === 'KCV0079' && !c.success));
+        assert.ok(node.report.checks.some((c) => c.checkID === 'AVD-KCV-0079' && !c.success));
         await waitUntil(
           'the compliance reports to be evaluated (one-minute schedule in the quick start)',
           async () => {

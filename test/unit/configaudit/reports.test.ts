@@ -13,6 +13,7 @@ import {
   fitChecks,
   parseTrivyConfigOutput,
   reportCheckId,
+  streamTrivyConfigOutput,
   summarise,
   toChecks,
 } from '../../../src/configaudit/index.ts';
@@ -78,17 +79,28 @@ describe('parseTrivyConfigOutput', () => {
 });
 
 describe('reportCheckId', () => {
-  it('spells built-in checks as Trivy-Operator reports always have (KSV017, KCV0001)', () => {
-    assert.equal(reportCheckId({ id: 'KSV-0017', namespace: 'builtin.kubernetes.KSV017' }), 'KSV017');
-    assert.equal(reportCheckId({ id: 'KCV-0001', namespace: 'builtin.kubernetes.KCV0001' }), 'KCV0001');
-    assert.equal(reportCheckId({ id: 'KCV-0093', namespace: 'builtin.kubernetes.kcv0093' }), 'KCV0093');
-    assert.equal(reportCheckId({ id: 'KSV-0124', namespace: 'builtin.kubernetes.KSV0124' }), 'KSV0124');
+  it("spells Trivy's own checks as Trivy-Operator v0.32.0 writes them (the check's first alias, AVD-KSV-0017)", () => {
+    assert.equal(reportCheckId({ id: 'KSV-0017', namespace: 'builtin.kubernetes.KSV017' }), 'AVD-KSV-0017');
+    assert.equal(reportCheckId({ id: 'KCV-0001', namespace: 'builtin.kubernetes.KCV0001' }), 'AVD-KCV-0001');
+    assert.equal(
+      reportCheckId({ id: 'KSV-01010', namespace: 'builtin.kubernetes.KSV01010' }),
+      'AVD-KSV-01010',
+    );
+    assert.equal(reportCheckId({ id: 'KSV-0124', namespace: 'builtin.kubernetes.KSV0124' }), 'AVD-KSV-0124');
+    // Already spelled that way (an older Trivy's AVDID): unchanged.
+    assert.equal(
+      reportCheckId({ id: 'AVD-KSV-0017', namespace: 'builtin.kubernetes.KSV017' }),
+      'AVD-KSV-0017',
+    );
   });
 
-  it('keeps the ID when the package does not name the same check, and for custom policies', () => {
-    assert.equal(reportCheckId({ id: 'KSV-0017', namespace: 'builtin.kubernetes.KSV018' }), 'KSV-0017');
+  it('keeps the declared ID of custom policies and of IDs of another shape', () => {
     assert.equal(reportCheckId({ id: 'KSV-0107', namespace: 'defsec.kubernetes.KSV107' }), 'KSV-0107');
     assert.equal(reportCheckId({ id: 'CUSTOM001', namespace: 'trivyoperator.team_label' }), 'CUSTOM001');
+    assert.equal(
+      reportCheckId({ id: 'AVD-KSV-0017', namespace: 'builtin.kubernetes.KSV017' }),
+      'AVD-KSV-0017',
+    );
   });
 });
 
@@ -101,20 +113,20 @@ describe('toChecks', () => {
       checks.map((c) => [c.checkID, c.severity, c.success]),
       [
         ['CUSTOM001', 'HIGH', false],
-        ['KSV001', 'MEDIUM', false],
-        ['KSV011', 'LOW', false],
-        ['KSV014', 'HIGH', false],
-        ['KSV017', 'HIGH', false],
-        ['KSV008', 'HIGH', true],
+        ['AVD-KSV-0001', 'MEDIUM', false],
+        ['AVD-KSV-0011', 'LOW', false],
+        ['AVD-KSV-0014', 'HIGH', false],
+        ['AVD-KSV-0017', 'HIGH', false],
+        ['AVD-KSV-0008', 'HIGH', true],
       ],
     );
     assert.deepEqual(
       infraChecks.map((c) => c.checkID),
-      ['KCV0001'],
+      ['AVD-KCV-0001'],
     );
-    const privileged = checks.find((c) => c.checkID === 'KSV017');
+    const privileged = checks.find((c) => c.checkID === 'AVD-KSV-0017');
     assert.deepEqual(privileged && { ...privileged, description: undefined }, {
-      checkID: 'KSV017',
+      checkID: 'AVD-KSV-0017',
       title: 'Privileged',
       description: undefined,
       severity: 'HIGH',
@@ -123,7 +135,7 @@ describe('toChecks', () => {
       remediation: "Change 'containers[].securityContext.privileged' to 'false'.",
       success: false,
     });
-    const pass = checks.find((c) => c.checkID === 'KSV008');
+    const pass = checks.find((c) => c.checkID === 'AVD-KSV-0008');
     assert.equal(pass?.messages, undefined, 'a pass has no messages');
     assert.equal(pass?.title, 'Access to host IPC namespace');
   });
@@ -135,7 +147,7 @@ describe('toChecks', () => {
     const high = toChecks(items, { severities: ['HIGH', 'CRITICAL'], failedOnly: true }).checks;
     assert.deepEqual(
       high.map((c) => c.checkID),
-      ['CUSTOM001', 'KSV014', 'KSV017'],
+      ['CUSTOM001', 'AVD-KSV-0014', 'AVD-KSV-0017'],
     );
   });
 
@@ -281,5 +293,90 @@ describe('report objects', () => {
     assert.equal(report.report.checks.length, 2);
     assert.deepEqual(report.report.summary, { criticalCount: 1, highCount: 0, mediumCount: 1, lowCount: 1 });
     assert.match(report.metadata.annotations?.['trivy-lookout.dev/trimmed'] ?? '', /dropped 2 of 4 checks/);
+  });
+});
+
+describe('streamTrivyConfigOutput', () => {
+  async function* pieces(text: string, size: number): AsyncGenerator<string> {
+    for (let i = 0; i < text.length; i += size) yield text.slice(i, i + size);
+  }
+
+  it('yields the same results as the whole-text parser however the text is cut', async () => {
+    const whole = parseTrivyConfigOutput(fixture);
+    for (const size of [1, 7, 64, 4096, fixture.length]) {
+      const streamed = new Map<string, unknown>();
+      for await (const [target, items] of streamTrivyConfigOutput(pieces(fixture, size)))
+        streamed.set(target, items);
+      assert.deepEqual(streamed, whole, `pieces of ${size}`);
+    }
+  });
+
+  it('handles braces, brackets and escaped quotes inside strings, and checks the envelope', async () => {
+    const tricky = JSON.stringify({
+      SchemaVersion: 2,
+      ArtifactName: 'x "Results": [',
+      Results: [
+        {
+          Target: 'a}.json',
+          Misconfigurations: [{ ID: 'X', Severity: 'LOW', Status: 'FAIL', Message: '{"[\\' }],
+        },
+        { Target: 'b.json' },
+      ],
+    });
+    const got: [string, number][] = [];
+    for await (const [target, items] of streamTrivyConfigOutput(pieces(tricky, 3)))
+      got.push([target, items.length]);
+    assert.deepEqual(got, [
+      ['a}.json', 1],
+      ['b.json', 0],
+    ]);
+    await assert.rejects(async () => {
+      for await (const _ of streamTrivyConfigOutput(pieces('{"SchemaVersion":1,"Results":[]}', 5))) void _;
+    }, /SchemaVersion 1/);
+    await assert.rejects(async () => {
+      for await (const _ of streamTrivyConfigOutput(pieces('', 5))) void _;
+    }, /not JSON/);
+  });
+});
+
+describe('buildAuditReport metadata as Trivy-Operator writes it', () => {
+  const target = (name: string) => ({ kind: kind(name), namespace: 'ns', name: 'x', uid: 'u' });
+  const input = { specHash: 's', policyHash: 'p', checks: [], scannerVersion: '0.74.0', now: new Date(0) };
+
+  it('annotates namespaced config-audit and RBAC reports with report-ttl, cluster-scoped ones not', () => {
+    const ttl = 'trivy-operator.aquasecurity.github.io/report-ttl';
+    for (const name of ['Pod', 'Service', 'Role'])
+      assert.equal(
+        buildAuditReport({ ...input, target: target(name), ttlMs: 86_400_000 }).metadata.annotations?.[ttl],
+        '24h0m0s',
+      );
+    for (const name of ['ClusterRole', 'PersistentVolume'])
+      assert.equal(
+        buildAuditReport({ ...input, target: target(name), ttlMs: 86_400_000 }).metadata.annotations,
+        undefined,
+      );
+    assert.equal(
+      buildAuditReport({ ...input, target: target('Pod'), ttlMs: null }).metadata.annotations,
+      undefined,
+    );
+  });
+
+  it('leaves an empty remediation out of a check', () => {
+    const [check] = toChecks(
+      [
+        {
+          id: 'X1',
+          namespace: 'trivyoperator.x',
+          title: 't',
+          description: 'd',
+          message: 'm',
+          resolution: '',
+          severity: 'LOW',
+          status: 'FAIL',
+        },
+      ],
+      { severities: ALL, failedOnly: true },
+    ).checks;
+    assert.equal(check && 'remediation' in check, false);
   });
 });
