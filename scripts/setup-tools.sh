@@ -11,6 +11,12 @@ KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.4}"     # the etcd this Kubernetes release pins in its go.mod
 HELM_VERSION="${HELM_VERSION:-v3.19.0}"
 TRIVY_VERSION="${TRIVY_VERSION:-v0.74.0}" # config audit runs this binary's embedded checks (see Dockerfile)
+# The ServiceMonitor and PrometheusRule CRDs kube-prometheus-stack installs, for the chart's
+# `helm install` test (the newest prometheus-operator release the Go module proxy serves here).
+PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
+# Prometheus 3.16.0 (its Go module is versioned v0.316.0) with Kubernetes service discovery, which
+# Debian's build leaves out: the chart test finds the operator's pods as kube-prometheus-stack does.
+PROMETHEUS_K8S_VERSION="${PROMETHEUS_K8S_VERSION:-v0.316.0}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${TRIVY_LOOKOUT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/trivy-lookout}"
@@ -177,6 +183,27 @@ install_prometheus() {
   done
 }
 
+# Only the Kubernetes service discovery is compiled in (Prometheus' remove_all_sd/enable_*_sd tags),
+# which keeps the build to a few minutes; no web UI assets (the HTTP API is all tests use).
+build_prometheus_k8s() {
+  local out="$CACHE/prometheus-k8s-$PROMETHEUS_K8S_VERSION"
+  if [[ ! -x "$out/prometheus-k8s" ]]; then
+    if [[ $CHECK_ONLY == 1 ]]; then missing+=("prometheus-k8s $PROMETHEUS_K8S_VERSION"); return; fi
+    need_go "prometheus-k8s"
+    say "building Prometheus ($PROMETHEUS_K8S_VERSION) with Kubernetes service discovery from the Go module proxy (first time only: about 5-10 minutes on 2 cores)"
+    local minor="${PROMETHEUS_K8S_VERSION#v0.}"
+    mkdir -p "$out"
+    (cd "$(mktemp -d)" && GOFLAGS=-mod=mod CGO_ENABLED=0 GOBIN="$out/build" go install -trimpath \
+      -tags remove_all_sd,enable_kubernetes_sd \
+      -ldflags "-s -w -X github.com/prometheus/common/version.Version=${minor:0:1}.${minor:1:2}.${minor##*.}" \
+      "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_K8S_VERSION") \
+      || { rm -rf "$out"; die "building Prometheus $PROMETHEUS_K8S_VERSION failed"; }
+    mv "$out/build/prometheus" "$out/prometheus-k8s" && rmdir "$out/build"
+    say "built prometheus-k8s into $out"
+  fi
+  link "$out/prometheus-k8s"
+}
+
 # --- A real node and registries: containerd, runc, CNI plugins, distribution (Debian packages)
 # test/harness/node runs containerd + the kubelet built above; test/harness/registry runs
 # distribution's registry. iptables and conntrack are what the kubelet and kube-proxy call;
@@ -219,13 +246,34 @@ build_trivy_test_db() {
   link "$out/trivy-test-db"
 }
 
+# --- prometheus-operator CRDs (ServiceMonitor, PrometheusRule) from its Go module -----------
+fetch_prometheus_operator_crds() {
+  local out="$CACHE/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION"
+  if [[ ! -f "$out/monitoring.coreos.com_servicemonitors.yaml" ]]; then
+    if [[ $CHECK_ONLY == 1 ]]; then missing+=("prometheus-operator CRDs $PROMETHEUS_OPERATOR_VERSION"); return; fi
+    need_go "the prometheus-operator CRDs"
+    say "fetching the ServiceMonitor and PrometheusRule CRDs of prometheus-operator $PROMETHEUS_OPERATOR_VERSION (Go module proxy)"
+    local dir
+    dir="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json \
+      "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')"
+    [[ -d "$dir/example/prometheus-operator-crd" ]] || die "prometheus-operator $PROMETHEUS_OPERATOR_VERSION has no CRDs in the module"
+    mkdir -p "$out.tmp"
+    cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
+      "$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" "$out.tmp/"
+    rm -rf "$out" && mv "$out.tmp" "$out"
+  fi
+  ln -sfn "$out" "$ROOT/.tools/prometheus-operator-crds"
+}
+
 build_etcd
 build_kubernetes
 build_helm
 build_trivy
 build_trivy_test_db
 install_prometheus
+build_prometheus_k8s
 install_node_packages
+fetch_prometheus_operator_crds
 
 if [[ $CHECK_ONLY == 1 && ${#missing[@]} -gt 0 ]]; then
   say "missing: ${missing[*]} (run scripts/setup-tools.sh)"

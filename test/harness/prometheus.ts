@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import yaml from 'js-yaml';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.ts';
@@ -12,7 +13,13 @@ export interface PromSample {
 
 export interface PrometheusOptions {
   /** host:port targets scraped as job `trivy-lookout`. */
-  targets: string[];
+  targets?: string[];
+  /**
+   * Scrape configs of its own, beside or instead of `targets`. With these it runs the Prometheus 3
+   * built with Kubernetes service discovery (`prometheus-k8s`), as kube-prometheus-stack's does:
+   * Debian's Prometheus is built without it.
+   */
+  scrapeConfigs?: Record<string, unknown>[];
   /** Rule files to load (globs allowed, as Prometheus takes them). */
   ruleFiles?: string[];
   scrapeIntervalSeconds?: number;
@@ -58,20 +65,28 @@ export class Prometheus {
           ]
         : []),
       'scrape_configs:',
-      '  - job_name: trivy-lookout',
-      '    static_configs:',
-      `      - targets: [${options.targets.map((t) => `'${t}'`).join(', ')}]`,
-      ...(options.targetLabels
+      ...(options.targets
         ? [
-            '        labels:',
-            ...Object.entries(options.targetLabels).map(([k, v]) => `          ${k}: '${v}'`),
+            '  - job_name: trivy-lookout',
+            '    static_configs:',
+            `      - targets: [${options.targets.map((t) => `'${t}'`).join(', ')}]`,
+            ...(options.targetLabels
+              ? [
+                  '        labels:',
+                  ...Object.entries(options.targetLabels).map(([k, v]) => `          ${k}: '${v}'`),
+                ]
+              : []),
           ]
+        : []),
+      ...(options.scrapeConfigs?.length
+        ? [yaml.dump(options.scrapeConfigs).replace(/^/gm, '  ').trimEnd()]
         : []),
       '',
     ];
     writeFileSync(config, lines.join('\n'));
     const group = new ProcessGroup(dir);
-    const process = group.start('prometheus', toolPath('prometheus'), [
+    const binary = toolPath(options.scrapeConfigs ? 'prometheus-k8s' : 'prometheus');
+    const process = group.start('prometheus', binary, [
       `--config.file=${config}`,
       `--storage.tsdb.path=${path.join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,

@@ -17,6 +17,8 @@ export type ToolName =
   | 'kubectl'
   | 'helm'
   | 'prometheus'
+  // Prometheus 3 with Kubernetes service discovery (Debian's has none), built by setup-tools.sh.
+  | 'prometheus-k8s'
   | 'promtool'
   | 'prometheus-alertmanager'
   | 'amtool'
