@@ -119,7 +119,7 @@ describe('TrivyConfigEngine with the pinned Trivy', () => {
     assert.equal(byId.get('AVD-KSV-0008')?.success, true, 'host IPC is not used: passes');
     // Checks for other kinds do not apply to a ReplicaSet on its own.
     assert.equal(byId.has('AVD-KSV-0041'), false);
-    assert.ok(infraChecks.every((c) => c.checkID.startsWith('KCV')));
+    assert.ok(infraChecks.every((c) => c.checkID.startsWith('AVD-KCV')));
   });
 
   it('assesses a ClusterRole with * on secrets as Trivy does (AVD-KSV-0041, CRITICAL)', async () => {
