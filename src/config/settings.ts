@@ -663,10 +663,10 @@ export const SETTINGS = {
     key: 'operator.configAuditConcurrency',
     env: 'OPERATOR_CONFIG_AUDIT_CONCURRENCY',
     type: 'integer 0–16',
-    default: '0',
-    defaultNote: '`0` (the number of CPUs, at most 4)',
+    // Not the CPU count: a container sees the node's CPUs, and every run adds its own memory.
+    default: '2',
     description:
-      'Trivy runs of the config audit at once, each with its own batch; memory is one run per slot.',
+      'Trivy runs of the config audit at once, each with its own batch; memory is one run per slot (0: the CPUs, at most 4).',
     parse: integer(0, 16),
   }),
   configAuditBatchDelay: setting({

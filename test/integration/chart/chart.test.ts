@@ -536,7 +536,8 @@ describe('the Helm chart, rendered', () => {
       ],
       [['aquasecurity.github.io'], ['clustercompliancereports'], ['get', 'patch'], []],
       [['aquasecurity.github.io'], ['clustercompliancereports/status'], ['update'], []],
-      // Config audit and RBAC assessment: each audited kind (trivy.supportedConfigAuditKinds) is read.
+      // Config audit and RBAC assessment: each audited kind (trivy.supportedConfigAuditKinds, Trivy-Operator's
+      // default list) is read.
       ...[
         ['', 'pods'],
         ['apps', 'replicasets'],
@@ -546,15 +547,14 @@ describe('the Helm chart, rendered', () => {
         ['batch', 'cronjobs'],
         ['batch', 'jobs'],
         ['', 'services'],
-        ['', 'configmaps'],
         ['rbac.authorization.k8s.io', 'roles'],
-        ['rbac.authorization.k8s.io', 'rolebindings'],
         ['rbac.authorization.k8s.io', 'clusterroles'],
-        ['rbac.authorization.k8s.io', 'clusterrolebindings'],
         ['networking.k8s.io', 'networkpolicies'],
         ['networking.k8s.io', 'ingresses'],
-        ['', 'resourcequotas'],
         ['', 'limitranges'],
+        ['', 'resourcequotas'],
+        ['', 'persistentvolumes'],
+        ['', 'persistentvolumeclaims'],
       ].map(([group, resource]) => [[group], [resource], ['get', 'list', 'watch'], []]),
       [
         ['aquasecurity.github.io'],
