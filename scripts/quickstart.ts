@@ -3,12 +3,15 @@
  * real node (containerd + kubelet) and the local registries beside it, the test images and a TEST
  * vulnerability DB published there, sample workloads running those images on the node, and the
  * operator, whose scan Jobs run the real Trivy image on the node. With --kubeconfig (or
- * KUBECONFIG) it runs the operator against that cluster instead of starting one.
+ * KUBECONFIG) it runs the operator against that cluster instead of starting one. With --in-cluster
+ * the operator is not a local process: the Helm chart is installed on the local cluster, running the
+ * operator image built here (test/harness/operator-image/) on the real node, as in production.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
+import { installChartOnNode, installPrometheusOperatorCrds } from '../test/harness/chart-install.ts';
 import { startControlPlane, type ControlPlane } from '../test/harness/control-plane.ts';
 import { clearStaleCluster } from '../test/harness/cluster-state.ts';
 import { installCrds } from '../test/harness/crds.ts';
@@ -22,17 +25,26 @@ import { startNodeStack, type NodeStack } from '../test/harness/node-stack.ts';
 import { REAL_NODE_TAINT } from '../test/harness/node/index.ts';
 import { portIsFree } from '../test/harness/ports.ts';
 import { Prometheus } from '../test/harness/prometheus.ts';
-import { useRealScans } from '../test/harness/real-scans.ts';
+import { useRealScans, type RealScans } from '../test/harness/real-scans.ts';
 import { repoRoot, toolPath } from '../test/harness/tools.ts';
 import {
   createSampleComplianceReports,
   createSampleWorkloads,
+  sampleNamespaces,
   testDbAdvisoryCount,
 } from './sample-workloads.ts';
 
 const { values } = parseArgs({
-  options: { kubeconfig: { type: 'string' }, port: { type: 'string', default: '8080' } },
+  options: {
+    kubeconfig: { type: 'string' },
+    port: { type: 'string', default: '8080' },
+    'in-cluster': { type: 'boolean', default: false },
+  },
 });
+const inCluster = values['in-cluster'] ?? false;
+/** The chart's release with --in-cluster (its objects are named `trivy-lookout` after it). */
+const RELEASE = 'trivy-lookout';
+const OPERATOR_NS = 'trivy-system';
 const say = (line: string) => process.stderr.write(`[start] ${line}\n`);
 const dir = path.join(repoRoot, '.run', 'quickstart');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -70,8 +82,16 @@ async function stop(code: number): Promise<void> {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
-/** Starts the local cluster with real scans; returns the kubeconfig and the operator's environment. */
-async function startLocalCluster(): Promise<{ kubeconfig: string; env: Record<string, string> }> {
+interface LocalCluster {
+  kubeconfig: string;
+  /** The operator's environment for the local process. */
+  env: Record<string, string>;
+  scans: RealScans;
+  dbRepository: string;
+}
+
+/** Starts the local cluster with real scans and the sample workloads. */
+async function startLocalCluster(): Promise<LocalCluster> {
   clearStaleCluster(dir);
   say('starting a local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)');
   const cp = await startControlPlane({ dir, log: (line) => say(line) });
@@ -115,7 +135,7 @@ async function startLocalCluster(): Promise<{ kubeconfig: string; env: Record<st
   await cp
     .kubeConfig()
     .makeApiClient(CoreV1Api)
-    .createNamespace({ body: { metadata: { name: 'trivy-system' } } })
+    .createNamespace({ body: { metadata: { name: OPERATOR_NS } } })
     .catch(() => undefined);
   say('creating sample workloads on the real node (namespaces shop, payments, batch, monitoring-agents)');
   await createSampleWorkloads(
@@ -128,19 +148,86 @@ async function startLocalCluster(): Promise<{ kubeconfig: string; env: Record<st
     },
     scans.placement,
   );
-  return { kubeconfig: cp.kubeconfigPath, env: scans.operatorEnv(dbRepository) };
+  return { kubeconfig: cp.kubeconfigPath, env: scans.operatorEnv(dbRepository), scans, dbRepository };
+}
+
+/**
+ * --in-cluster: `helm install` of this checkout's chart with the operator image built here, pushed
+ * to the local registry and pulled by the real node; the pod uses in-cluster configuration through
+ * the `kubernetes` Service. Returns the pod's address, routable from this machine.
+ */
+async function installChart(local: LocalCluster): Promise<{ podIP: string; pod: string; image: string }> {
+  say(
+    'installing the ServiceMonitor and PrometheusRule CRDs (the chart ships both, as with kube-prometheus-stack)',
+  );
+  await installPrometheusOperatorCrds(local.kubeconfig);
+  say(
+    'building the operator image from this checkout (cached after the first build; about 2 minutes the first time)',
+  );
+  say(
+    `helm install ${RELEASE} charts/trivy-lookout in ${OPERATOR_NS}, watching ${sampleNamespaces.join(', ')}`,
+  );
+  const chart = await installChartOnNode({
+    kubeconfigPath: local.kubeconfig,
+    scans: local.scans,
+    release: RELEASE,
+    namespace: OPERATOR_NS,
+    dbRepository: local.dbRepository,
+    workDir: dir,
+    values: { targetNamespaces: sampleNamespaces.join(',') },
+  });
+  const core = running.cp!.kubeConfig().makeApiClient(CoreV1Api);
+  const pods = await core.listNamespacedPod({
+    namespace: OPERATOR_NS,
+    labelSelector: `app.kubernetes.io/instance=${RELEASE}`,
+  });
+  const pod: V1Pod | undefined = pods.items.find((p) =>
+    p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+  );
+  if (!pod?.status?.podIP) throw new Error(`no Ready operator pod in ${OPERATOR_NS} after helm install`);
+  say(`operator pod ${pod.metadata?.name} Ready at ${pod.status.podIP}, running ${chart.image.ref}`);
+  return { podIP: pod.status.podIP, pod: pod.metadata?.name ?? '', image: chart.image.ref };
 }
 
 async function main(): Promise<void> {
-  let kubeconfig = values.kubeconfig ?? process.env.KUBECONFIG;
+  if (inCluster && values.kubeconfig) {
+    say('--in-cluster installs the chart on the local cluster it starts: leave out --kubeconfig');
+    process.exit(2);
+  }
+  if (inCluster && process.env.KUBECONFIG) say('--in-cluster: ignoring KUBECONFIG, starting a local cluster');
+  let kubeconfig = inCluster ? undefined : (values.kubeconfig ?? process.env.KUBECONFIG);
   let scanEnv: Record<string, string> = {};
+  let local: LocalCluster | undefined;
   if (!kubeconfig) {
-    ({ kubeconfig, env: scanEnv } = await startLocalCluster());
+    local = await startLocalCluster();
+    ({ kubeconfig, env: scanEnv } = local);
   } else {
     say(`using the cluster in ${kubeconfig}`);
   }
   if (stopping) return;
 
+  let metricsTarget: string;
+  let inClusterPod: { podIP: string; pod: string; image: string } | undefined;
+  if (local && inCluster) {
+    inClusterPod = await installChart(local);
+    metricsTarget = `${inClusterPod.podIP}:8080`;
+  } else {
+    metricsTarget = `127.0.0.1:${startLocalOperator(kubeconfig, scanEnv)}`;
+    for (let i = 0; i < 300; i++) {
+      const ready = await fetch(`http://${metricsTarget}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ready) break;
+      await sleep(200);
+    }
+  }
+  if (stopping) return;
+  await showTheResults(kubeconfig, metricsTarget, inClusterPod);
+}
+
+/** The operator as a local process (the default); returns its metrics port. */
+function startLocalOperator(kubeconfig: string, scanEnv: Record<string, string>): string {
   const port = values.port ?? '8080';
   say('starting the operator');
   const operator = spawn(
@@ -151,7 +238,7 @@ async function main(): Promise<void> {
       env: {
         ...process.env,
         OPERATOR_METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
-        OPERATOR_NAMESPACE: process.env.OPERATOR_NAMESPACE ?? 'trivy-system',
+        OPERATOR_NAMESPACE: process.env.OPERATOR_NAMESPACE ?? OPERATOR_NS,
         // The config audit runs the pinned Trivy that scripts/setup-tools.sh built.
         OPERATOR_CONFIG_AUDIT_TRIVY_BINARY:
           process.env.OPERATOR_CONFIG_AUDIT_TRIVY_BINARY ?? toolPath('trivy'),
@@ -167,15 +254,15 @@ async function main(): Promise<void> {
       void stop(code ?? 1);
     }
   });
+  return port;
+}
 
-  for (let i = 0; i < 300; i++) {
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    await sleep(200);
-  }
+/** Waits for the first reports and alerts, then prints where to look. */
+async function showTheResults(
+  kubeconfig: string,
+  metricsTarget: string,
+  inClusterPod: { podIP: string; pod: string; image: string } | undefined,
+): Promise<void> {
   const cp = running.cp;
   if (cp) {
     const objects = cp.kubeConfig().makeApiClient(CustomObjectsApi);
@@ -199,7 +286,7 @@ async function main(): Promise<void> {
   }
   say('starting Prometheus with the shipped alert rules (alert-rules/*.rules.yaml), scraping the operator');
   const promOptions = {
-    targets: [`127.0.0.1:${port}`],
+    targets: [metricsTarget],
     ruleFiles: [path.join(repoRoot, 'alert-rules', '*.rules.yaml')],
     scrapeIntervalSeconds: 5,
   };
@@ -222,11 +309,26 @@ async function main(): Promise<void> {
     }
     await sleep(2000);
   }
+  if (inClusterPod) {
+    say(
+      `the operator runs in-cluster: Helm release ${RELEASE} in ${OPERATOR_NS}, pod ${inClusterPod.pod}, ` +
+        `image ${inClusterPod.image}`,
+    );
+  }
   say('up. Try:');
   say(`  kubectl --kubeconfig ${kubeconfig} get vulnerabilityreports -A`);
   say(`  kubectl --kubeconfig ${kubeconfig} get configauditreports,rbacassessmentreports -A`);
   say(`  kubectl --kubeconfig ${kubeconfig} get clusterinfraassessmentreports,clustercompliancereports`);
-  say(`  curl http://127.0.0.1:${port}/metrics`);
+  if (inClusterPod) {
+    say(`  curl http://${metricsTarget}/metrics   (the operator pod's IP, routed from this machine)`);
+    say(`  kubectl --kubeconfig ${kubeconfig} -n ${OPERATOR_NS} get deploy,pods,svc,servicemonitor`);
+    say(
+      `  kubectl --kubeconfig ${kubeconfig} -n ${OPERATOR_NS} logs -l app.kubernetes.io/instance=${RELEASE}`,
+    );
+    say(`  ${toolPath('helm')} --kubeconfig ${kubeconfig} -n ${OPERATOR_NS} get values ${RELEASE}`);
+  } else {
+    say(`  curl http://${metricsTarget}/metrics`);
+  }
   say(`  open ${prometheus.url}/alerts (alerts firing on the findings) or ${prometheus.url}/graph`);
   say('Ctrl-C stops everything.');
 }

@@ -6,10 +6,12 @@
  * planted AWS secrets), metrics, a firing alert, config audit, node-collector and compliance
  * reports; and after Ctrl-C nothing left: no process, mount, bridge or node claim of its run.
  * (The node collector still runs on two harness nodes with sample host file systems: a real node
- * cannot be given a badly configured kubelet to find.)
+ * cannot be given a badly configured kubelet to find.) With `--in-cluster` the same start installs
+ * the Helm chart instead of running the operator as a local process: its pod runs the operator image
+ * built here, writes the reports and serves /metrics at its pod IP; Ctrl-C again leaves nothing.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -56,6 +58,49 @@ function linkExists(name: string): boolean {
   }
 }
 
+/** `bash scripts/start.sh …` as its own process group, as a terminal runs it. */
+function startQuickStart(args: string[]) {
+  const child = spawn('bash', ['scripts/start.sh', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, KUBECONFIG: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, output: () => output };
+}
+
+/** Ctrl-C (a terminal signals the whole foreground process group); resolves to the exit code. */
+async function interrupt(child: ChildProcess, exited: Promise<number | null>): Promise<unknown> {
+  if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGINT');
+  return Promise.race([
+    exited,
+    // Unref'd: a pending timer would hold the test process for its whole length.
+    new Promise((r) => setTimeout(() => r('timeout'), 120_000).unref()),
+  ]);
+}
+
+/** After the quick start exited: no process, mount, link, namespace or node claim of its run. */
+async function assertNothingLeft(pid: number | undefined, nodeNet: InstanceNetwork | undefined) {
+  await waitUntil('every process to be gone', () => leftovers(pid).length === 0 || undefined, 15_000).catch(
+    () => {
+      assert.deepEqual(leftovers(pid), [], 'processes left behind');
+    },
+  );
+  assert.deepEqual(leftoverMounts(), [], 'mounts left behind');
+  assert.ok(nodeNet, 'the node network was recorded');
+  assert.equal(linkExists(nodeNet.hostLink), false, `the node link ${nodeNet.hostLink} is gone`);
+  assert.equal(netnsExists(nodeNet), false, `the node namespace ${nodeNet.netns} is gone`);
+  assert.equal(
+    allClaims().filter((c) => c.dir.startsWith(runDir)).length,
+    0,
+    'the node instance is released',
+  );
+}
+
 interface VulnReport {
   metadata: { name: string; namespace: string };
   report: {
@@ -73,23 +118,16 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
     async () => {
       let nodeNet: InstanceNetwork | undefined;
       const port = await freePort();
-      const child = spawn('bash', ['scripts/start.sh', '--port', String(port)], {
-        cwd: repoRoot,
-        env: { ...process.env, KUBECONFIG: '' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      });
+      const { child, exited, output: out } = startQuickStart(['--port', String(port)]);
       let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       try {
         await waitUntil(
           '"up. Try:"',
-          () => output.includes('[start] up. Try:') || child.exitCode !== null,
+          () => out().includes('[start] up. Try:') || child.exitCode !== null,
           360_000,
           500,
         );
+        output = out();
         assert.equal(child.exitCode, null, output);
         // Real scans with a test DB, labelled as test data; nothing replayed.
         assert.match(output, /TEST DATA: scans use a TEST vulnerability DB with [1-9]\d* advisories/);
@@ -217,32 +255,89 @@ describe('the quick start (npm start), driven as a newcomer would', () => {
           2_000,
         );
       } finally {
-        // Ctrl-C in a terminal signals the whole foreground process group.
-        if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGINT');
-        const code = await Promise.race([
-          exited,
-          // Unref'd: a pending timer would hold the test process for its whole length.
-          new Promise((r) => setTimeout(() => r('timeout'), 120_000).unref()),
-        ]);
-        assert.equal(code, 0, output.slice(-3000));
-        assert.doesNotMatch(output, /shutdown took too long/, 'the operator shuts down cleanly on Ctrl-C');
+        const code = await interrupt(child, exited);
+        assert.equal(code, 0, out().slice(-3000));
+        assert.doesNotMatch(out(), /shutdown took too long/, 'the operator shuts down cleanly on Ctrl-C');
       }
-      await waitUntil(
-        'every process to be gone',
-        () => leftovers(child.pid).length === 0 || undefined,
-        15_000,
-      ).catch(() => {
-        assert.deepEqual(leftovers(child.pid), [], 'processes left behind');
-      });
-      assert.deepEqual(leftoverMounts(), [], 'mounts left behind');
-      assert.ok(nodeNet, 'the node network was recorded');
-      assert.equal(linkExists(nodeNet.hostLink), false, `the node link ${nodeNet.hostLink} is gone`);
-      assert.equal(netnsExists(nodeNet), false, `the node namespace ${nodeNet.netns} is gone`);
-      assert.equal(
-        allClaims().filter((c) => c.dir.startsWith(runDir)).length,
-        0,
-        'the node instance is released',
-      );
+      await assertNothingLeft(child.pid, nodeNet);
+    },
+  );
+
+  it(
+    '--in-cluster installs the chart: the operator image runs on the node, reports and serves /metrics, and Ctrl-C leaves nothing behind',
+    { timeout: 600_000 },
+    async () => {
+      let nodeNet: InstanceNetwork | undefined;
+      const { child, exited, output: out } = startQuickStart(['--in-cluster']);
+      try {
+        // The operator image is built (or taken from the cache) before helm install.
+        await waitUntil(
+          '"up. Try:"',
+          () => out().includes('[start] up. Try:') || child.exitCode !== null,
+          480_000,
+          500,
+        );
+        const output = out();
+        assert.equal(child.exitCode, null, output);
+        assert.match(output, /helm install trivy-lookout charts\/trivy-lookout in trivy-system/);
+        assert.doesNotMatch(output, /starting the operator$/m, 'no local operator process');
+        const claim = allClaims().find((c) => c.dir.startsWith(runDir));
+        assert.ok(claim, 'the quick start claimed a real node instance');
+        nodeNet = instanceNetwork(claim.index);
+
+        const kubeconfig = /--kubeconfig (\S+) get vulnerabilityreports/.exec(output)?.[1];
+        const image = /the operator runs in-cluster: .*, image (\S+)$/m.exec(output)?.[1];
+        const metricsUrl = /curl (http:\/\/\S+\/metrics)/.exec(output)?.[1];
+        assert.ok(kubeconfig && image && metricsUrl, output);
+        assert.match(image, /\/trivy-lookout\/operator:/);
+        const pods = JSON.parse(
+          await kubectl(kubeconfig, [
+            'get',
+            'pods',
+            '-n',
+            'trivy-system',
+            '-l',
+            'app.kubernetes.io/instance=trivy-lookout',
+            '-o',
+            'json',
+          ]),
+        ) as {
+          items: {
+            status: {
+              podIP: string;
+              conditions: { type: string; status: string }[];
+              containerStatuses: { image: string; restartCount: number }[];
+            };
+          }[];
+        };
+        assert.equal(pods.items.length, 1);
+        const pod = pods.items[0]!;
+        assert.equal(pod.status.containerStatuses[0]?.image, image, 'the pod runs the image built here');
+        assert.ok(pod.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'));
+        assert.equal(metricsUrl, `http://${pod.status.podIP}:8080/metrics`);
+
+        // The in-cluster operator's scan Jobs wrote the sample workloads' reports.
+        const reports = (
+          JSON.parse(await kubectl(kubeconfig, ['get', 'vulnerabilityreports', '-A', '-o', 'json'])) as {
+            items: VulnReport[];
+          }
+        ).items;
+        const storefront = reports.find(
+          (r) => r.metadata.namespace === 'shop' && /^replicaset-storefront-.*-web$/.test(r.metadata.name),
+        );
+        assert.ok(storefront, reports.map((r) => r.metadata.name).join('\n'));
+        assert.deepEqual(
+          (storefront.report.vulnerabilities ?? []).map((v) => v.vulnerabilityID).sort(),
+          expectedFindings.java.v1.vulnerabilities.map((v) => v.id).sort(),
+        );
+        // The URL it printed answers from this machine, with those reports' series.
+        const metrics = await fetch(metricsUrl).then((r) => r.text());
+        assert.match(metrics, /^trivy_image_vulnerabilities\{.*namespace="shop".*\} \d+/m);
+      } finally {
+        const code = await interrupt(child, exited);
+        assert.equal(code, 0, out().slice(-3000));
+      }
+      await assertNothingLeft(child.pid, nodeNet);
     },
   );
 });
