@@ -39,7 +39,7 @@ export class ReportMetrics {
   constructor(
     kc: KubeConfig,
     config: Pick<Config, 'operator' | 'metrics' | 'targetNamespaces' | 'excludeNamespaces'>,
-    log: Logger,
+    private readonly log: Logger,
     health: OperatorHealthMetrics,
     options: ReportMetricsOptions = {},
   ) {
@@ -98,8 +98,9 @@ export class ReportMetrics {
 
     this.handler = createScrapeHandler({
       // Until every watch has listed once, report series would be partial (wrong sums, false
-      // disappearances); serve only the health series meanwhile.
+      // disappearances): a scrape is held until then (bounded) and otherwise fails with 503.
       snapshot: () => (this.synced ? this.store.snapshot() : undefined),
+      waitForSnapshot: (ms) => this.waitForSync(ms),
       health: health.registry,
       observe: (seconds, format, encoding) => exporter.scrapeFinished(seconds, format, encoding),
       log,
@@ -112,11 +113,29 @@ export class ReportMetrics {
   }
 
   start(): void {
+    const started = performance.now();
     for (const watcher of this.watchers) watcher.start();
+    void this.waitForSync().then(() =>
+      this.log.info(
+        {
+          reports: Object.fromEntries(this.store.layout.kinds.map((k) => [k, this.store.reportCount(k)])),
+          durationMs: Math.round(performance.now() - started),
+        },
+        'report metrics complete: every report watch has listed',
+      ),
+    );
   }
 
-  async waitForSync(): Promise<void> {
-    await Promise.all(this.watchers.map((watcher) => watcher.waitForSync()));
+  /** Resolves once every watch has listed, or after `timeoutMs` when given. */
+  async waitForSync(timeoutMs?: number): Promise<void> {
+    const synced = Promise.all(this.watchers.map((watcher) => watcher.waitForSync()));
+    if (timeoutMs === undefined) {
+      await synced;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([synced, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,11 @@
 /**
- * The /metrics handler. A scrape takes a snapshot of the stored members (references only) and
+ * The /metrics handler. Until the report watches have listed once, a scrape is held (up to a bound
+ * just under the scraper's timeout) and then, if still incomplete, answered 503: never a 200 whose
+ * body lacks the finding series, which Prometheus would read as "every finding disappeared" (stale
+ * markers, `absent()` firing). A held scrape that completes keeps Prometheus' view continuous
+ * across a restart; a 503 is an honest failed scrape (`up` 0). See docs/benchmarks.md.
+ *
+ * A scrape takes a snapshot of the stored members (references only) and
  * streams them family by family. With gzip the members are written as they are: concatenated gzip
  * members form one valid gzip stream, so nothing is recompressed and the cost is proportional to the
  * bytes written. Without gzip each member is inflated on the way out. Either way the writer respects
@@ -32,6 +38,16 @@ export type ContentEncoding = 'gzip' | 'identity';
 export interface ScrapeHandlerOptions {
   /** The report families to write; called once per scrape. Undefined while caches are not synced. */
   snapshot(): Snapshot | undefined;
+  /**
+   * Resolves once snapshot() can answer (the watches have listed), or after `ms`; a scrape that
+   * arrives before is held this long. Without it an incomplete store is answered 503 at once.
+   */
+  waitForSnapshot?(ms: number): Promise<void>;
+  /**
+   * Longest hold when the scraper does not say its timeout (Prometheus sends
+   * X-Prometheus-Scrape-Timeout-Seconds; the hold ends a second before it). Default 10 s.
+   */
+  maxHoldMs?: number;
   /** Series appended after the report families (the operator's own health metrics). */
   health?: Registry;
   /** Called after each completed scrape, for the exporter's own render-duration metric. */
@@ -102,12 +118,46 @@ class Sink {
   }
 }
 
+/** Default longest hold of a scrape that arrives before the report watches have listed. */
+export const DEFAULT_MAX_HOLD_MS = 10_000;
+
+/**
+ * How long a scrape that arrives before the watches have listed may wait: until a second before
+ * the scraper gives up (Prometheus says when in X-Prometheus-Scrape-Timeout-Seconds), at most
+ * `max`, so its answer, complete or 503, still arrives.
+ */
+export function holdBudgetMs(timeoutHeader: string | string[] | undefined, max: number): number {
+  const seconds = Number(Array.isArray(timeoutHeader) ? timeoutHeader[0] : timeoutHeader);
+  if (!Number.isFinite(seconds) || seconds <= 0) return max;
+  const ms = seconds * 1000;
+  // Leave a second for writing the body (or a fifth of a short timeout).
+  return Math.max(0, Math.min(max, ms - Math.min(1000, ms / 5)));
+}
+
 export function createScrapeHandler(options: ScrapeHandlerOptions): MetricsHandler {
   return async (req: Request, res: Response): Promise<void> => {
     const started = performance.now();
     const format = negotiateFormat(req.headers.accept);
     const gzip = acceptsGzip(req.headers['accept-encoding']);
-    const snapshot = options.snapshot();
+    let snapshot = options.snapshot();
+    if (!snapshot && options.waitForSnapshot) {
+      const budget = holdBudgetMs(
+        req.headers['x-prometheus-scrape-timeout-seconds'],
+        options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS,
+      );
+      await options.waitForSnapshot(budget);
+      snapshot = options.snapshot();
+    }
+    if (!snapshot) {
+      // A failed scrape, not an empty one: Prometheus marks the target down instead of reading
+      // "no findings". Retry-After for other clients.
+      res.status(503);
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('Retry-After', '5');
+      res.end('report series incomplete: the report watches have not listed yet\n');
+      return;
+    }
     res.status(200);
     res.setHeader('Content-Type', CONTENT_TYPES[format]);
     res.setHeader('Cache-Control', 'no-store');
@@ -115,7 +165,7 @@ export function createScrapeHandler(options: ScrapeHandlerOptions): MetricsHandl
     if (gzip) res.setHeader('Content-Encoding', 'gzip');
     const sink = new Sink(res, gzip);
     try {
-      for (const family of snapshot?.families ?? []) {
+      for (const family of snapshot.families) {
         if (sink.member(family.header)) await sink.flush();
         for (const member of family.members()) {
           if (sink.member(member)) await sink.flush();

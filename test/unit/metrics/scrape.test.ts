@@ -8,6 +8,7 @@ import { createLogger } from '../../../src/logging/index.ts';
 import {
   buildLayout,
   createScrapeHandler,
+  holdBudgetMs,
   OperatorHealthMetrics,
   SeriesStore,
   type Snapshot,
@@ -93,7 +94,7 @@ describe('the /metrics handler over real HTTP', () => {
     assert.match(gzip.headers.vary ?? '', /Accept-Encoding/);
     const decoded = gunzipSync(gzip.body).toString('utf8');
     // The health part holds live values (CPU, memory); compare the report families exactly.
-    const cut = (text: string) => text.slice(0, text.indexOf('# HELP trivy_lookout_process_'));
+    const cut = (text: string) => text.slice(0, text.indexOf('# HELP process_'));
     assert.equal(cut(decoded), cut(plain.body.toString('utf8')));
     assert.ok(cut(decoded).length > 1000);
   });
@@ -109,15 +110,61 @@ describe('the /metrics handler over real HTTP', () => {
     assert.equal(familyLines(text, 'trivy_image_vulnerabilities').length, 5);
   });
 
-  it('serves only the health series until the report caches are synced', async () => {
+  it('answers 503, never a body without the report families, while the report caches are not synced', async () => {
     synced = false;
     try {
-      const text = (await get(port, {})).body.toString('utf8');
-      assert.ok(text.startsWith('# HELP trivy_lookout_'));
-      assert.ok(!text.includes('trivy_image_vulnerabilities'));
+      const res = await get(port, {});
+      assert.equal(res.status, 503);
+      assert.ok(!res.body.toString('utf8').includes('trivy_'));
     } finally {
       synced = true;
     }
+  });
+
+  it('holds a scrape that arrives before the sync, up to a second before the scraper’s timeout', async () => {
+    let complete = false;
+    const waiters: (() => void)[] = [];
+    const held = await startHttpServer({
+      port: 0,
+      host: '127.0.0.1',
+      log: createLogger('silent'),
+      readiness: [],
+      metrics: createScrapeHandler({
+        snapshot: () => (complete ? store.snapshot() : undefined),
+        waitForSnapshot: (ms) =>
+          new Promise((resolve) => {
+            waiters.push(resolve);
+            setTimeout(resolve, ms);
+          }),
+        health: health.registry,
+      }),
+    });
+    try {
+      const heldPort = (held.address() as AddressInfo).port;
+      // Never synced within the budget (0.5 s timeout → 0.4 s hold): a failed scrape, not an empty one.
+      const timedOut = await get(heldPort, { 'x-prometheus-scrape-timeout-seconds': '0.5' });
+      assert.equal(timedOut.status, 503);
+      assert.equal(timedOut.headers['retry-after'], '5');
+      // Synced while held: the held scrape gets every report family.
+      const pending = get(heldPort, { 'x-prometheus-scrape-timeout-seconds': '10' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      complete = true;
+      for (const wake of waiters.splice(0)) wake();
+      const res = await pending;
+      assert.equal(res.status, 200);
+      assert.equal(familyLines(res.body.toString('utf8'), 'trivy_image_vulnerabilities').length, 5);
+    } finally {
+      await closeHttpServer(held);
+    }
+  });
+
+  it('bounds the hold by the scrape timeout Prometheus sends, else by the default', () => {
+    assert.equal(holdBudgetMs('10', 10_000), 9_000);
+    assert.equal(holdBudgetMs('5', 10_000), 4_000);
+    assert.equal(holdBudgetMs('0.5', 10_000), 400);
+    assert.equal(holdBudgetMs('30', 10_000), 10_000);
+    assert.equal(holdBudgetMs(undefined, 10_000), 10_000);
+    assert.equal(holdBudgetMs('nonsense', 7_000), 7_000);
   });
 
   it('survives a client that hangs up mid-scrape', async () => {
