@@ -199,7 +199,7 @@ try {
             const res = await fetch(`${operator.baseUrl}${path}`, { signal: AbortSignal.timeout(10_000) });
             const body = await res.text();
             if (!res.ok) failures += 1;
-            const rss = Number(/^trivy_lookout_process_resident_memory_bytes (\d+)/m.exec(body)?.[1] ?? 0);
+            const rss = Number(/^process_resident_memory_bytes (\d+)/m.exec(body)?.[1] ?? 0);
             rssMax = Math.max(rssMax, rss);
           } catch {
             failures += 1;

@@ -373,7 +373,7 @@ try {
           (s, m) => s + Number(m[1]),
           0,
         );
-      const rss = metric('trivy_lookout_process_resident_memory_bytes');
+      const rss = metric('process_resident_memory_bytes');
       const scanSeconds = metric('trivy_lookout_scan_duration_seconds_sum');
       const scanCount = metric('trivy_lookout_scan_duration_seconds_count');
       const failures = metric('trivy_lookout_scan_failures_total');

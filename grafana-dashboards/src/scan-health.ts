@@ -358,7 +358,7 @@ export function scanHealthDashboard(): Dashboard {
       description: 'Resident memory of each replica.',
       queries: [
         {
-          expr: `max by (cluster, instance) (${health('trivy_lookout_process_resident_memory_bytes')})`,
+          expr: `max by (cluster, instance) (${health('process_resident_memory_bytes')})`,
           legend: '{{instance}}',
         },
       ],

@@ -17,11 +17,14 @@ export class OperatorHealthMetrics {
   private readonly watchRestarts: Counter<'watch' | 'reason'>;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'trivy_lookout_' });
+    // Under their usual names (process_resident_memory_bytes, nodejs_heap_size_used_bytes, …), so
+    // the common process and Node.js dashboards and alerts find them; only the project's own
+    // families carry the trivy_lookout_ prefix.
+    collectDefaultMetrics({ register: this.registry });
     // Gauges named *_total fail `promtool check metrics`; each is the sum of the per-type gauge
     // prom-client also exports (nodejs_active_handles{type} and so on).
     for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
-      this.registry.removeSingleMetric(`trivy_lookout_nodejs_${name}`);
+      this.registry.removeSingleMetric(`nodejs_${name}`);
     }
     this.watchRestarts = new Counter({
       name: 'trivy_lookout_watch_restarts_total',

@@ -23,7 +23,7 @@ describe('the operator process against the local control plane', () => {
       const metrics = await fetch(`${operator.baseUrl}/metrics`);
       assert.equal(metrics.status, 200);
       assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
-      assert.match(await metrics.text(), /^trivy_lookout_process_resident_memory_bytes \d+/m);
+      assert.match(await metrics.text(), /^process_resident_memory_bytes \d+/m);
 
       // A namespace created after start-up is picked up by the watch.
       const ns = await cluster.createNamespace('late');
