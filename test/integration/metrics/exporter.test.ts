@@ -37,11 +37,15 @@ describe('the report exporter on a real API server', () => {
     return res.text;
   };
 
-  it('is not ready, and serves no report series, until every report watch has listed', async () => {
+  it('is not ready, and answers /metrics with 503, until every report watch has listed', async () => {
     const before = await scrape(exporter.port, {}, '/readyz');
     assert.equal(before.status, 503);
     assert.match(before.text, /report metrics caches/);
-    assert.deepEqual(familyLines(await metricsText(), 'trivy_image_vulnerabilities'), []);
+    // Held for at most a second before the scraper's timeout, then a failed scrape: never a 200
+    // without the report families.
+    const held = await scrape(exporter.port, { 'x-prometheus-scrape-timeout-seconds': '1' });
+    assert.equal(held.status, 503);
+    assert.deepEqual(familyLines(held.text, 'trivy_image_vulnerabilities'), []);
     exporter.metrics.start();
     await exporter.metrics.waitForSync();
     assert.equal((await scrape(exporter.port, {}, '/readyz')).status, 200);
