@@ -144,6 +144,8 @@ try {
     namespace: RELEASE_NS,
     dbRepository,
     workDir: dir,
+    // The image timed above: src/ may have changed since, which would build another one here.
+    image: built,
     values: { replicas: REPLICAS, targetNamespaces: sampleNamespaces.join(',') },
   });
   const { installStarted, ready } = await timing;

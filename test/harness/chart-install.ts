@@ -12,7 +12,11 @@ import yaml from 'js-yaml';
 import { chartDir, helmOk } from './helm.ts';
 import { kubectl } from './kubectl.ts';
 import type { NodeInfo } from './node-stack.ts';
-import { publishOperatorImage, type PublishedOperatorImage } from './operator-image/index.ts';
+import {
+  publishOperatorImage,
+  type BuiltOperatorImage,
+  type PublishedOperatorImage,
+} from './operator-image/index.ts';
 import type { RealScans } from './real-scans.ts';
 import { repoRoot, toolPath } from './tools.ts';
 
@@ -103,9 +107,14 @@ export async function installChartOnNode(options: {
   values?: Record<string, unknown>;
   workDir: string;
   timeout?: string;
+  /** An image built before (buildOperatorImage); else it is built here, from the checkout as it is now. */
+  image?: BuiltOperatorImage;
 }): Promise<InstalledChart> {
   const { kubeconfigPath, release, namespace } = options;
-  const image = await publishOperatorImage(options.scans.registries.http);
+  const image = await publishOperatorImage(
+    options.scans.registries.http,
+    options.image ? { image: options.image } : {},
+  );
   let values = mergeValues(
     realNodeChartValues(options.scans, image, options.dbRepository),
     options.values ?? {},
