@@ -48,6 +48,7 @@ const OPTIONS: FamilyOptions = {
   infraAssessmentInfo: false,
   imageInfo: false,
   clusterComplianceInfo: false,
+  aggregates: true,
   resourceLabels: ['app'],
   resourceLabelsPrefix: 'k8s_label_',
 };

@@ -183,6 +183,7 @@ function assemble(s: SettingValues, namespace: string): Config {
       concurrency: s.configAuditConcurrency || Math.min(4, os.availableParallelism()),
     },
     metrics: {
+      aggregates: s.metricsAggregatesEnabled,
       exposedSecretInfo: s.metricsExposedSecretInfo,
       configAuditInfo: s.metricsConfigAuditInfo,
       rbacAssessmentInfo: s.metricsRbacAssessmentInfo,

@@ -184,6 +184,15 @@ export const SETTINGS = {
     description: 'Export `trivy_vulnerability_id`, one series per vulnerability (high cardinality).',
     parse: bool,
   }),
+  metricsAggregatesEnabled: setting({
+    key: 'operator.metricsAggregatesEnabled',
+    env: 'OPERATOR_METRICS_AGGREGATES_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description:
+      "Export this exporter's aggregates `trivy_lookout_namespace_vulnerabilities`, `trivy_lookout_image_vulnerabilities` and `trivy_lookout_image_containers` (10 samples per namespace, 11 per distinct image). Off: the dashboards' namespace, image and fixable panels and the TrivyFixableVulnerabilitiesHigh alert have no data.",
+    parse: bool,
+  }),
   metricsExposedSecretInfo: setting({
     key: 'operator.metricsExposedSecretInfo',
     env: 'OPERATOR_METRICS_EXPOSED_SECRET_INFO',

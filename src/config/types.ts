@@ -120,6 +120,8 @@ export interface TrivyConfig {
 
 /** What the exporter exports beyond the defaults (Trivy-Operator's opt-in `*_info` families, resource labels). */
 export interface MetricsConfig {
+  /** The trivy_lookout_{namespace,image}_vulnerabilities and trivy_lookout_image_containers aggregates. */
+  readonly aggregates: boolean;
   readonly exposedSecretInfo: boolean;
   readonly configAuditInfo: boolean;
   readonly rbacAssessmentInfo: boolean;

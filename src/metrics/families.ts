@@ -39,6 +39,7 @@ export type FamilyToggle =
   | 'infraAssessmentInfo'
   | 'imageInfo'
   | 'clusterComplianceInfo'
+  | 'aggregates'
   | 'always';
 
 export interface FamilySpec {
@@ -232,7 +233,7 @@ export const FAMILIES = {
     help: "Vulnerabilities summed over a namespace's vulnerability reports, by severity and whether a fixed version exists.",
     labels: ['namespace', 'severity', 'fixable'],
     source: null,
-    toggle: 'always',
+    toggle: 'aggregates',
     resourceLabels: false,
     identity: 'aggregate',
   }),
@@ -241,7 +242,7 @@ export const FAMILIES = {
     help: 'Vulnerabilities of each distinct image, counted once however many containers run it, by severity and whether a fixed version exists.',
     labels: [...IMAGE_ONLY, 'severity', 'fixable'],
     source: null,
-    toggle: 'always',
+    toggle: 'aggregates',
     resourceLabels: false,
     identity: 'aggregate',
   }),
@@ -250,7 +251,7 @@ export const FAMILIES = {
     help: 'Containers (vulnerability reports) that run each distinct image.',
     labels: [...IMAGE_ONLY],
     source: null,
-    toggle: 'always',
+    toggle: 'aggregates',
     resourceLabels: false,
     identity: 'aggregate',
   }),
@@ -271,6 +272,8 @@ export interface FamilyOptions {
   infraAssessmentInfo: boolean;
   imageInfo: boolean;
   clusterComplianceInfo: boolean;
+  /** The trivy_lookout_* aggregates over vulnerability reports (independent of `findings`). */
+  aggregates: boolean;
   /** Report label keys exported as extra labels. */
   resourceLabels: readonly string[];
   resourceLabelsPrefix: string;
@@ -286,6 +289,7 @@ export function familyOptionsFromConfig(config: Pick<Config, 'operator' | 'metri
     infraAssessmentInfo: config.metrics.infraAssessmentInfo,
     imageInfo: config.metrics.imageInfo,
     clusterComplianceInfo: config.metrics.clusterComplianceInfo,
+    aggregates: config.metrics.aggregates,
     resourceLabels: config.metrics.resourceLabels,
     resourceLabelsPrefix: config.metrics.resourceLabelsPrefix,
   };
@@ -329,6 +333,7 @@ export function resourceLabelName(prefix: string, key: string): string {
 
 function isEnabled(toggle: FamilyToggle, options: FamilyOptions): boolean {
   if (toggle === 'always') return true;
+  if (toggle === 'aggregates') return options.aggregates;
   if (!options.findings) return false;
   return toggle === 'findings' || options[toggle];
 }

@@ -6,8 +6,9 @@ import {
   FAMILIES,
   familyOptionsFromConfig,
   resourceLabelName,
+  SeriesStore,
 } from '../../../src/metrics/index.ts';
-import { ALL_FAMILIES } from './support.ts';
+import { ALL_FAMILIES, fixture } from './support.ts';
 
 const IMAGE =
   'namespace,name,resource_kind,resource_name,container_name,image_registry,image_repository,image_tag,image_digest';
@@ -87,6 +88,24 @@ describe('buildLayout', () => {
       ],
     );
     assert.deepEqual(layout.kinds, ['VulnerabilityReport']);
+  });
+
+  it('leaves the aggregates out with operator.metricsAggregatesEnabled off, and the store emits none', () => {
+    const off = familyOptionsFromConfig(
+      loadConfig({ OPERATOR_METRICS_AGGREGATES_ENABLED: 'false' }, () => {
+        throw new Error('no file');
+      }),
+    );
+    assert.equal(off.aggregates, false);
+    const layout = buildLayout(off);
+    assert.ok(layout.families.every((family) => !family.spec.name.startsWith('trivy_lookout_')));
+    assert.equal(layout.slots.namespaceVulnerabilities, undefined);
+    const store = new SeriesStore(layout);
+    store.upsert('VulnerabilityReport', fixture('vulnerabilityreport'));
+    const names = store.snapshot().families.map((family) => family.family.spec.name);
+    assert.deepEqual(names, ['trivy_image_vulnerabilities']);
+    // Nothing left at all with findings off too: no watch is needed.
+    assert.deepEqual(buildLayout({ ...off, findings: false }).kinds, []);
   });
 
   it('watches only the kinds the enabled families need', () => {

@@ -27,6 +27,7 @@ export const ALL_FAMILIES: FamilyOptions = {
   infraAssessmentInfo: true,
   imageInfo: true,
   clusterComplianceInfo: true,
+  aggregates: true,
   resourceLabels: ['app'],
   resourceLabelsPrefix: 'k8s_label_',
 };
