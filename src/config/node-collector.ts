@@ -4,7 +4,7 @@
  * Only hostPath volumes are accepted: the collector reads the host, and nothing else belongs there.
  */
 import { DNS_LABEL } from './formats.ts';
-import { fail, isBlank, ok, quote, type Parser } from './parsers.ts';
+import { fail, isBlank, ok, parser, quote, type Parser } from './parsers.ts';
 
 export interface HostPathVolume {
   readonly name: string;
@@ -36,7 +36,12 @@ function listOfObjects(raw: unknown): unknown[] | undefined {
 
 const ABSOLUTE_PATH = /^\/[^\0]*$/;
 
-export const hostPathVolumes: Parser<readonly HostPathVolume[]> = (raw) => {
+// Values take a YAML list of objects (the env form is its JSON); the parser checks the fields.
+const OBJECTS_SCHEMA = {
+  anyOf: [{ type: 'array', items: { type: 'object' } }, { type: 'string' }, { type: 'null' }],
+};
+
+export const hostPathVolumes: Parser<readonly HostPathVolume[]> = parser(OBJECTS_SCHEMA, (raw) => {
   const expected =
     'a list of hostPath volumes like [{"name":"etc-kubernetes","hostPath":{"path":"/etc/kubernetes"}}]';
   const items = listOfObjects(raw);
@@ -58,9 +63,9 @@ export const hostPathVolumes: Parser<readonly HostPathVolume[]> = (raw) => {
     });
   }
   return ok(volumes);
-};
+});
 
-export const hostVolumeMounts: Parser<readonly HostVolumeMount[]> = (raw) => {
+export const hostVolumeMounts: Parser<readonly HostVolumeMount[]> = parser(OBJECTS_SCHEMA, (raw) => {
   const expected =
     'a list of volume mounts like [{"name":"etc-kubernetes","mountPath":"/etc/kubernetes","readOnly":true}]';
   const items = listOfObjects(raw);
@@ -74,7 +79,7 @@ export const hostVolumeMounts: Parser<readonly HostVolumeMount[]> = (raw) => {
     mounts.push({ name: item.name, mountPath: item.mountPath, readOnly: true });
   }
   return ok(mounts);
-};
+});
 
 /** The mounts that name no volume: a start-up error, since the Job would be rejected. */
 export function unmatchedMounts(

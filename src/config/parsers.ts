@@ -9,7 +9,45 @@ import { HEADER_NAME, isHttpUrl } from './formats.ts';
 
 export type Parsed<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly expected: string };
-export type Parser<T> = (raw: unknown) => Parsed<T>;
+
+/**
+ * JSON Schema of the Helm values a parser takes: the chart's values.schema.json is generated from
+ * these (scripts/generate-chart-schema.ts), so Helm refuses a value early without ever refusing
+ * one the operator would take. Patterns are written for both ECMA and RE2 (Helm's Go validator).
+ */
+export type ValueSchema = Readonly<Record<string, unknown>>;
+export interface Parser<T> {
+  (raw: unknown): Parsed<T>;
+  readonly schema: ValueSchema;
+}
+
+/** A parser with the schema of the values it accepts. */
+export function parser<T>(schema: ValueSchema, parse: (raw: unknown) => Parsed<T>): Parser<T> {
+  return Object.assign(parse, { schema });
+}
+
+/** A regex alternative matching each word in any case, without (?i) (which ECMA lacks). */
+export function anyCase(words: readonly string[]): string {
+  const letters = (w: string) =>
+    [...w]
+      .map((c) =>
+        c.toLowerCase() !== c.toUpperCase() ? `[${c.toUpperCase()}${c.toLowerCase()}]` : escapeRegex(c),
+      )
+      .join('');
+  return `(?:${words.map(letters).join('|')})`;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+/** The regex as a schema pattern, unless it uses what RE2 lacks (look-around, back-references). */
+export function portablePattern(shape: RegExp): string | undefined {
+  return /\(\?[=!<]|\\\d/.test(shape.source) ? undefined : shape.source;
+}
+
+const SCALAR = ['string', 'number', 'boolean'];
+const NULL: ValueSchema = { type: 'null' };
 
 export const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 export const fail = (expected: string): Parsed<never> => ({ ok: false, expected });
@@ -31,31 +69,49 @@ function isPlainObject(raw: unknown): raw is Record<string, unknown> {
 
 /** Blank input becomes null; anything else goes to `parse`. For settings where "" means "off". */
 export function optional<T>(parse: Parser<T>): Parser<T | null> {
-  return (raw) => (isBlank(raw) ? ok(null) : parse(raw));
+  return parser({ anyOf: [parse.schema, NULL, { type: 'string', pattern: '^\\s*$' }] }, (raw) =>
+    isBlank(raw) ? ok(null) : parse(raw),
+  );
 }
 
 // Go's strconv.ParseBool spellings, since values rendered for Trivy-Operator use them.
 const TRUE_WORDS = new Set(['true', 't', '1']);
 const FALSE_WORDS = new Set(['false', 'f', '0']);
 
-export const bool: Parser<boolean> = (raw) => {
-  const text = scalarText(raw)?.toLowerCase();
-  if (text !== undefined && TRUE_WORDS.has(text)) return ok(true);
-  if (text !== undefined && FALSE_WORDS.has(text)) return ok(false);
-  return fail('is not true or false');
-};
+export const bool: Parser<boolean> = parser(
+  {
+    anyOf: [
+      { type: 'boolean' },
+      { type: 'integer', enum: [0, 1] },
+      { type: 'string', pattern: `^\\s*${anyCase([...TRUE_WORDS, ...FALSE_WORDS])}\\s*$` },
+    ],
+  },
+  (raw) => {
+    const text = scalarText(raw)?.toLowerCase();
+    if (text !== undefined && TRUE_WORDS.has(text)) return ok(true);
+    if (text !== undefined && FALSE_WORDS.has(text)) return ok(false);
+    return fail('is not true or false');
+  },
+);
 
 export function integer(min: number, max: number): Parser<number> {
-  return (raw) => {
+  const schema = {
+    anyOf: [
+      { type: 'integer', minimum: min, maximum: max },
+      { type: 'string', pattern: '^\\s*\\d+\\s*$' },
+    ],
+  };
+  return parser(schema, (raw) => {
     const text = scalarText(raw);
     if (text === undefined || !/^\d+$/.test(text)) return fail(`is not a whole number from ${min} to ${max}`);
     const value = Number(text);
     return value >= min && value <= max ? ok(value) : fail(`is not a whole number from ${min} to ${max}`);
-  };
+  });
 }
 
 /** A positive Go duration, as milliseconds. */
-export const duration: Parser<number> = (raw) => {
+const DURATION_PATTERN = '^\\s*[+]?(?:(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:ns|us|µs|μs|ms|s|m|h))+\\s*$';
+export const duration: Parser<number> = parser({ type: 'string', pattern: DURATION_PATTERN }, (raw) => {
   const text = scalarText(raw);
   let ms: number;
   try {
@@ -64,51 +120,64 @@ export const duration: Parser<number> = (raw) => {
     return fail('is not a duration like 5m or 1h30m');
   }
   return ms > 0 ? ok(ms) : fail('is not a duration longer than 0s, like 5m or 1h30m');
-};
+});
 
 export function oneOf<T extends string>(allowed: readonly T[]): Parser<T> {
-  return (raw) => {
+  // The enum names the values in Helm's message; the pattern takes any case, as the parser does.
+  const schema = { anyOf: [{ enum: allowed }, { type: 'string', pattern: `^\\s*${anyCase(allowed)}\\s*$` }] };
+  return parser(schema, (raw) => {
     const text = scalarText(raw)?.toLowerCase();
     const match = allowed.find((value) => value.toLowerCase() === text);
     return match === undefined ? fail(`is not one of ${allowed.join(', ')}`) : ok(match);
-  };
+  });
 }
 
 /** A string matching `shape`; `expected` describes the shape for the error message. */
 export function matching(shape: RegExp, expected: string): Parser<string> {
-  return (raw) => {
+  const pattern = portablePattern(shape);
+  // Numbers pass: YAML reads `tag: 1` as one, and the parser takes its text. The value is trimmed.
+  const schema = { type: ['string', 'number'], ...(pattern ? { pattern: `^\\s*(?:${pattern})\\s*$` } : {}) };
+  return parser(schema, (raw) => {
     const text = scalarText(raw);
     return text !== undefined && shape.test(text) ? ok(text) : fail(expected);
-  };
+  });
 }
 
-export const text: Parser<string> = (raw) => {
+export const text: Parser<string> = parser({ type: SCALAR }, (raw) => {
   const value = scalarText(raw);
   return value === undefined ? fail('is not a string') : ok(value);
-};
+});
 
-export const httpUrl: Parser<string> = (raw) => {
-  const value = scalarText(raw);
-  return value !== undefined && isHttpUrl(value)
-    ? ok(value)
-    : fail('is not an http(s) URL like http://trivy-server.trivy-system:4954');
-};
+export const httpUrl: Parser<string> = parser(
+  { type: 'string', pattern: '^\\s*[Hh][Tt][Tt][Pp][Ss]?://' },
+  (raw) => {
+    const value = scalarText(raw);
+    return value !== undefined && isHttpUrl(value)
+      ? ok(value)
+      : fail('is not an http(s) URL like http://trivy-server.trivy-system:4954');
+  },
+);
 
-export const cronExpression: Parser<string> = (raw) => {
+export const cronExpression: Parser<string> = parser({ type: 'string' }, (raw) => {
   const value = scalarText(raw);
   return value !== undefined && isCronExpression(value)
     ? ok(value)
     : fail('is not a cron schedule like "0 * * * *" (minute hour day-of-month month day-of-week)');
-};
+});
 
 /** Lines of a .trivyignore: one string, or a YAML list of lines as in Trivy-Operator's values. */
-export const fileContent: Parser<string> = (raw) => {
-  if (Array.isArray(raw)) {
-    const lines = raw.map(scalarText);
-    return lines.every((line) => line !== undefined) ? ok(lines.join('\n')) : fail('is not a list of lines');
-  }
-  return typeof raw === 'string' ? ok(raw) : fail('is not text or a list of lines');
-};
+export const fileContent: Parser<string> = parser(
+  { anyOf: [{ type: 'string' }, { type: 'array', items: { type: SCALAR } }] },
+  (raw) => {
+    if (Array.isArray(raw)) {
+      const lines = raw.map(scalarText);
+      return lines.every((line) => line !== undefined)
+        ? ok(lines.join('\n'))
+        : fail('is not a list of lines');
+    }
+    return typeof raw === 'string' ? ok(raw) : fail('is not text or a list of lines');
+  },
+);
 
 /**
  * Entries of a list given as a YAML list, a comma-separated string, a JSON array, or a map whose
@@ -131,9 +200,23 @@ function listEntries(raw: unknown): string[] | undefined {
 export function listOf<T>(
   item: (entry: string) => T | undefined,
   expected: string,
-  options: { minItems?: number } = {},
+  options: { minItems?: number; itemPattern?: string } = {},
 ): Parser<readonly T[]> {
-  return (raw) => {
+  // Every form listEntries takes; with an item pattern, each entry of a list, a map or a string
+  // (empty entries are dropped, as the parser drops them).
+  const entry = options.itemPattern ? `\\s*${options.itemPattern}\\s*` : '[^,]*';
+  const item$ = options.itemPattern ? { type: 'string', pattern: `^${entry}$` } : { type: SCALAR };
+  const schema = {
+    anyOf: [
+      options.itemPattern
+        ? { type: 'string', pattern: `^(?:\\s*[\\[{].*|(?:${entry})?(?:,(?:${entry})?)*)$` }
+        : { type: 'string' },
+      { type: 'array', items: item$ },
+      { type: 'object', additionalProperties: item$ },
+      NULL,
+    ],
+  };
+  return parser(schema, (raw) => {
     const entries = listEntries(raw);
     if (entries === undefined) return fail(`is not a list; expected ${expected}`);
     const values: T[] = [];
@@ -146,7 +229,7 @@ export function listOf<T>(
     if (invalid.length > 0) return fail(`contains ${invalid.map(quote).join(', ')}; expected ${expected}`);
     if (values.length < (options.minItems ?? 0)) return fail(`is empty; expected ${expected}`);
     return ok(values);
-  };
+  });
 }
 
 /**
@@ -158,14 +241,17 @@ export function mapOf(
   isValid: (key: string, value: string) => boolean,
   expected: string,
 ): Parser<Readonly<Record<string, string>>> {
-  return (raw) => {
+  const schema = {
+    anyOf: [{ type: 'string' }, { type: 'object', additionalProperties: { type: SCALAR } }, NULL],
+  };
+  return parser(schema, (raw) => {
     const pairs = mapEntries(raw, separator);
     if (pairs === undefined) return fail(`is not ${expected}`);
     const badKeys = pairs.filter(([key, value]) => !isValid(key, value)).map(([key]) => key);
     if (badKeys.length > 0)
       return fail(`has invalid entries for ${badKeys.map(quote).join(', ')}; expected ${expected}`);
     return ok(Object.fromEntries(pairs));
-  };
+  });
 }
 
 function mapEntries(raw: unknown, separator: string): [string, string][] | undefined {
@@ -204,14 +290,17 @@ export function quote(value: string): string {
 }
 
 /** Go listen-address forms Trivy-Operator uses (":8080", "0.0.0.0:8080", "[::1]:8080") or a bare port. */
-export const bindAddress: Parser<{ host: string; port: number }> = (raw) => {
-  const value = scalarText(raw) ?? '';
-  const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):)?(\d{1,5})$/.exec(value);
-  const port = Number(match?.[2]);
-  if (match === null || port < 1 || port > 65535)
-    return fail('is not a listen address like :8080 or 0.0.0.0:8080');
-  return ok({ host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port });
-};
+export const bindAddress: Parser<{ host: string; port: number }> = parser(
+  { type: ['string', 'integer'] },
+  (raw) => {
+    const value = scalarText(raw) ?? '';
+    const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):)?(\d{1,5})$/.exec(value);
+    const port = Number(match?.[2]);
+    if (match === null || port < 1 || port > 65535)
+      return fail('is not a listen address like :8080 or 0.0.0.0:8080');
+    return ok({ host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port });
+  },
+);
 
 /**
  * namespace → Secret names, as Trivy-Operator's `privateRegistryScanSecretsNames`: a YAML map or
@@ -223,7 +312,10 @@ export function secretNamesByNamespace(
 ): Parser<Readonly<Record<string, readonly string[]>>> {
   const expected = 'a map of namespace to Secret names like {"team-a":"regcred,other"}';
   const names = listOf((entry) => (isSecretName(entry) ? entry : undefined), 'Secret names');
-  return (raw) => {
+  const schema = {
+    anyOf: [{ type: 'string' }, { type: 'object', additionalProperties: names.schema }, NULL],
+  };
+  return parser(schema, (raw) => {
     if (isBlank(raw)) return ok({});
     const value = typeof raw === 'string' ? parseJson(raw) : raw;
     if (!isPlainObject(value)) return fail(`is not ${expected}`);
@@ -235,7 +327,7 @@ export function secretNamesByNamespace(
       result.push([namespace, parsed.value]);
     }
     return ok(Object.fromEntries(result));
-  };
+  });
 }
 
 /** A scan pod toleration, as Kubernetes takes it. */
@@ -250,26 +342,40 @@ export interface Toleration {
 const TOLERATION_FIELDS = new Set(['key', 'operator', 'value', 'effect', 'tolerationSeconds']);
 
 /** Tolerations as Trivy-Operator's `scanJobTolerations` takes them: a YAML list or its JSON. */
-export const tolerations: Parser<readonly Toleration[]> = (raw) => {
-  if (isBlank(raw)) return ok([]);
-  const value = typeof raw === 'string' ? parseJson(raw) : raw;
-  const expected =
-    'a list of tolerations like [{"key":"dedicated","operator":"Equal","value":"scan","effect":"NoSchedule"}]';
-  if (!Array.isArray(value)) return fail(`is not ${expected}`);
-  for (const item of value) {
-    if (!isPlainObject(item) || Object.keys(item).some((k) => !TOLERATION_FIELDS.has(k)))
-      return fail(`is not ${expected}`);
-    if (item.operator !== undefined && item.operator !== 'Exists' && item.operator !== 'Equal') {
-      return fail(`has operator ${quote(String(item.operator))}; expected Exists or Equal`);
-    }
-    if (
-      item.effect !== undefined &&
-      !['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(String(item.effect))
-    ) {
-      return fail(
-        `has effect ${quote(String(item.effect))}; expected NoSchedule, PreferNoSchedule or NoExecute`,
-      );
-    }
-  }
-  return ok(value as Toleration[]);
+const TOLERATION_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    key: { type: 'string' },
+    operator: { enum: ['Exists', 'Equal'] },
+    value: { type: 'string' },
+    effect: { enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] },
+    tolerationSeconds: { type: 'integer' },
+  },
 };
+export const tolerations: Parser<readonly Toleration[]> = parser(
+  { anyOf: [{ type: 'array', items: TOLERATION_SCHEMA }, { type: 'string' }, NULL] },
+  (raw) => {
+    if (isBlank(raw)) return ok([]);
+    const value = typeof raw === 'string' ? parseJson(raw) : raw;
+    const expected =
+      'a list of tolerations like [{"key":"dedicated","operator":"Equal","value":"scan","effect":"NoSchedule"}]';
+    if (!Array.isArray(value)) return fail(`is not ${expected}`);
+    for (const item of value) {
+      if (!isPlainObject(item) || Object.keys(item).some((k) => !TOLERATION_FIELDS.has(k)))
+        return fail(`is not ${expected}`);
+      if (item.operator !== undefined && item.operator !== 'Exists' && item.operator !== 'Equal') {
+        return fail(`has operator ${quote(String(item.operator))}; expected Exists or Equal`);
+      }
+      if (
+        item.effect !== undefined &&
+        !['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(String(item.effect))
+      ) {
+        return fail(
+          `has effect ${quote(String(item.effect))}; expected NoSchedule, PreferNoSchedule or NoExecute`,
+        );
+      }
+    }
+    return ok(value as Toleration[]);
+  },
+);

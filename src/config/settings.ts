@@ -21,6 +21,7 @@ import {
   REGISTRY_MIRROR,
 } from './formats.ts';
 import {
+  anyCase,
   bindAddress,
   tolerations,
   bool,
@@ -67,13 +68,17 @@ const setting = <T>(spec: SettingSpec<T>): SettingSpec<T> => spec;
 
 const DEFAULT_TRIVY_IMAGE_TAG = '0.72.0'; // what Trivy-Operator v0.32.0 ships with
 
+/** A regex's source without its anchors: an item pattern for listOf. */
+const unanchored = (shape: RegExp) => shape.source.replace(/^\^/, '').replace(/\$$/, '');
 const namespaceGlobs = listOf(
   (entry) => (NAMESPACE_GLOB.test(entry) ? entry : undefined),
   'comma-separated namespace names or globs (* and ?) of lowercase letters, digits, "-" and "."',
+  { itemPattern: unanchored(NAMESPACE_GLOB) },
 );
 const registryHosts = listOf(
   (entry) => (REGISTRY_HOST.test(entry) ? entry : undefined),
   'registry hosts like registry.example.com:5000 (a list, a comma-separated string or a map of name: host)',
+  { itemPattern: unanchored(REGISTRY_HOST) },
 );
 const quantity = optional(matching(QUANTITY, 'is not a Kubernetes quantity like 100m, 0.5, 500M or 1Gi'));
 const imageRef = (example: string) => matching(IMAGE_REFERENCE, `is not an image repository like ${example}`);
@@ -107,7 +112,7 @@ export const SETTINGS = {
     parse: listOf(
       (entry) => WORKLOAD_KINDS.find((kind) => kind === entry.toLowerCase()),
       `a comma-separated list of ${WORKLOAD_KINDS.join(', ')}`,
-      { minItems: 1 },
+      { minItems: 1, itemPattern: anyCase(WORKLOAD_KINDS) },
     ),
   }),
   operatorNamespace: setting({
@@ -484,7 +489,7 @@ export const SETTINGS = {
     parse: listOf(
       (entry) => SEVERITIES.find((severity) => severity === entry.toUpperCase()),
       `a comma-separated list of ${SEVERITIES.join(', ')}`,
-      { minItems: 1 },
+      { minItems: 1, itemPattern: anyCase(SEVERITIES) },
     ),
   }),
   trivyIgnoreUnfixed: setting({
@@ -631,6 +636,7 @@ export const SETTINGS = {
     parse: listOf(
       (entry) => CONFIG_AUDIT_KINDS.find((kind) => kind.toLowerCase() === entry.toLowerCase()),
       `a comma-separated list of ${CONFIG_AUDIT_KINDS.join(', ')}`,
+      { itemPattern: anyCase(CONFIG_AUDIT_KINDS) },
     ),
   }),
   reportRecordFailedChecksOnly: setting({

@@ -490,6 +490,20 @@ describe('the Helm chart, rendered', () => {
     const badSeverity = await helm(['template', 'x', chartDir, '--set', 'trivy.severity=HIGH\\,SEVERE']);
     assert.notEqual(badSeverity.code, 0);
     assert.match(badSeverity.stderr, /\/trivy\/severity/);
+
+    // The schema is generated from the operator's parsers: what the operator takes, Helm takes.
+    for (const good of [
+      ['--set', 'trivy.severity=high\\,critical'],
+      ['--set', 'trivy.mode=clientserver'],
+      ['--set-json', 'trivy.severity=["HIGH","CRITICAL"]'],
+      ['--set', 'operator.scanJobTimeout=1h30m'],
+      ['--set-string', 'operator.scanJobsConcurrentLimit=5'],
+      ['--set', 'operator.leaderElectionEnabled=t'],
+      ['--set-json', 'trivy.nonSslRegistries={"a":"registry.local:5000"}'],
+    ]) {
+      const result = await helm(['template', 'x', chartDir, ...good]);
+      assert.equal(result.code, 0, `${good.join(' ')}: ${result.stderr}`);
+    }
   });
 
   it('grants exactly the API calls the operator makes', async () => {
