@@ -51,6 +51,7 @@ import {
 import { AuditQueue, type AuditBatch } from './queue.ts';
 import { auditReportName, buildAuditReport, type AuditTarget } from './report.ts';
 import { AuditReportStore } from './report-store.ts';
+import { specHashOf } from './spec-hash.ts';
 
 export interface ConfigAuditControllerOptions {
   kc: KubeConfig;
@@ -71,8 +72,14 @@ interface ReportHashes {
 const FETCH_CONCURRENCY = 8;
 const MAX_RETRY_DELAY_MS = 3_600_000;
 
-/** The object's content that checks can see: everything but status and what the API server bumps. */
-export function auditSpecHash(object: KubernetesObject & { status?: unknown }): string {
+/**
+ * The object's `resource-spec-hash`: Trivy-Operator's own (spec-hash.ts) for the kinds and values
+ * whose Go printing is reproduced, so that the reports it wrote stay current after a switch;
+ * otherwise ours, of everything checks can see (not status, not what the API server bumps).
+ */
+export function auditSpecHash(kind: string, object: KubernetesObject & { status?: unknown }): string {
+  const theirs = specHashOf(kind, object as Record<string, unknown>);
+  if (theirs !== undefined) return theirs;
   // kind and apiVersion are left out: list items lack them, watch events and GETs carry them.
   const { status: _status, metadata, kind: _kind, apiVersion: _apiVersion, ...rest } = object;
   const {
@@ -83,6 +90,9 @@ export function auditSpecHash(object: KubernetesObject & { status?: unknown }): 
   } = (metadata ?? {}) as V1ObjectMeta;
   return contentHash({ ...rest, metadata: stable });
 }
+
+/** The field manager Trivy-Operator's writes carry (its binary's name, client-go's default). */
+const TRIVY_OPERATOR_MANAGER = 'trivy-operator';
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
@@ -295,9 +305,18 @@ export class ConfigAuditController {
       return;
     }
     const labels = meta.metadata?.labels ?? {};
+    // A report Trivy-Operator wrote has its plugin-config-hash (a hash of the Rego text of the
+    // checks bundle it loaded), which cannot be ours. It is adopted as written with the checks in
+    // force now: current while its resource-spec-hash is (the same computation as Trivy-Operator's),
+    // audited again when the object or the custom policies change.
+    const writtenByTrivyOperator =
+      meta.metadata?.managedFields?.some((entry) => entry.manager === TRIVY_OPERATOR_MANAGER) === true &&
+      !meta.metadata.managedFields.some((entry) => entry.manager !== TRIVY_OPERATOR_MANAGER);
+    const kind = labels[ReportLabel.resourceKind];
+    const adopted = writtenByTrivyOperator && kind !== undefined ? this.policyHashes.get(kind) : undefined;
     this.reports.set(id, {
       spec: labels[ReportLabel.resourceSpecHash] ?? '',
-      policy: labels[ReportLabel.pluginConfigHash] ?? '',
+      policy: adopted ?? labels[ReportLabel.pluginConfigHash] ?? '',
     });
   }
 
@@ -362,7 +381,7 @@ export class ConfigAuditController {
       }
       return;
     }
-    const spec = auditSpecHash(object);
+    const spec = auditSpecHash(kind.kind, object);
     known.set(key, spec);
     if (this.upToDate(kind, namespace, name, spec)) return;
     this.queue.add(kind.kind, key);
@@ -430,7 +449,7 @@ export class ConfigAuditController {
       if (!object || this.skip(kind, object) !== undefined) return;
       const { managedFields: _mf, ...metadata } = object.metadata ?? {};
       const clean = { ...object, apiVersion: kind.apiVersion, kind: kind.kind, metadata };
-      targets.push({ object: clean, spec: auditSpecHash(object), file: `${index}.json` });
+      targets.push({ object: clean, spec: auditSpecHash(kind.kind, object), file: `${index}.json` });
     });
     if (targets.length === 0) return;
 
