@@ -97,39 +97,6 @@ const CHART_VALUES: JsonObject = {
         },
       },
     },
-    nodeCollector: {
-      type: 'object',
-      properties: {
-        useNodeSelector: {
-          description:
-            'Accepted from Trivy-Operator values and not needed: each Job is pinned to its node by name.',
-          oneOf: [
-            {
-              type: 'boolean',
-            },
-            {
-              enum: ['true', 'false'],
-            },
-            {
-              type: 'null',
-            },
-          ],
-        },
-        registry: {
-          description:
-            'Accepted from Trivy-Operator values and ignored: the collector runs in the operator image (imageRef).',
-          type: ['string', 'null'],
-        },
-        repository: {
-          description: 'Accepted from Trivy-Operator values and ignored (see registry).',
-          type: ['string', 'null'],
-        },
-        tag: {
-          description: 'Accepted from Trivy-Operator values and ignored (see registry).',
-          type: ['string', 'number', 'null'],
-        },
-      },
-    },
     compliance: {
       type: 'object',
       properties: {
@@ -293,6 +260,48 @@ const CHART_VALUES: JsonObject = {
   },
 };
 
+const string = { type: 'string' };
+const map = { type: 'object' };
+const list = { type: 'array' };
+const nullable = (schema: ValueSchema): ValueSchema => ({ anyOf: [schema, { type: 'null' }] });
+
+/** Trivy-Operator's names for chart values (its deploy/helm/values.yaml, v0.32.0) that the templates read too. */
+const TRIVY_OPERATOR_CHART_VALUES: Record<string, ValueSchema> = {
+  managedBy: string,
+  'global.image.registry': string,
+  'image.registry': string,
+  'operator.replicas': { type: 'integer', minimum: 0 },
+  'operator.revisionHistoryLimit': nullable({ type: 'integer', minimum: 0 }),
+  'operator.labels': map,
+  'operator.annotations': map,
+  'operator.podLabels': map,
+  extraEnv: list,
+  volumes: list,
+  volumeMounts: list,
+  hostAliases: list,
+  automountServiceAccountToken: { type: 'boolean' },
+  'service.metricsPort': nullable({ type: 'integer', minimum: 1, maximum: 65535 }),
+  'service.type': { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] },
+  'service.headless': { type: 'boolean' },
+  'service.metricsAppProtocol': string,
+  'service.nodePort': nullable({ type: 'integer', minimum: 1, maximum: 65535 }),
+  'serviceMonitor.annotations': map,
+  'trivy.image.registry': string,
+  'trivy.image.repository': string,
+  'trivy.image.tag': { type: ['string', 'number'] },
+  'trivy.dbRegistry': string,
+  'trivy.javaDbRegistry': string,
+};
+
+function propertyAt(schema: JsonObject, key: string): Record<string, JsonObject> {
+  let node = schema;
+  for (const part of key.split('.').slice(0, -1)) {
+    const properties = (node.properties ??= {}) as Record<string, JsonObject>;
+    node = properties[part] ??= { type: 'object' };
+  }
+  return (node.properties ??= {}) as Record<string, JsonObject>;
+}
+
 /** Blank ("" or null) means "not set" for most settings: the operator's default applies. */
 const BLANK: ValueSchema[] = [{ type: 'null' }, { type: 'string', pattern: '^\\s*$' }];
 
@@ -307,17 +316,16 @@ export function chartValuesSchema(): JsonObject {
     type: 'object',
     ...structuredClone(CHART_VALUES),
   };
+  for (const [key, own] of Object.entries(TRIVY_OPERATOR_CHART_VALUES)) {
+    propertyAt(schema, key)[key.split('.').at(-1) ?? ''] = { ...own };
+  }
   for (const spec of Object.values(SETTINGS)) {
     if (SET_BY_THE_CHART.has(spec.key)) continue;
-    const path = spec.key.split('.');
-    let node = schema;
-    for (const key of path.slice(0, -1)) {
-      const properties = (node.properties ??= {}) as Record<string, JsonObject>;
-      node = properties[key] ??= { type: 'object' };
-    }
-    const properties = (node.properties ??= {}) as Record<string, JsonObject>;
     const own = spec.blankIsValue ? spec.parse.schema : { anyOf: [spec.parse.schema, ...BLANK] };
-    properties[path.at(-1) ?? ''] = { description: `${spec.env}: ${spec.description}`, ...own };
+    propertyAt(schema, spec.key)[spec.key.split('.').at(-1) ?? ''] = {
+      description: `${spec.env}: ${spec.description}`,
+      ...own,
+    };
   }
   return schema;
 }

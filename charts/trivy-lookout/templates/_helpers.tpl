@@ -24,7 +24,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{ include "trivy-lookout.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ default .Release.Service .Values.managedBy }}
+{{- end -}}
+
+{{/* An image's registry, as Trivy-Operator's chart takes it: global.image.registry over the image's own. */}}
+{{- define "trivy-lookout.registryPrefix" -}}
+{{- $registry := default .registry ((.root.Values.global).image).registry -}}
+{{- if $registry }}{{ $registry | trimSuffix "/" }}/{{ end -}}
 {{- end -}}
 
 {{- define "trivy-lookout.serviceAccountName" -}}
