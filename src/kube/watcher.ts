@@ -156,27 +156,39 @@ export class ResourceWatcher<T extends KubernetesObject> {
     return { labelSelector: this.options.labelSelector, fieldSelector: this.options.fieldSelector };
   }
 
-  /** Lists page by page, emitting only what changed since we last knew, then the deletions. */
+  /**
+   * Lists page by page, emitting only what changed since we last knew, then the deletions. The
+   * next page is requested before this one is handled, so the API server produces it while we
+   * handle this one (at most two pages in memory).
+   */
   private async list(): Promise<void> {
     const relist = this.known.beginRelist();
-    let continueToken: string | undefined;
     let resourceVersion: string | undefined;
-    do {
-      const page = await kubeRequestJson<{
-        metadata?: { resourceVersion?: string; continue?: string };
-        items?: T[];
-      }>(this.kc, {
+    type Page = { metadata?: { resourceVersion?: string; continue?: string }; items?: T[] };
+    const fetchPage = (continueToken: string | undefined): Promise<Page> =>
+      kubeRequestJson<Page>(this.kc, {
         path: this.options.path,
         query: { ...this.baseQuery(), limit: this.options.pageSize, continue: continueToken },
         signal: this.abort.signal,
       });
-      resourceVersion = page.metadata?.resourceVersion;
-      continueToken = page.metadata?.continue || undefined;
-      for (const item of page.items ?? []) {
-        const type = relist.classify(item);
-        if (type) await this.handlers.onEvent(type, item);
+    let next: Promise<Page> | undefined = fetchPage(undefined);
+    try {
+      while (next && !this.stopped) {
+        const page: Page = await next;
+        resourceVersion = page.metadata?.resourceVersion;
+        const continueToken: string | undefined = page.metadata?.continue || undefined;
+        next = continueToken ? fetchPage(continueToken) : undefined;
+        for (const item of page.items ?? []) {
+          const type = relist.classify(item);
+          if (type) await this.handlers.onEvent(type, item);
+        }
       }
-    } while (continueToken && !this.stopped);
+    } finally {
+      // A handler that threw leaves the prefetched page unread; its failure is not news.
+      next?.catch(() => {});
+    }
+    // Stopped mid-list: what was not listed was not deleted.
+    if (this.stopped) return;
     for (const key of relist.finish()) await this.handlers.onEvent('DELETED', tombstone(key) as T);
     this.resourceVersion = resourceVersion;
     if (!this.syncedOnce) {

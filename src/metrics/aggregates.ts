@@ -23,7 +23,8 @@ abstract class AggregateEntry {
 
   constructor(private readonly compress: Compress) {}
 
-  protected abstract text(): string;
+  /** The entry's sample lines. */
+  abstract text(): string;
 
   invalidate(): void {
     this.member = undefined;
@@ -65,7 +66,7 @@ class NamespaceEntry extends AggregateEntry {
     super(compress);
   }
 
-  protected text(): string {
+  text(): string {
     const prefix = labelPairs(['namespace'], [this.name]);
     return severityLines(FAMILIES.namespaceVulnerabilities.name, prefix, this.total, this.fixable);
   }
@@ -106,7 +107,7 @@ class ImageEntry extends AggregateEntry {
     return newest;
   }
 
-  protected text(): string {
+  text(): string {
     const newest = this.newest();
     if (!newest) return '';
     const { total, fixable } = newest.totals;
@@ -122,7 +123,7 @@ class ContainersEntry extends AggregateEntry {
     super(compress);
   }
 
-  protected text(): string {
+  text(): string {
     return `${FAMILIES.imageContainers.name}{${this.image.labels}} ${this.image.reports.size}\n`;
   }
 }
@@ -140,9 +141,17 @@ export interface AggregateSnapshot {
   readonly containers: readonly { gzip(): Buffer }[];
 }
 
+/** Each family's lines as one gzip member, built when no change came for a while. */
+interface PackedAggregates {
+  readonly namespaces: Buffer;
+  readonly images: Buffer;
+  readonly containers: Buffer;
+}
+
 export class VulnerabilityAggregates {
   private readonly namespaces = new Map<string, NamespaceEntry>();
   private readonly images = new Map<string, ImageEntry>();
+  private packed: PackedAggregates | undefined;
 
   constructor(private readonly compress: Compress) {}
 
@@ -169,6 +178,7 @@ export class VulnerabilityAggregates {
     }
     image.reports.set(reportKey, { updatedAt: updatedAt ?? -Infinity, totals });
     image.invalidate();
+    this.packed = undefined;
   }
 
   remove(reportKey: string, namespace: string, totals: VulnerabilityTotals): void {
@@ -190,6 +200,30 @@ export class VulnerabilityAggregates {
       image.invalidate();
       if (image.reports.size === 0) this.images.delete(key);
     }
+    this.packed = undefined;
+  }
+
+  /** Whether a change since the last pack() left the families as one member per namespace/image. */
+  get unpacked(): boolean {
+    return this.packed === undefined && this.images.size > 0;
+  }
+
+  /**
+   * Packs each family into one member: thousands of images as thousands of tiny members compress
+   * several times worse (each member restarts without history and carries its own header).
+   */
+  pack(): void {
+    const join = (items: Iterable<AggregateEntry>) => {
+      let text = '';
+      for (const item of items) text += item.text();
+      return this.compress(text);
+    };
+    const images = [...this.images.values()];
+    this.packed = {
+      namespaces: join(this.namespaces.values()),
+      images: join(images),
+      containers: join(images.map((image) => image.containers)),
+    };
   }
 
   get namespaceCount(): number {
@@ -201,6 +235,11 @@ export class VulnerabilityAggregates {
   }
 
   snapshot(): AggregateSnapshot {
+    if (this.packed) {
+      const { namespaces, images, containers } = this.packed;
+      const one = (member: Buffer) => (this.images.size === 0 ? [] : [{ gzip: () => member }]);
+      return { namespaces: one(namespaces), images: one(images), containers: one(containers) };
+    }
     const images = [...this.images.values()];
     return {
       namespaces: [...this.namespaces.values()],

@@ -18,7 +18,11 @@ import { createScrapeHandler } from './scrape.ts';
 import { SeriesStore } from './store.ts';
 
 export interface ReportMetricsOptions {
-  /** Reports per list page (default 20); a report can be megabytes, so pages are small. */
+  /**
+   * Reports per list page (default 100). Per request the API server pays a lot: at 10,000 reports
+   * 20 per page took 131 s to list, 100 per page 18 s (docs/benchmarks.md). A report can be up to
+   * 1.5 MiB (etcd's limit), so a page, and the one fetched ahead, stay well under 150 MiB each.
+   */
   pageSize?: number;
   watchTimeoutSeconds?: number;
   backoff?: BackoffOptions;
@@ -82,7 +86,7 @@ export class ReportMetrics {
             kc,
             {
               path,
-              pageSize: options.pageSize ?? 20,
+              pageSize: options.pageSize ?? 100,
               ...(options.watchTimeoutSeconds ? { watchTimeoutSeconds: options.watchTimeoutSeconds } : {}),
               ...(options.backoff ? { backoff: options.backoff } : {}),
               log: log.child({ watch: plural, ...(namespace ? { namespace } : {}) }),
@@ -115,15 +119,17 @@ export class ReportMetrics {
   start(): void {
     const started = performance.now();
     for (const watcher of this.watchers) watcher.start();
-    void this.waitForSync().then(() =>
+    void this.waitForSync().then(() => {
+      // Re-compressing blocks of reports together starts once the first list is in, never during it.
+      this.store.startPacking();
       this.log.info(
         {
           reports: Object.fromEntries(this.store.layout.kinds.map((k) => [k, this.store.reportCount(k)])),
           durationMs: Math.round(performance.now() - started),
         },
         'report metrics complete: every report watch has listed',
-      ),
-    );
+      );
+    });
   }
 
   /** Resolves once every watch has listed, or after `timeoutMs` when given. */
@@ -139,6 +145,7 @@ export class ReportMetrics {
   }
 
   async stop(): Promise<void> {
+    this.store.stopPacking();
     await Promise.all(this.watchers.map((watcher) => watcher.stop()));
   }
 

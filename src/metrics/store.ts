@@ -3,8 +3,17 @@
  * as one gzip member, plus the few numbers the aggregates and report-age metrics need. Never the
  * report itself. A change replaces exactly the entry of that report, so the series it emitted are
  * removed exactly, and a scrape only concatenates stored members (see scrape.ts).
+ *
+ * One gzip member per report compresses about 3× worse than gzip over the whole body: each member
+ * starts without history (the same image, package and CVE strings again) and carries its own
+ * header and Huffman tables. So reports are also kept in blocks of up to BLOCK_REPORTS, and a block
+ * nobody changed is re-compressed as one member per family ("packed") in the background; a scrape
+ * writes a packed block's member instead of its reports' members. A change to any report of a
+ * block only drops the block's packed members, so the next scrape falls back to the reports' own
+ * members for that block (always correct, just larger) until it is packed again.
  */
-import { gzipSync } from 'node:zlib';
+import { performance } from 'node:perf_hooks';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { ReportKind, type ReportKindName } from '../crds/index.ts';
 import { VulnerabilityAggregates } from './aggregates.ts';
 import { gaugeHeader } from './exposition.ts';
@@ -18,6 +27,18 @@ import {
 
 /** zlib level of stored members: 6, the default, packs report text about 15:1 (see bench/metrics.ts). */
 const GZIP_LEVEL = 6;
+/**
+ * Reports per block. Past about 32 KiB of text (gzip's window) a bigger block gains little, and a
+ * change re-compresses the whole block; 64 reports is 64 × 1.5 KiB with default families and a few
+ * MiB with per-CVE series (BLOCK_TEXT_BYTES closes a block earlier).
+ */
+export const BLOCK_REPORTS = 64;
+/** A block takes no more reports once it holds this much text. */
+const BLOCK_TEXT_BYTES = 2 * 1024 * 1024;
+/** Quiet time after a change before packing starts, so a burst (a list, a rescan) is packed once. */
+const PACK_DELAY_MS = 1_000;
+/** Longest stretch of packing before yielding to the event loop. */
+const PACK_SLICE_MS = 10;
 
 /** Things worth counting or logging that the store notices; the exporter wires them to metrics. */
 export interface StoreEvents {
@@ -46,7 +67,24 @@ interface Entry {
   readonly content: readonly (readonly ContentSeries[] | undefined)[];
   readonly vulnerabilities: VulnerabilityTotals | undefined;
   readonly bytes: number;
+  /** Uncompressed bytes of the report-identity members, for sizing blocks. */
+  readonly textBytes: number;
 }
+
+/** Up to BLOCK_REPORTS reports of one kind, written together; see the module comment. */
+class Block {
+  readonly entries = new Map<string, Entry>();
+  textBytes = 0;
+  /** Per slot: every entry's series of that family as one gzip member; undefined while a change is unpacked. */
+  packed: readonly (Buffer | undefined)[] | undefined;
+  packedBytes = 0;
+
+  constructor(readonly kind: ReportKindName) {}
+}
+
+/** What a snapshot keeps of one block: its packed members, or its entries as they are now. */
+type BlockView =
+  { readonly packed: readonly (Buffer | undefined)[] } | { readonly entries: readonly Entry[] };
 
 /** One family as a scrape writes it: header member, then the members of every report. */
 export interface FamilySnapshot {
@@ -74,8 +112,9 @@ function compact(buffer: Buffer): Buffer {
   return copy;
 }
 
-export function gzipMember(text: string): Buffer {
-  return compact(gzipSync(Buffer.from(text, 'utf8'), { level: GZIP_LEVEL }));
+export function gzipMember(text: string | Buffer): Buffer {
+  const data = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+  return compact(gzipSync(data, { level: GZIP_LEVEL }));
 }
 
 export interface SeriesStoreOptions {
@@ -84,8 +123,21 @@ export interface SeriesStoreOptions {
   events?: StoreEvents;
 }
 
+/** Blocks of one report kind, in write order, and the block new reports join. */
+interface KindBlocks {
+  readonly blocks: Set<Block>;
+  readonly blockOf: Map<string, Block>;
+  open: Block | undefined;
+}
+
 export class SeriesStore {
   private readonly entries = new Map<ReportKindName, Map<string, Entry>>();
+  private readonly blocks = new Map<ReportKindName, KindBlocks>();
+  /** Blocks whose packed members were dropped by a change. */
+  private readonly unpacked = new Set<Block>();
+  private autoPack = false;
+  private packTimer: NodeJS.Timeout | undefined;
+  private lastChange = 0;
   private readonly seriesPerSlot: number[];
   /** Per content-identity slot: series → report keys emitting it, first one wins. */
   private readonly owners = new Map<number, Map<string, string[]>>();
@@ -103,7 +155,10 @@ export class SeriesStore {
     this.namespaceFilter = options.namespaceFilter ?? (() => true);
     this.seriesPerSlot = layout.families.map(() => 0);
     this.headers = layout.families.map((f) => gzipMember(gaugeHeader(f.spec.name, f.spec.help)));
-    for (const kind of layout.kinds) this.entries.set(kind, new Map());
+    for (const kind of layout.kinds) {
+      this.entries.set(kind, new Map());
+      this.blocks.set(kind, { blocks: new Set(), blockOf: new Map(), open: undefined });
+    }
     for (const f of layout.families) if (f.spec.identity === 'content') this.owners.set(f.slot, new Map());
   }
 
@@ -136,6 +191,7 @@ export class SeriesStore {
     if (old) this.detach(kind, old, entry);
     map.set(rendered.key, entry);
     this.attach(kind, entry, old);
+    this.place(kind, entry, old);
   }
 
   /** Removes every series a report emitted. `key` is `namespace/name` or `name`. */
@@ -145,6 +201,131 @@ export class SeriesStore {
     if (!map || !old) return;
     this.detach(kind, old, undefined);
     map.delete(key);
+    this.unplace(kind, old);
+  }
+
+  // ---- blocks ------------------------------------------------------------------------------------
+
+  /** Puts a new or replaced entry in its block (a replaced one keeps its block and position). */
+  private place(kind: ReportKindName, entry: Entry, old: Entry | undefined): void {
+    const kindBlocks = this.blocks.get(kind);
+    if (!kindBlocks) return;
+    let block = kindBlocks.blockOf.get(entry.key);
+    if (!block) {
+      block = kindBlocks.open;
+      if (!block || block.entries.size >= BLOCK_REPORTS || block.textBytes >= BLOCK_TEXT_BYTES) {
+        block = new Block(kind);
+        kindBlocks.blocks.add(block);
+        kindBlocks.open = block;
+      }
+      kindBlocks.blockOf.set(entry.key, block);
+    }
+    block.entries.set(entry.key, entry);
+    block.textBytes += entry.textBytes - (old?.textBytes ?? 0);
+    this.changed(block);
+  }
+
+  private unplace(kind: ReportKindName, old: Entry): void {
+    const kindBlocks = this.blocks.get(kind);
+    const block = kindBlocks?.blockOf.get(old.key);
+    if (!kindBlocks || !block) return;
+    kindBlocks.blockOf.delete(old.key);
+    block.entries.delete(old.key);
+    block.textBytes -= old.textBytes;
+    this.changed(block);
+    if (block.entries.size === 0) {
+      kindBlocks.blocks.delete(block);
+      this.unpacked.delete(block);
+      if (kindBlocks.open === block) kindBlocks.open = undefined;
+    }
+  }
+
+  private changed(block: Block): void {
+    if (block.packed) {
+      this.storedBytes -= block.packedBytes;
+      block.packed = undefined;
+      block.packedBytes = 0;
+    }
+    this.unpacked.add(block);
+    this.lastChange = performance.now();
+    this.schedulePacking();
+  }
+
+  /** Re-compresses one block's reports as one member per family. */
+  private pack(block: Block): void {
+    const packed: (Buffer | undefined)[] = [];
+    let bytes = 0;
+    for (const family of this.layout.families) {
+      if (family.spec.identity !== 'report' || family.spec.source !== block.kind) {
+        packed.push(undefined);
+        continue;
+      }
+      const parts: Buffer[] = [];
+      for (const entry of block.entries.values()) {
+        const chunk = entry.chunks[family.slot];
+        if (chunk) parts.push(gunzipSync(chunk));
+      }
+      const member = parts.length === 0 ? undefined : gzipMember(Buffer.concat(parts));
+      bytes += member?.length ?? 0;
+      packed.push(member);
+    }
+    block.packed = packed;
+    block.packedBytes = bytes;
+    this.storedBytes += bytes;
+    this.unpacked.delete(block);
+  }
+
+  /**
+   * Packs changed blocks for about `budgetMs` (all of them when Infinity); returns how many are
+   * left. The exporter calls it through startPacking; benchmarks and tests call it directly.
+   */
+  packFor(budgetMs: number): number {
+    const started = performance.now();
+    if (this.aggregatesWaiting) this.aggregates.pack();
+    for (const block of this.unpacked) {
+      this.pack(block);
+      if (performance.now() - started >= budgetMs) break;
+    }
+    return this.unpacked.size + (this.aggregatesWaiting ? 1 : 0);
+  }
+
+  private get aggregatesWaiting(): boolean {
+    return this.aggregates.unpacked && this.layout.slots.namespaceVulnerabilities !== undefined;
+  }
+
+  /**
+   * From now on, packs changed blocks in the background: after PACK_DELAY_MS without changes, in
+   * slices of PACK_SLICE_MS. The exporter starts it once the first list is in, so packing never
+   * slows the start-up.
+   */
+  startPacking(): void {
+    this.autoPack = true;
+    this.schedulePacking();
+  }
+
+  stopPacking(): void {
+    this.autoPack = false;
+    clearTimeout(this.packTimer);
+    this.packTimer = undefined;
+  }
+
+  /** Blocks waiting to be packed. */
+  get unpackedBlocks(): number {
+    return this.unpacked.size;
+  }
+
+  private schedulePacking(delay = PACK_DELAY_MS): void {
+    if (!this.autoPack || this.packTimer || (this.unpacked.size === 0 && !this.aggregatesWaiting)) return;
+    this.packTimer = setTimeout(() => {
+      this.packTimer = undefined;
+      const quiet = performance.now() - this.lastChange;
+      if (quiet < PACK_DELAY_MS) {
+        this.schedulePacking(PACK_DELAY_MS - quiet);
+        return;
+      }
+      if (this.packFor(PACK_SLICE_MS) > 0) this.schedulePacking(0);
+    }, delay);
+    this.packTimer.unref();
   }
 
   /** Applies a watch event (DELETED objects may be tombstones carrying only namespace and name). */
@@ -160,6 +341,7 @@ export class SeriesStore {
     const counts: number[] = [];
     const content: (ContentSeries[] | undefined)[] = [];
     let bytes = 0;
+    let textBytes = 0;
     for (const family of this.layout.families) {
       const lines = rendered.lines[family.slot];
       counts.push(lines?.length ?? 0);
@@ -170,8 +352,10 @@ export class SeriesStore {
         chunks.push(undefined);
         content.push(lines.map((line) => ({ series: line.slice(0, line.lastIndexOf(' ')), line })));
       } else {
-        const member = gzipMember(lines.join(''));
+        const text = lines.join('');
+        const member = gzipMember(text);
         bytes += member.length;
+        textBytes += text.length;
         chunks.push(member);
         content.push(undefined);
       }
@@ -185,6 +369,7 @@ export class SeriesStore {
       content,
       vulnerabilities: rendered.vulnerabilities,
       bytes,
+      textBytes,
     };
   }
 
@@ -240,6 +425,17 @@ export class SeriesStore {
       if (!list) entries.set(kind, (list = [...(this.entries.get(kind)?.values() ?? [])]));
       return list;
     };
+    const views = new Map<ReportKindName, readonly BlockView[]>();
+    const capturedBlocks = (kind: ReportKindName): readonly BlockView[] => {
+      let list = views.get(kind);
+      if (!list) {
+        list = [...(this.blocks.get(kind)?.blocks ?? [])].map((block) =>
+          block.packed ? { packed: block.packed } : { entries: [...block.entries.values()] },
+        );
+        views.set(kind, list);
+      }
+      return list;
+    };
     const aggregates = this.aggregates.snapshot();
     for (const family of this.layout.families) {
       const header = this.headers[family.slot] ?? Buffer.alloc(0);
@@ -276,9 +472,9 @@ export class SeriesStore {
       }
       const series = this.seriesPerSlot[family.slot] ?? 0;
       if (series === 0) continue;
-      const list = captured(source);
+      const list = capturedBlocks(source);
       const slot = family.slot;
-      families.push({ family, header, series, members: () => chunksOf(list, slot) });
+      families.push({ family, header, series, members: () => blockChunksOf(list, slot) });
     }
     return { families };
   }
@@ -330,10 +526,17 @@ export class SeriesStore {
   }
 }
 
-function* chunksOf(entries: readonly Entry[], slot: number): Iterable<Buffer> {
-  for (const entry of entries) {
-    const chunk = entry.chunks[slot];
-    if (chunk) yield chunk;
+function* blockChunksOf(views: readonly BlockView[], slot: number): Iterable<Buffer> {
+  for (const view of views) {
+    if ('packed' in view) {
+      const member = view.packed[slot];
+      if (member) yield member;
+      continue;
+    }
+    for (const entry of view.entries) {
+      const chunk = entry.chunks[slot];
+      if (chunk) yield chunk;
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildLayout, SeriesStore, type StoreEvents } from '../../../src/metrics/index.ts';
+import { BLOCK_REPORTS, buildLayout, SeriesStore, type StoreEvents } from '../../../src/metrics/index.ts';
 import { ALL_FAMILIES, familyLines, fixture, promtoolCheck, snapshotText, type Report } from './support.ts';
 
 type VulnerabilityReport = Report & {
@@ -78,6 +78,49 @@ describe('SeriesStore', () => {
     assert.equal(snapshotText(store.snapshot()), '');
     assert.equal(store.reportCount('VulnerabilityReport'), 0);
     assert.equal(store.bytes, 0);
+  });
+
+  it('packs blocks of reports into one member per family: the same text, far fewer bytes', () => {
+    const store = new SeriesStore(buildLayout(ALL_FAMILIES));
+    const count = BLOCK_REPORTS * 2 + 5;
+    for (let i = 0; i < count; i++)
+      store.upsert('VulnerabilityReport', vulnerabilityReport('team-a', `r-${i}`));
+    const unpackedSnapshot = store.snapshot();
+    const before = snapshotText(unpackedSnapshot);
+    const size = (snapshot: ReturnType<typeof store.snapshot>) =>
+      snapshot.families.reduce(
+        (sum, family) => sum + [...family.members()].reduce((n, member) => n + member.length, 0),
+        0,
+      );
+    const unpackedBytes = size(unpackedSnapshot);
+    assert.equal(store.unpackedBlocks, 3);
+    assert.equal(store.packFor(Infinity), 0);
+    const packed = store.snapshot();
+    assert.equal(snapshotText(packed), before, 'packing changes no byte of the text');
+    assert.ok(size(packed) * 3 < unpackedBytes, `${size(packed)} vs ${unpackedBytes}`);
+    // A snapshot taken before packing still reads what it captured.
+    assert.equal(snapshotText(unpackedSnapshot), before);
+
+    // A change unpacks only its block; the text is right before and after re-packing.
+    const updated = vulnerabilityReport('team-a', 'r-3');
+    updated.report.summary.criticalCount = 7;
+    store.upsert('VulnerabilityReport', updated);
+    store.remove('VulnerabilityReport', 'team-a/r-70');
+    assert.equal(store.unpackedBlocks, 2);
+    const changed = snapshotText(store.snapshot());
+    assert.equal(familyLines(changed, 'trivy_image_vulnerabilities').length, (count - 1) * 5);
+    assert.equal(values(changed, 'trivy_image_vulnerabilities').filter((v) => v === '7').length, 1);
+    store.packFor(Infinity);
+    assert.equal(snapshotText(store.snapshot()), changed);
+    // An older snapshot's report families are untouched by later changes and packing.
+    assert.deepEqual(
+      familyLines(snapshotText(packed), 'trivy_vulnerability_id'),
+      familyLines(before, 'trivy_vulnerability_id'),
+    );
+    assert.deepEqual(
+      familyLines(snapshotText(packed), 'trivy_image_vulnerabilities'),
+      familyLines(before, 'trivy_image_vulnerabilities'),
+    );
   });
 
   it('keeps a snapshot unchanged while reports change under a scrape', () => {
