@@ -14,7 +14,7 @@ import { LeaderElection, loadKubeConfig } from './kube/index.ts';
 import { createLogger, type Logger } from './logging/index.ts';
 import { startWebhookBroadcaster, type WebhookBroadcaster } from './notifications/index.ts';
 import { OperatorHealthMetrics, ReportMetrics } from './metrics/index.ts';
-import { ScanController } from './scanning/index.ts';
+import { imageReportKinds, ScanController } from './scanning/index.ts';
 import { TargetNamespaces } from './workloads/index.ts';
 
 function readConfigOrExit(): Config {
@@ -62,15 +62,18 @@ async function main(): Promise<void> {
       observer: health.webhook,
       onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
     });
-    scanner = new ScanController({
-      kc,
-      config,
-      log: log.child({ component: 'scanner' }),
-      namespaces,
-      observer: health.scans,
-      onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
-    });
-    await scanner.start();
+    // Image scans (vulnerabilities, exposed secrets, SBOM): none of them switched on, no scanner.
+    if (imageReportKinds(config).length > 0) {
+      scanner = new ScanController({
+        kc,
+        config,
+        log: log.child({ component: 'scanner' }),
+        namespaces,
+        observer: health.scans,
+        onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+      });
+      await scanner.start();
+    }
     // Config audit and RBAC assessment: event-driven, batched through the pinned Trivy binary.
     audit = new ConfigAuditController({
       kc,

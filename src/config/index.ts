@@ -7,8 +7,17 @@ export { parseGoDuration, formatGoDuration } from './duration.ts';
 export { namespaceSelector, isNamespaceTargeted, globToRegExp } from './namespaces.ts';
 export type { NamespaceSelector } from './namespaces.ts';
 export { redactConfig } from './redact.ts';
-export { WORKLOAD_KINDS, TRIVY_MODES, SEVERITIES, LOG_LEVELS, CONFIG_AUDIT_KINDS } from './types.ts';
+export {
+  WORKLOAD_KINDS,
+  TRIVY_MODES,
+  SEVERITIES,
+  LOG_LEVELS,
+  CONFIG_AUDIT_KINDS,
+  ADDITIONAL_VULNERABILITY_FIELDS,
+  SEVERITY_SOURCES,
+} from './types.ts';
 export type {
+  AdditionalVulnerabilityField,
   BindAddress,
   Config,
   ConfigProblem,
@@ -21,6 +30,7 @@ export type {
   OperatorConfig,
   ResourceAmounts,
   Severity,
+  SeveritySourceMode,
   TrivyConfig,
   TrivyMode,
   WorkloadKind,

@@ -141,6 +141,10 @@ function assemble(s: SettingValues, namespace: string): Config {
       leaderElectionEnabled: s.leaderElectionEnabled,
       leaderElectionId: s.leaderElectionId,
       logLevel: s.logLevel,
+      vulnerabilityScannerEnabled: s.vulnerabilityScannerEnabled,
+      exposedSecretScannerEnabled: s.exposedSecretScannerEnabled,
+      sbomGenerationEnabled: s.sbomGenerationEnabled,
+      clusterSbomCacheEnabled: s.clusterSbomCacheEnabled,
     },
     trivy: {
       repository: s.trivyRepository,
@@ -165,6 +169,8 @@ function assemble(s: SettingValues, namespace: string): Config {
         limits: { cpu: s.trivyLimitsCpu, memory: s.trivyLimitsMemory },
       },
       ignoreFile: s.trivyIgnoreFile,
+      additionalVulnerabilityReportFields: s.trivyAdditionalVulnerabilityReportFields,
+      severitySource: s.trivySeveritySource,
     },
     trivyOperator: {
       skipInitContainers: s.skipInitContainers,

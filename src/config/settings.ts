@@ -41,7 +41,15 @@ import {
 } from './parsers.ts';
 import type { Parser } from './parsers.ts';
 import { DEFAULT_NODE_COLLECTOR_PATHS, hostPathVolumes, hostVolumeMounts } from './node-collector.ts';
-import { CONFIG_AUDIT_KINDS, LOG_LEVELS, SEVERITIES, TRIVY_MODES, WORKLOAD_KINDS } from './types.ts';
+import {
+  ADDITIONAL_VULNERABILITY_FIELDS,
+  CONFIG_AUDIT_KINDS,
+  LOG_LEVELS,
+  SEVERITIES,
+  SEVERITY_SOURCES,
+  TRIVY_MODES,
+  WORKLOAD_KINDS,
+} from './types.ts';
 
 export interface SettingSpec<T> {
   /** Dotted path in the YAML file. */
@@ -607,6 +615,65 @@ export const SETTINGS = {
     description: 'Contents of a `.trivyignore` (one vulnerability ID per line) given to every scan.',
     parse: optional(fileContent),
     blankIsValue: true,
+  }),
+  vulnerabilityScannerEnabled: setting({
+    key: 'operator.vulnerabilityScannerEnabled',
+    env: 'OPERATOR_VULNERABILITY_SCANNER_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description:
+      'Scan workload images for vulnerabilities (VulnerabilityReport). With this, exposed secrets and SBOM all off, no image is scanned.',
+    parse: bool,
+  }),
+  exposedSecretScannerEnabled: setting({
+    key: 'operator.exposedSecretScannerEnabled',
+    env: 'OPERATOR_EXPOSED_SECRET_SCANNER_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description: 'Look for secrets in workload images (ExposedSecretReport), in the same scan.',
+    parse: bool,
+  }),
+  sbomGenerationEnabled: setting({
+    key: 'operator.sbomGenerationEnabled',
+    env: 'OPERATOR_SBOM_GENERATION_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description:
+      'Write a CycloneDX SbomReport per workload container, from the same scan (Trivy lists every package and converts its result).',
+    parse: bool,
+  }),
+  clusterSbomCacheEnabled: setting({
+    key: 'operator.clusterSbomCacheEnabled',
+    env: 'OPERATOR_CLUSTER_SBOM_CACHE_ENABLED',
+    type: 'boolean',
+    // Trivy-Operator's chart default (its binary's own default is true; the chart always sets it).
+    default: 'false',
+    description:
+      'Also write a ClusterSbomReport per image (named by a hash of registry/repository:tag), with `sbomGenerationEnabled`.',
+    parse: bool,
+  }),
+  trivyAdditionalVulnerabilityReportFields: setting({
+    key: 'trivy.additionalVulnerabilityReportFields',
+    env: 'OPERATOR_TRIVY_ADDITIONAL_VULNERABILITY_REPORT_FIELDS',
+    type: `list of ${ADDITIONAL_VULNERABILITY_FIELDS.join(' | ')}`,
+    default: '',
+    description:
+      'Optional fields of each vulnerability in VulnerabilityReports, as in Trivy-Operator; none by default (a report about 4× smaller). `Links` and `Target` fill the always-present `links` and `target`; `CVSS` adds `cvss` and `cvsssource`. The `trivy_vulnerability_id` labels `target`, `class`, `package_type` and `pkg_path` stay empty without their field.',
+    parse: listOf(
+      (entry) => ADDITIONAL_VULNERABILITY_FIELDS.find((field) => field.toLowerCase() === entry.toLowerCase()),
+      `a comma-separated list of ${ADDITIONAL_VULNERABILITY_FIELDS.join(', ')}`,
+      { itemPattern: anyCase(ADDITIONAL_VULNERABILITY_FIELDS) },
+    ),
+    blankIsValue: true,
+  }),
+  trivySeveritySource: setting({
+    key: 'trivy.severitySource',
+    env: 'OPERATOR_TRIVY_SEVERITY_SOURCE',
+    type: SEVERITY_SOURCES.join(' | '),
+    default: 'trivy-operator',
+    description:
+      "A finding's severity in reports and metrics. `trivy-operator`: the severity of Trivy's `SeveritySource` vendor, UNKNOWN when there is none (counts as Trivy-Operator counts). `trivy`: Trivy's own `Severity`, as `trivy image` shows it (Trivy falls back to NVD and its DB when the source vendor has none).",
+    parse: oneOf(SEVERITY_SOURCES),
   }),
   configAuditScannerEnabled: setting({
     key: 'operator.configAuditScannerEnabled',

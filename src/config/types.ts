@@ -47,6 +47,30 @@ export type TrivyMode = (typeof TRIVY_MODES)[number];
 export const SEVERITIES = ['UNKNOWN', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
+/**
+ * The optional vulnerability fields, in Trivy-Operator's spelling of
+ * `trivy.additionalVulnerabilityReportFields` (pkg/plugins/trivy/config.go).
+ */
+export const ADDITIONAL_VULNERABILITY_FIELDS = [
+  'Description',
+  'Links',
+  'CVSS',
+  'Target',
+  'Class',
+  'PackageType',
+  'PackagePath',
+] as const;
+export type AdditionalVulnerabilityField = (typeof ADDITIONAL_VULNERABILITY_FIELDS)[number];
+
+/**
+ * Where a finding's severity comes from (`trivy.severitySource`):
+ * - `trivy-operator`: Trivy-Operator v0.32.0's rule (pkg/vulnerabilityreport/io.go), the severity of
+ *   `VendorSeverity[SeveritySource]`, UNKNOWN when Trivy named no source or it has no severity;
+ * - `trivy`: Trivy's own `Severity`, as `trivy image` shows it, else the source vendor's.
+ */
+export const SEVERITY_SOURCES = ['trivy-operator', 'trivy'] as const;
+export type SeveritySourceMode = (typeof SEVERITY_SOURCES)[number];
+
 /** pino's level names. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -90,6 +114,12 @@ export interface OperatorConfig {
   /** Name of the coordination.k8s.io Lease. */
   readonly leaderElectionId: string;
   readonly logLevel: LogLevel;
+  /** Image scans: vulnerabilities, exposed secrets, SBOM (all off: no image is scanned). */
+  readonly vulnerabilityScannerEnabled: boolean;
+  readonly exposedSecretScannerEnabled: boolean;
+  readonly sbomGenerationEnabled: boolean;
+  /** ClusterSbomReport per image too (only with sbomGenerationEnabled). */
+  readonly clusterSbomCacheEnabled: boolean;
 }
 
 export interface TrivyConfig {
@@ -116,6 +146,9 @@ export interface TrivyConfig {
   readonly resources: { readonly requests: ResourceAmounts; readonly limits: ResourceAmounts };
   /** Contents of a .trivyignore file, or null. */
   readonly ignoreFile: string | null;
+  /** Optional vulnerability fields written into reports (none: Trivy-Operator's default). */
+  readonly additionalVulnerabilityReportFields: readonly AdditionalVulnerabilityField[];
+  readonly severitySource: SeveritySourceMode;
 }
 
 /** What the exporter exports beyond the defaults (Trivy-Operator's opt-in `*_info` families, resource labels). */

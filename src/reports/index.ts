@@ -5,3 +5,4 @@
 export * from './common/index.ts';
 export * from './vulnerability/index.ts';
 export * from './exposedsecret/index.ts';
+export * from './sbom/index.ts';

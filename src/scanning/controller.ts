@@ -9,7 +9,7 @@ import type {
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import { ReportKind, ReportLabel } from '../crds/index.ts';
+import { ReportLabel } from '../crds/index.ts';
 import { isLookoutError } from '../errors/index.ts';
 import { WatcherSet, WorkloadEvents, type RestartReason } from '../kube/index.ts';
 import { buildScanJob } from './job-manifest.ts';
@@ -18,6 +18,7 @@ import { ScanPlan } from './plan.ts';
 import {
   classifyFailure,
   decodeScanLog,
+  decodeScanSbom,
   FailureReason,
   failureHint,
   failureSummary,
@@ -26,7 +27,7 @@ import {
 import { ReportWriter } from './report-writer.ts';
 import { ScanJobs } from './scan-jobs.ts';
 import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
-import { ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
+import { indexReportPlural, ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
 import { pickReportResourceLabels, type TargetNamespaces } from '../workloads/index.ts';
 import {
   ScanFailureReason,
@@ -141,8 +142,9 @@ export class ScanController {
     await this.o.namespaces.waitForSync();
 
     // Existing reports first: what was scanned before a restart is not scanned again.
-    const reports = this.watchers.watch<KubernetesObject>('vulnerabilityreports', {
-      path: `/apis/aquasecurity.github.io/v1alpha1/${ReportKind.VulnerabilityReport.plural}`,
+    const indexPlural = indexReportPlural(this.o.config);
+    const reports = this.watchers.watch<KubernetesObject>(indexPlural, {
+      path: `/apis/aquasecurity.github.io/v1alpha1/${indexPlural}`,
       metadataOnly: true,
       pageSize: 500,
       onEvent: (type, meta) => this.onReport(type, meta),
@@ -438,8 +440,10 @@ export class ScanController {
       return;
     }
     let json: string;
+    let cycloneDx: string | undefined;
     try {
       json = decodeScanLog(result.log);
+      cycloneDx = this.o.config.operator.sbomGenerationEnabled ? decodeScanSbom(result.log) : undefined;
     } catch (err) {
       this.failed(key, FailureReason.invalidOutput, (err as Error).message, startedAt);
       return;
@@ -451,6 +455,7 @@ export class ScanController {
         key,
         json,
         consumers.map((c) => this.consumerTarget(c)).filter((t) => t !== undefined),
+        cycloneDx,
       );
       const image = this.scannedImage(key);
       this.plan.recordSuccess(key);

@@ -1,4 +1,5 @@
 export { ScanController, type ScanControllerOptions, type ScanObserver } from './controller.ts';
+export { imageReportKinds } from './scan-results.ts';
 export {
   buildScanJob,
   type ScanJobInput,

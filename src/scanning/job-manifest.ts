@@ -8,7 +8,7 @@ import type {
 } from '@kubernetes/client-node';
 import { formatGoDuration, type Config } from '../config/index.ts';
 import { SCAN_JOB_COMPONENT, ScanAnnotation, ScanLabel, scanJobName, shortHash } from './names.ts';
-import { TRIVY_VERSION_PREFIX } from './result.ts';
+import { TRIVY_CYCLONEDX_PREFIX, TRIVY_VERSION_PREFIX } from './result.ts';
 
 export interface RegistryCredentials {
   username: string;
@@ -38,12 +38,16 @@ export interface ScanJobManifests {
 
 const CACHE_DIR = '/tmp/trivy/.cache';
 const RESULT_FILE = '/tmp/scan/result.json';
+const BOM_FILE = '/tmp/scan/bom.json';
 const IGNORE_FILE = '/etc/trivy-lookout/trivyignore';
 
 /**
  * The main scan container's script. Trivy's own log goes to a file; on success the container log
- * holds the gzip+base64 result (compact, and unambiguous to decode) and one line of `trivy version`
- * (the DB the scan used), on failure only Trivy's error log, which becomes the failure reason.
+ * holds the gzip+base64 result (compact, and unambiguous to decode), then, when SCAN_SBOM is set, one
+ * line with the same result converted to CycloneDX by `trivy convert` (no second scan: the JSON lists
+ * every package with --list-all-pkgs), and one line of `trivy version` (the DB the scan used). On
+ * failure only Trivy's error log, which becomes the failure reason. A failed conversion leaves the
+ * SBOM line out and the scan still counts.
  */
 export const SCAN_SCRIPT = [
   'mkdir -p /tmp/scan',
@@ -51,9 +55,23 @@ export const SCAN_SCRIPT = [
   'rc=$?',
   'if [ "$rc" -ne 0 ]; then cat /tmp/scan/trivy.log; exit "$rc"; fi',
   `gzip -c ${RESULT_FILE} | base64`,
+  `if [ -n "$SCAN_SBOM" ] && trivy convert --quiet --format cyclonedx --output ${BOM_FILE} ${RESULT_FILE} 2>/tmp/scan/convert.log; then`,
+  `  printf '${TRIVY_CYCLONEDX_PREFIX}'; gzip -c ${BOM_FILE} | base64 | tr -d '\\n'; echo`,
+  'fi',
   // Which DB the result came from (standalone mode; a client in ClientServer mode has none).
   `printf '${TRIVY_VERSION_PREFIX}'; trivy version --format json --cache-dir ${CACHE_DIR} 2>/dev/null || echo '{}'`,
 ].join('\n');
+
+/**
+ * Trivy's `--scanners` for the image scanners switched on (Trivy-Operator's getSecurityChecks); an
+ * empty list when only the SBOM is wanted (Trivy then only lists packages).
+ */
+export function imageScanners(operator: Config['operator']): string {
+  return [
+    ...(operator.vulnerabilityScannerEnabled ? ['vuln'] : []),
+    ...(operator.exposedSecretScannerEnabled ? ['secret'] : []),
+  ].join(',');
+}
 
 /** Builds the Job (and its Secret) that scans one image. Pure: settings + image → manifests. */
 export function buildScanJob(
@@ -87,6 +105,7 @@ export function buildScanJob(
     { name: 'TRIVY_IGNORE_UNFIXED', value: String(trivy.ignoreUnfixed) },
     { name: 'TRIVY_TIMEOUT', value: formatGoDuration(trivy.timeoutMs) },
     { name: 'TRIVY_CACHE_DIR', value: CACHE_DIR },
+    ...(operator.sbomGenerationEnabled ? [{ name: 'SCAN_SBOM', value: 'true' }] : []),
   ];
   if (matchesRegistry(trivy.insecureRegistries, input.registryHost))
     env.push({ name: 'TRIVY_INSECURE', value: 'true' });
@@ -106,7 +125,9 @@ export function buildScanJob(
     '--format',
     'json',
     '--scanners',
-    'vuln,secret',
+    imageScanners(operator),
+    // Every package, not only vulnerable ones: what the SBOM is made of (Trivy-Operator's getPkgList).
+    ...(operator.sbomGenerationEnabled ? ['--list-all-pkgs'] : []),
     '--java-db-repository',
     trivy.javaDbRepository,
   ];

@@ -16,6 +16,19 @@ export interface ReportObject {
   report: unknown;
 }
 
+/** A cluster-scoped report object: no namespace, no owner. */
+export interface ClusterReportObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    resourceVersion?: string;
+  };
+  report: unknown;
+}
+
 /** Creates or replaces namespaced report objects, retrying on a write conflict. */
 export class ReportWriter {
   private readonly api: CustomObjectsApi;
@@ -53,6 +66,38 @@ export class ReportWriter {
       }
     }
     throw kubeError(new Error('too many conflicting writes'), `write ${plural}`, { namespace, name });
+  }
+
+  /** Creates or replaces a cluster-scoped report object (ClusterSbomReport), retrying on a conflict. */
+  async upsertCluster(plural: string, report: ClusterReportObject): Promise<void> {
+    const { name } = report.metadata;
+    const common = { group: API_GROUP, version: API_VERSION, plural };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const current = (await this.api.getClusterCustomObject({ ...common, name })) as ClusterReportObject;
+        await this.api.replaceClusterCustomObject({
+          ...common,
+          name,
+          body: {
+            ...report,
+            metadata: { ...report.metadata, resourceVersion: current.metadata.resourceVersion },
+          },
+        });
+        return;
+      } catch (err) {
+        if (isNotFound(err)) {
+          try {
+            await this.api.createClusterCustomObject({ ...common, body: report });
+            return;
+          } catch (createErr) {
+            if (!isConflict(createErr)) throw kubeError(createErr, `create ${plural}`, { name });
+            continue;
+          }
+        }
+        if (!isConflict(err)) throw kubeError(err, `write ${plural}`, { name });
+      }
+    }
+    throw kubeError(new Error('too many conflicting writes'), `write ${plural}`, { name });
   }
 
   /** The `.report` of an existing object, to copy the result of an image scanned for another workload. */

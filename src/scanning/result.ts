@@ -30,6 +30,23 @@ export interface FailedScan {
 
 /** Marks the log line carrying `trivy version --format json` after the result (see SCAN_SCRIPT). */
 export const TRIVY_VERSION_PREFIX = 'trivy-version: ';
+/** Marks the log line carrying the CycloneDX SBOM (gzip+base64, one line) after the result. */
+export const TRIVY_CYCLONEDX_PREFIX = 'trivy-cyclonedx: ';
+/** Lines of the scan log that are not part of the result (they never look like base64). */
+const isSideLine = (line: string): boolean =>
+  line.startsWith(TRIVY_VERSION_PREFIX) || line.startsWith(TRIVY_CYCLONEDX_PREFIX);
+
+/**
+ * The CycloneDX JSON text of the scan log's SBOM line, or undefined when there is none (SBOM off,
+ * the conversion failed, an older scan pod). Malformed data is a TRIVY_OUTPUT_INVALID error.
+ */
+export function decodeScanSbom(log: string): string | undefined {
+  const line = log.split('\n').find((l) => l.startsWith(TRIVY_CYCLONEDX_PREFIX));
+  if (line === undefined) return undefined;
+  const data = line.slice(TRIVY_CYCLONEDX_PREFIX.length).trim();
+  if (!data) return undefined;
+  return gunzipBase64(data, 'the SBOM');
+}
 
 /** When the Trivy databases a scan used were built (their metadata `UpdatedAt`), where known. */
 export interface ScanDatabases {
@@ -71,26 +88,25 @@ export function scanDatabasesFromLog(log: string): ScanDatabases {
 export function decodeScanLog(log: string): string {
   const trimmed = log
     .split('\n')
-    .filter((line) => !line.startsWith(TRIVY_VERSION_PREFIX))
+    .filter((line) => !isSideLine(line))
     .join('\n')
     .trim();
   if (!trimmed) throw new LookoutError(ErrorCodes.TRIVY_OUTPUT_INVALID, 'the scan produced no output');
-  if (!/^[A-Za-z0-9+/=\s]+$/.test(trimmed)) {
-    throw new LookoutError(
-      ErrorCodes.TRIVY_OUTPUT_INVALID,
-      `the scan output is not base64: ${preview(trimmed)}`,
-    );
+  return gunzipBase64(trimmed, 'the scan output');
+}
+
+function gunzipBase64(text: string, what: string): string {
+  if (!/^[A-Za-z0-9+/=\s]+$/.test(text)) {
+    throw new LookoutError(ErrorCodes.TRIVY_OUTPUT_INVALID, `${what} is not base64: ${preview(text)}`);
   }
   let json: Buffer;
   try {
-    json = gunzipSync(Buffer.from(trimmed, 'base64'));
+    json = gunzipSync(Buffer.from(text, 'base64'));
   } catch (err) {
     throw new LookoutError(
       ErrorCodes.TRIVY_OUTPUT_INVALID,
-      `the scan output is not gzip data: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
+      `${what} is not gzip data: ${(err as Error).message}`,
+      { cause: err },
     );
   }
   return json.toString('utf8');

@@ -8,13 +8,19 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import { ReportAnnotation, ReportKind, ReportLabel } from '../crds/index.ts';
+import { MANAGED_BY_TRIVY_OPERATOR, ReportAnnotation, ReportKind, ReportLabel } from '../crds/index.ts';
+import type { SbomReportData } from '../crds/index.ts';
 import {
   buildExposedSecretReportData,
+  buildSbomReportData,
   buildVulnerabilityReportData,
+  clusterSbomReportName,
   fitReportToLimit,
+  fitSbomToLimit,
   parseTrivyImageResult,
   trimmedAnnotation,
+  type FitResult,
+  type TrivyImageResult,
 } from '../reports/index.ts';
 import {
   contentHash,
@@ -26,7 +32,7 @@ import {
 import { credentialsFor, credentialsFromSecrets } from './credentials.ts';
 import type { RegistryCredentials } from './job-manifest.ts';
 import { ScanAnnotation } from './names.ts';
-import type { ReportObject, ReportWriter } from './report-writer.ts';
+import type { ClusterReportObject, ReportObject, ReportWriter } from './report-writer.ts';
 import { workloadKey, type Workload } from './workload-resolver.ts';
 
 /** One container's image as the scanner needs it. */
@@ -60,6 +66,36 @@ interface KnownResult {
 
 const VULN = ReportKind.VulnerabilityReport.plural;
 const SECRET = ReportKind.ExposedSecretReport.plural;
+const SBOM = ReportKind.SbomReport.plural;
+const CLUSTER_SBOM = ReportKind.ClusterSbomReport.plural;
+
+/** The per-container report kinds an image scan writes. */
+type ImageReportKind = 'VulnerabilityReport' | 'ExposedSecretReport' | 'SbomReport';
+const PLURAL: Record<ImageReportKind, string> = {
+  VulnerabilityReport: VULN,
+  ExposedSecretReport: SECRET,
+  SbomReport: SBOM,
+};
+
+/**
+ * The report kinds the image scanners switched on write, in a fixed order (Trivy-Operator's
+ * operator.vulnerabilityScannerEnabled, exposedSecretScannerEnabled, sbomGenerationEnabled). Empty:
+ * no image is scanned.
+ */
+export function imageReportKinds(config: Config): ImageReportKind[] {
+  const { operator } = config;
+  return [
+    ...(operator.vulnerabilityScannerEnabled ? (['VulnerabilityReport'] as const) : []),
+    ...(operator.exposedSecretScannerEnabled ? (['ExposedSecretReport'] as const) : []),
+    ...(operator.sbomGenerationEnabled ? (['SbomReport'] as const) : []),
+  ];
+}
+
+/** The report kind whose objects index the results (the first written): its watch feeds {@link ScanResults.onReport}. */
+export function indexReportPlural(config: Config): string {
+  const first = imageReportKinds(config)[0];
+  return first === undefined ? VULN : PLURAL[first];
+}
 
 /**
  * Scan results, held in the report objects themselves: this keeps only an index (which report holds
@@ -162,27 +198,40 @@ export class ScanResults {
     return credentialsFor(credentialsFromSecrets(secrets), registry);
   }
 
-  /** Parses a finished scan and writes both reports for every consumer. Returns how many were written. */
-  async fileResult(key: string, json: string, targets: ReportTarget[]): Promise<number> {
+  /**
+   * Parses a finished scan and writes the reports of every switched-on kind for every consumer (and
+   * the ClusterSbomReport of the image, when asked). `cycloneDx` is the scan's SBOM, when it made one.
+   * Returns how many consumers got reports.
+   */
+  async fileResult(key: string, json: string, targets: ReportTarget[], cycloneDx?: string): Promise<number> {
     const result = parseTrivyImageResult(json);
     const now = new Date(this.now());
+    const kinds = new Set(imageReportKinds(this.config));
+    if (kinds.has('SbomReport') && cycloneDx === undefined && (result.results[0]?.packages ?? 0) > 0)
+      this.log.warn({ image: key }, 'the scan made no SBOM (trivy convert failed); no SbomReport written');
     let written = 0;
     let source: KnownResult['source'] | undefined;
     for (const target of targets) {
       const { workload, image } = target;
       const imageRef = parseImageReference(image.ref);
-      const scannerVersion = this.config.trivy.tag;
-      const vuln = buildVulnerabilityReportData(result, {
+      const options = {
         image: { ...imageRef, digest: image.digest ?? imageRef.digest },
-        scannerVersion,
+        scannerVersion: this.config.trivy.tag,
         now,
-      });
-      const secrets = buildExposedSecretReportData(result, {
-        image: { ...imageRef, digest: image.digest ?? imageRef.digest },
-        scannerVersion,
-        now,
-      });
-      const name = await this.writeReports(target, key, now, vuln, secrets);
+      };
+      const data: Partial<Record<ImageReportKind, unknown>> = {};
+      if (kinds.has('VulnerabilityReport'))
+        data.VulnerabilityReport = buildVulnerabilityReportData(result, {
+          ...options,
+          additionalFields: this.config.trivy.additionalVulnerabilityReportFields,
+          severitySource: this.config.trivy.severitySource,
+        });
+      if (kinds.has('ExposedSecretReport'))
+        data.ExposedSecretReport = buildExposedSecretReportData(result, options);
+      if (kinds.has('SbomReport') && cycloneDx !== undefined)
+        data.SbomReport = this.sbomData(key, result, cycloneDx, options);
+      const name = await this.writeReports(target, key, now, data);
+      if (data.SbomReport) await this.writeClusterSbom(data.SbomReport as SbomReportData);
       source ??= { namespace: workload.namespace, name };
       written += 1;
     }
@@ -195,19 +244,28 @@ export class ScanResults {
     const { workload, image } = target;
     const known = this.known.get(key);
     if (!known) return false;
-    const vuln = (await this.writer.readReport(VULN, known.source.namespace, known.source.name)) as
-      Record<string, unknown> | undefined;
-    const secrets = (await this.writer.readReport(SECRET, known.source.namespace, known.source.name)) as
-      Record<string, unknown> | undefined;
-    if (!vuln || !secrets) return false;
+    const data: Partial<Record<ImageReportKind, unknown>> = {};
+    for (const kind of imageReportKinds(this.config)) {
+      const report = (await this.writer.readReport(
+        PLURAL[kind],
+        known.source.namespace,
+        known.source.name,
+      )) as Record<string, unknown> | undefined;
+      // An image without packages has no SBOM report; the others are always written.
+      if (!report && kind !== 'SbomReport') return false;
+      if (report) data[kind] = report;
+    }
     // Same digest, possibly another tag or registry alias: the artifact says what this workload runs.
     const artifact = { repository: image.repository, tag: image.tag, digest: image.digest ?? '' };
-    const retag = (data: Record<string, unknown>) => ({
-      ...data,
-      registry: { server: image.registry },
-      artifact: { ...(data.artifact as Record<string, unknown>), ...artifact },
-    });
-    await this.writeReports(target, key, new Date(known.scannedAt), retag(vuln), retag(secrets));
+    for (const [kind, report] of Object.entries(data) as [ImageReportKind, Record<string, unknown>][]) {
+      data[kind] = {
+        ...report,
+        registry: { server: image.registry },
+        artifact: { ...(report.artifact as Record<string, unknown>), ...artifact },
+      };
+    }
+    await this.writeReports(target, key, new Date(known.scannedAt), data);
+    if (data.SbomReport) await this.writeClusterSbom(data.SbomReport as SbomReportData);
     this.log.info(
       { workload: workloadKey(workload), container: image.container, image: key },
       'report copied from an earlier scan of the same image',
@@ -219,12 +277,11 @@ export class ScanResults {
     for (const container of containers) {
       const meta = reportMetadata(workload, container, { specHash: '', ttlMs: null });
       this.ownDeletes.add(`${meta.namespace}/${meta.name}`);
-      await this.writer
-        .delete(VULN, meta.namespace, meta.name)
-        .catch((err: unknown) => this.log.warn({ err }, 'delete report failed'));
-      await this.writer
-        .delete(SECRET, meta.namespace, meta.name)
-        .catch((err: unknown) => this.log.warn({ err }, 'delete report failed'));
+      for (const kind of imageReportKinds(this.config)) {
+        await this.writer
+          .delete(PLURAL[kind], meta.namespace, meta.name)
+          .catch((err: unknown) => this.log.warn({ err }, 'delete report failed'));
+      }
     }
   }
 
@@ -261,49 +318,89 @@ export class ScanResults {
     return undefined;
   }
 
+  /** The SBOM report data of an image, or undefined (no packages, or a BOM that cannot be read). */
+  private sbomData(
+    key: string,
+    result: TrivyImageResult,
+    cycloneDx: string,
+    options: Parameters<typeof buildSbomReportData>[2],
+  ): SbomReportData | undefined {
+    try {
+      return buildSbomReportData(result, cycloneDx, options);
+    } catch (err) {
+      this.log.warn({ image: key, err: (err as Error).message }, 'unreadable SBOM; no SbomReport written');
+      return undefined;
+    }
+  }
+
+  /** The image's ClusterSbomReport (operator.clusterSbomCacheEnabled), named as Trivy-Operator names it. */
+  private async writeClusterSbom(data: SbomReportData): Promise<void> {
+    if (!this.config.operator.clusterSbomCacheEnabled) return;
+    const name = clusterSbomReportName(data);
+    const fitted = this.fit('ClusterSbomReport', name, data);
+    const object: ClusterReportObject = {
+      apiVersion: 'aquasecurity.github.io/v1alpha1',
+      kind: 'ClusterSbomReport',
+      metadata: {
+        name,
+        labels: { 'resource-image-id': name, [ReportLabel.managedBy]: MANAGED_BY_TRIVY_OPERATOR },
+        ...(fitted.trimmed ? { annotations: trimmedAnnotation(fitted.trimmed) } : {}),
+      },
+      report: fitted.data,
+    };
+    await this.writer.upsertCluster(CLUSTER_SBOM, object);
+  }
+
+  /** Report data fitted into etcd's limit, the cut logged. */
+  private fit(kind: string, name: string, data: unknown): FitResult<unknown> {
+    const fitted =
+      kind === 'SbomReport' || kind === 'ClusterSbomReport'
+        ? fitSbomToLimit(data as SbomReportData)
+        : fitReportToLimit(data as Parameters<typeof fitReportToLimit>[0]);
+    if (fitted.trimmed)
+      this.log.warn({ report: name, kind, ...fitted.trimmed }, 'report trimmed to fit etcd');
+    return fitted;
+  }
+
   private async writeReports(
     { workload, image, labels }: ReportTarget,
     key: string,
     scannedAt: Date,
-    vulnData: unknown,
-    secretData: unknown,
+    data: Partial<Record<ImageReportKind, unknown>>,
   ): Promise<string> {
-    const meta = reportMetadata(workload, image.container, {
-      // What the report describes: this container's image at this digest.
-      specHash: contentHash({ container: image.container, image: image.ref, digest: image.digest ?? null }),
-      ttlMs: this.config.operator.scannerReportTtlMs,
-      extraLabels: labels,
-    });
-    const annotations = {
-      ...meta.annotations,
-      [ScanAnnotation.imageKey]: key,
-      [ScanAnnotation.scannedAt]: scannedAt.toISOString(),
-    };
-    for (const [kind, plural, data] of [
-      ['VulnerabilityReport', VULN, vulnData],
-      ['ExposedSecretReport', SECRET, secretData],
-    ] as const) {
-      const fitted = fitReportToLimit(data as Parameters<typeof fitReportToLimit>[0]);
+    const metaFor = (ttlMs: number | null) =>
+      reportMetadata(workload, image.container, {
+        // What the report describes: this container's image at this digest.
+        specHash: contentHash({ container: image.container, image: image.ref, digest: image.digest ?? null }),
+        ttlMs,
+        extraLabels: labels,
+      });
+    const meta = metaFor(this.config.operator.scannerReportTtlMs);
+    for (const [kind, report] of Object.entries(data) as [ImageReportKind, unknown][]) {
+      if (report === undefined) continue;
+      // As Trivy-Operator: SbomReports carry no report-ttl (only its ClusterSbomReports expire).
+      const { annotations: base, ...rest } = kind === 'SbomReport' ? metaFor(null) : meta;
+      const annotations = {
+        ...base,
+        [ScanAnnotation.imageKey]: key,
+        [ScanAnnotation.scannedAt]: scannedAt.toISOString(),
+      };
+      const fitted = this.fit(kind, `${rest.namespace}/${rest.name}`, report);
       const object: ReportObject = {
         apiVersion: 'aquasecurity.github.io/v1alpha1',
         kind,
         metadata: {
-          name: meta.name,
-          namespace: meta.namespace,
-          labels: meta.labels,
+          name: rest.name,
+          namespace: rest.namespace,
+          labels: rest.labels,
           annotations: fitted.trimmed
             ? { ...annotations, ...trimmedAnnotation(fitted.trimmed) }
             : annotations,
-          ownerReferences: meta.ownerReferences,
+          ownerReferences: rest.ownerReferences,
         },
         report: fitted.data,
       };
-      if (fitted.trimmed)
-        this.log.warn(
-          { report: `${meta.namespace}/${meta.name}`, kind, ...fitted.trimmed },
-          'report trimmed to fit etcd',
-        );
-      await this.writer.upsert(plural, object);
+      await this.writer.upsert(PLURAL[kind], object);
     }
     this.reportOf.set(`${workloadKey(workload)}|${image.container}`, { key, name: meta.name });
     return meta.name;

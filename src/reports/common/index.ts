@@ -26,6 +26,7 @@ export {
   REPORT_METADATA_HEADROOM_BYTES,
   TRIMMED_ANNOTATION,
   fitReportToLimit,
+  fitSbomToLimit,
   trimmedAnnotation,
 } from './size-guard.ts';
 export type { FindingList, FitResult, TrimInfo } from './size-guard.ts';

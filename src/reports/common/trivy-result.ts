@@ -30,7 +30,7 @@ export interface TrivyVulnerability {
   readonly installedVersion: string;
   readonly fixedVersion: string;
   readonly status?: string;
-  /** Trivy's own overall severity: the report's severity (see vulnerabilitySeverity). */
+  /** Trivy's own overall severity (the report's with `trivy.severitySource: trivy`; see vulnerabilitySeverity). */
   readonly severity?: string;
   readonly severitySource?: string;
   /** Vendor → Trivy's severity number (0 unknown … 4 critical). */
@@ -60,6 +60,8 @@ export interface TrivyTargetResult {
   readonly type?: string;
   readonly vulnerabilities: readonly TrivyVulnerability[];
   readonly secrets: readonly TrivySecret[];
+  /** How many packages Trivy listed (all of them with --list-all-pkgs); the list itself is dropped. */
+  readonly packages: number;
 }
 
 /** The parts of one `trivy image` JSON report that the reports are built from. */
@@ -245,6 +247,7 @@ function readResult(value: unknown, path: string): TrivyTargetResult {
     secrets: optionalArray(r, 'Secrets', path).map((item, index) =>
       readSecret(item, `${path}.Secrets[${index}]`),
     ),
+    packages: optionalArray(r, 'Packages', path).length,
   };
 }
 

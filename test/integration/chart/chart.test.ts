@@ -533,7 +533,7 @@ describe('the Helm chart, rendered', () => {
       [[''], ['events'], ['create', 'patch'], []],
       [
         ['aquasecurity.github.io'],
-        ['vulnerabilityreports', 'exposedsecretreports'],
+        ['vulnerabilityreports', 'exposedsecretreports', 'sbomreports'],
         ['get', 'list', 'watch', 'create', 'update', 'delete'],
         [],
       ],
@@ -618,6 +618,96 @@ describe('the Helm chart, rendered', () => {
     assert.deepEqual(shopRole?.rules, [
       { apiGroups: [''], resources: ['secrets'], resourceNames: ['regcred', 'other'], verbs: ['get'] },
     ]);
+
+    // The ClusterSbomReport cache (operator.clusterSbomCacheEnabled): written as a whole, never deleted.
+    const cache = await renderChart('lookout', 'trivy-system', [
+      '--set',
+      'operator.clusterSbomCacheEnabled=true',
+    ]);
+    const cacheRules = (
+      (cache.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'lookout-trivy-lookout')?.rules ??
+        []) as V1PolicyRule[]
+    ).filter((r) => r.resources?.includes('clustersbomreports') && r.verbs.includes('create'));
+    assert.deepEqual(
+      cacheRules.map((r) => [r.resources, r.verbs]),
+      [[['clustersbomreports'], ['get', 'create', 'update']]],
+    );
+
+    // One image scanner alone: only its report kind is written.
+    const secretsOnly = await renderChart('lookout', 'trivy-system', [
+      '--set',
+      'operator.vulnerabilityScannerEnabled=false',
+      '--set',
+      'operator.sbomGenerationEnabled=false',
+    ]);
+    const written = (secretsOnly.find(
+      (o) => o.kind === 'ClusterRole' && o.metadata.name === 'lookout-trivy-lookout',
+    )?.rules ?? []) as V1PolicyRule[];
+    assert.deepEqual(
+      written
+        .filter((r) => r.verbs.includes('create') && r.apiGroups?.includes('aquasecurity.github.io'))
+        .map((r) => r.resources)[0],
+      ['exposedsecretreports'],
+    );
+  });
+
+  it('grants only reads with every scanner off: a pure exporter (and its leader-election Lease)', async () => {
+    const off = [
+      'vulnerabilityScannerEnabled',
+      'exposedSecretScannerEnabled',
+      'sbomGenerationEnabled',
+      'configAuditScannerEnabled',
+      'rbacAssessmentScannerEnabled',
+      'infraAssessmentScannerEnabled',
+      'clusterComplianceEnabled',
+    ].flatMap((key) => ['--set', `operator.${key}=false`]);
+    const objects = await renderChart('lookout', 'trivy-system', off);
+    const rules = (kind: string) =>
+      (
+        (objects.find((o) => o.kind === kind && o.metadata.name === 'lookout-trivy-lookout')?.rules ??
+          []) as V1PolicyRule[]
+      ).map((r) => [r.apiGroups, r.resources, r.verbs, r.resourceNames ?? []]);
+    assert.deepEqual(rules('ClusterRole'), [
+      [[''], ['namespaces'], ['list', 'watch'], []],
+      [
+        ['aquasecurity.github.io'],
+        [
+          'vulnerabilityreports',
+          'clustervulnerabilityreports',
+          'exposedsecretreports',
+          'configauditreports',
+          'clusterconfigauditreports',
+          'rbacassessmentreports',
+          'clusterrbacassessmentreports',
+          'infraassessmentreports',
+          'clusterinfraassessmentreports',
+          'clustercompliancereports',
+          'sbomreports',
+          'clustersbomreports',
+        ],
+        ['list', 'watch'],
+        [],
+      ],
+    ]);
+    // Only the Lease of leader election is written; without it, the Role grants nothing.
+    assert.deepEqual(rules('Role'), [
+      [['coordination.k8s.io'], ['leases'], ['create'], []],
+      [['coordination.k8s.io'], ['leases'], ['get', 'update'], ['trivy-lookout-lock']],
+    ]);
+    const noLease = await renderChart('lookout', 'trivy-system', [
+      ...off,
+      '--set',
+      'operator.leaderElectionEnabled=false',
+      '--set-json',
+      'operator.privateRegistryScanSecretsNames={"shop":"regcred"}',
+      '--set',
+      'operator.accessGlobalSecretsAndServiceAccount=false',
+    ]);
+    const verbs = noLease
+      .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
+      .filter((o) => !o.metadata.name.includes('-reports-'))
+      .flatMap((o) => ((o.rules ?? []) as V1PolicyRule[]).flatMap((r) => r.verbs));
+    assert.deepEqual([...new Set(verbs)].sort(), ['list', 'watch']);
   });
 });
 

@@ -57,6 +57,10 @@ describe('loadConfig defaults', () => {
       leaderElectionEnabled: true,
       leaderElectionId: 'trivy-lookout-lock',
       logLevel: 'info',
+      vulnerabilityScannerEnabled: true,
+      exposedSecretScannerEnabled: true,
+      sbomGenerationEnabled: true,
+      clusterSbomCacheEnabled: false,
     });
     assert.deepEqual(config.trivyOperator, {
       skipInitContainers: false,
@@ -86,6 +90,8 @@ describe('loadConfig defaults', () => {
       timeoutMs: 300_000,
       resources: { requests: { cpu: '100m', memory: '100M' }, limits: { cpu: '500m', memory: '500M' } },
       ignoreFile: null,
+      additionalVulnerabilityReportFields: [],
+      severitySource: 'trivy-operator',
     });
   });
 

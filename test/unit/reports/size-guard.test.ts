@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import type { Severity, VulnerabilityReportData } from '../../../src/crds/index.ts';
 import { isLookoutError } from '../../../src/errors/index.ts';
 import {
+  ADDITIONAL_VULNERABILITY_FIELDS,
   REPORT_DATA_LIMIT_BYTES,
   TRIMMED_ANNOTATION,
   buildExposedSecretReportData,
@@ -21,6 +22,8 @@ const options = {
   image: parseImageReference('ghcr.io/acme/monolith:9'),
   scannerVersion: '0.72.0',
   now: new Date(0),
+  // Every optional field: the largest reports a setting can ask for.
+  additionalFields: ADDITIONAL_VULNERABILITY_FIELDS,
 };
 const SEVERITY_NUMBER: Record<Severity, number> = { UNKNOWN: 0, LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
 const size = (value: unknown): number => Buffer.byteLength(JSON.stringify(value), 'utf8');

@@ -10,19 +10,20 @@
  * Where we differ (Trivy-Operator files: pkg/vulnerabilityreport/io.go and builder.go,
  * pkg/plugins/trivy/plugin.go, pkg/exposedsecretreport/io.go and builder.go; ours: src/reports/vulnerability/
  * build.ts, src/reports/exposedsecret/build.ts, src/reports/common/{report-parts,trivy-result,size-guard}.ts,
- * src/workloads/report-metadata.ts, src/scanning/scan-results.ts). src/ is not changed here: issue #16.
+ * src/workloads/report-metadata.ts, src/scanning/scan-results.ts). Issue #16 made the defaults Trivy-Operator's
+ * (additional fields and severity rule); the tests below show both settings.
  *
  * | field                                | Trivy-Operator v0.32.0                                     | trivy-lookout                                                | on these fixtures          |
  * | ------------------------------------ | ---------------------------------------------------------- | ------------------------------------------------------------ | -------------------------- |
- * | vulnerabilities[].description        | only with additional field Description (io.go)             | always when Trivy has one (build.ts)                         | differs (TO default)       |
- * | vulnerabilities[].links              | [] unless Links (io.go)                                    | References, always (build.ts)                                | differs (TO default)       |
- * | vulnerabilities[].cvss               | only with CVSS (io.go)                                     | always when Trivy has CVSS (build.ts)                        | differs (TO default)       |
- * | vulnerabilities[].target             | "" unless Target (io.go)                                   | Result.Target, always (build.ts)                             | differs (TO default)       |
- * | vulnerabilities[].class              | only with Class (io.go)                                    | always (build.ts)                                            | differs (TO default)       |
- * | vulnerabilities[].packageType        | only with PackageType (io.go)                              | always (build.ts)                                            | differs (TO default)       |
- * | vulnerabilities[].packagePath        | only with PackagePath (io.go)                              | always when Trivy has PkgPath (build.ts)                     | differs (TO default)       |
- * | vulnerabilities[].cvsssource         | never set (io.go)                                          | SeveritySource (build.ts)                                    | differs                    |
- * | vulnerabilities[].severity           | VendorSeverity[SeveritySource], else UNKNOWN (io.go)       | Trivy's Severity, else that vendor's (build.ts)              | same; derived cases differ |
+ * | vulnerabilities[].description        | only with additional field Description (io.go)             | the same (build.ts)                                          | same                       |
+ * | vulnerabilities[].links              | [] unless Links (io.go)                                    | the same (build.ts)                                          | same                       |
+ * | vulnerabilities[].cvss               | only with CVSS (io.go)                                     | the same (build.ts)                                          | same                       |
+ * | vulnerabilities[].target             | "" unless Target (io.go)                                   | the same (build.ts)                                          | same                       |
+ * | vulnerabilities[].class              | only with Class (io.go)                                    | the same (build.ts)                                          | same                       |
+ * | vulnerabilities[].packageType        | only with PackageType (io.go)                              | the same (build.ts)                                          | same                       |
+ * | vulnerabilities[].packagePath        | only with PackagePath (io.go)                              | the same (build.ts)                                          | same                       |
+ * | vulnerabilities[].cvsssource         | never set (io.go)                                          | SeveritySource, with CVSS only (build.ts)                    | same; with CVSS differs    |
+ * | vulnerabilities[].severity           | VendorSeverity[SeveritySource], else UNKNOWN (io.go)       | the same; trivy.severitySource=trivy: Trivy's (build.ts)     | same                       |
  * | vulnerabilities[].score              | last non-NVD vendor's V3 in Go map order, else NVD (io.go) | SeveritySource vendor, else by name, else NVD (build.ts)     | same; 2+ vendors differ    |
  * | vulnerabilities[].packagePURL        | PURL parsed, re-serialised (io.go)                         | Trivy's string as is (trivy-result.ts)                       | same; derived case differs |
  * | vulnerabilities (list)               | all, always (io.go)                                        | cut lowest severity first past etcd's limit (size-guard.ts)  | same (small report)        |
@@ -56,8 +57,10 @@ import { buildLayout, renderReport } from '../../../src/metrics/index.ts';
 import {
   MAX_MATCH_LENGTH,
   buildExposedSecretReportData,
+  ADDITIONAL_VULNERABILITY_FIELDS,
   buildVulnerabilityReportData,
   parseTrivyImageResult,
+  type VulnerabilityReportOptions,
 } from '../../../src/reports/index.ts';
 import { parseImageReference, reportMetadata, type WorkloadRef } from '../../../src/workloads/index.ts';
 import { ALL_FAMILIES } from '../metrics/support.ts';
@@ -85,15 +88,6 @@ const toCases = (image: 'java' | 'secret'): ToCase[] =>
 /** The clock of the Trivy-Operator fixtures (see their README), so updateTimestamp is comparable. */
 const NOW = new Date('2026-01-02T03:04:05Z');
 const ALL_FIELDS = 'Description,Links,CVSS,Target,Class,PackageType,PackagePath';
-const OPTIONAL_FIELDS = [
-  'description',
-  'links',
-  'cvss',
-  'target',
-  'class',
-  'packageType',
-  'packagePath',
-] as const;
 /** The fields Trivy-Operator writes whatever its config says (pkg/vulnerabilityreport/io.go). */
 const ALWAYS_FIELDS = [
   'vulnerabilityID',
@@ -109,9 +103,18 @@ const ALWAYS_FIELDS = [
   'packagePURL',
 ] as const;
 
-function ours(json: string, toCase: Pick<ToCase, 'imageRef' | 'trivyTag'>) {
+function ours(
+  json: string,
+  toCase: Pick<ToCase, 'imageRef' | 'trivyTag'>,
+  settings: Pick<VulnerabilityReportOptions, 'additionalFields' | 'severitySource'> = {},
+) {
   const result = parseTrivyImageResult(json);
-  const options = { image: parseImageReference(toCase.imageRef), scannerVersion: toCase.trivyTag, now: NOW };
+  const options = {
+    image: parseImageReference(toCase.imageRef),
+    scannerVersion: toCase.trivyTag,
+    now: NOW,
+    ...settings,
+  };
   return {
     vuln: buildVulnerabilityReportData(result, options),
     secret: buildExposedSecretReportData(result, options),
@@ -201,44 +204,36 @@ describe('VulnerabilityReport (java image) against Trivy-Operator', () => {
     assert.equal(log4j?.packagePURL, 'pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1');
   });
 
-  it('with every additionalVulnerabilityReportFields set, Trivy-Operator writes exactly ours, less cvsssource', () => {
+  it("same by default (the setting unset): exactly Trivy-Operator's report, field for field", () => {
+    assert.deepEqual(vuln, to.vulnerabilityReport);
+    for (const v of to.vulnerabilityReport.vulnerabilities as (Vulnerability & Json)[]) {
+      // Trivy-Operator without the setting: links [] and target "" (always in its JSON), the rest absent.
+      assert.deepEqual(v.links, []);
+      assert.equal(v.target, '');
+      for (const field of ['description', 'cvss', 'class', 'packageType', 'packagePath', 'cvsssource']) {
+        assert.equal(field in v, false, `${v.vulnerabilityID} ${field} absent in Trivy-Operator's`);
+      }
+    }
+    // Exactly its keys, per finding.
     vuln.vulnerabilities.forEach((v, i) => {
-      const { cvsssource, ...rest } = v;
-      assert.deepEqual(rest, toAll.vulnerabilityReport.vulnerabilities[i], v.vulnerabilityID);
-      // Difference: cvsssource is in Trivy-Operator's type but its code never sets it.
-      assert.equal(cvsssource, v.vulnerabilityID.startsWith('CVE-') ? 'ghsa' : 'debian');
-      assert.equal('cvsssource' in (toAll.vulnerabilityReport.vulnerabilities[i] as object), false);
+      assert.deepEqual(
+        Object.keys(v).sort(),
+        Object.keys(to.vulnerabilityReport.vulnerabilities[i] ?? {}).sort(),
+      );
     });
   });
 
-  it('differs from its default config: we write description, links, cvss, target, class, packageType, packagePath', () => {
-    const trivy = parseTrivyImageResult(trivyJson('java')).results.flatMap((r) =>
-      r.vulnerabilities.map((x) => ({ x, r })),
-    );
-    vuln.vulnerabilities.forEach((v, i) => {
-      const theirs = to.vulnerabilityReport.vulnerabilities[i] as Vulnerability & Json;
-      const raw = trivy[i];
-      assert.ok(raw);
-      // Trivy-Operator without the setting: links [] and target "" (always in its JSON), the rest absent.
-      assert.deepEqual(theirs.links, []);
-      assert.equal(theirs.target, '');
-      for (const field of ['description', 'cvss', 'class', 'packageType', 'packagePath'] as const) {
-        assert.equal(field in theirs, false, `${v.vulnerabilityID} ${field} absent in Trivy-Operator's`);
-      }
-      // Ours, always.
-      assert.equal(v.description, raw.x.description);
-      assert.deepEqual(v.links, raw.x.references);
-      assert.equal(v.target, raw.r.target);
-      assert.equal(v.class, raw.r.class);
-      assert.equal(v.packageType, raw.r.type);
-      assert.equal(v.packagePath, raw.x.pkgPath);
-      assert.deepEqual(v.cvss, Object.keys(raw.x.cvss).length > 0 ? raw.x.cvss : undefined);
-      for (const field of OPTIONAL_FIELDS) {
-        if (field === 'links' || field === 'target') continue;
-        assert.deepEqual(v[field], toAll.vulnerabilityReport.vulnerabilities[i]?.[field], field);
-      }
+  it('with every additionalVulnerabilityReportFields set, Trivy-Operator writes exactly ours, less cvsssource', () => {
+    const all = ours(trivyJson('java'), toAll, { additionalFields: ADDITIONAL_VULNERABILITY_FIELDS }).vuln;
+    assert.equal(ALL_FIELDS, ADDITIONAL_VULNERABILITY_FIELDS.join(','));
+    all.vulnerabilities.forEach((v, i) => {
+      const { cvsssource, ...rest } = v;
+      assert.deepEqual(rest, toAll.vulnerabilityReport.vulnerabilities[i], v.vulnerabilityID);
+      // Difference: cvsssource is in Trivy-Operator's type but its code never sets it; ours comes with CVSS.
+      assert.equal(cvsssource, v.vulnerabilityID.startsWith('CVE-') ? 'ghsa' : 'debian');
+      assert.equal('cvsssource' in (toAll.vulnerabilityReport.vulnerabilities[i] as object), false);
     });
-    const log4j = vuln.vulnerabilities[3];
+    const log4j = all.vulnerabilities[3];
     assert.deepEqual(
       {
         target: log4j?.target,
@@ -253,6 +248,33 @@ describe('VulnerabilityReport (java image) against Trivy-Operator', () => {
         packagePath: 'app/lib/log4j-core-2.14.1.jar',
       },
     );
+  });
+
+  it('each additional field alone adds only itself, as in Trivy-Operator (io.go)', () => {
+    const keyOf = {
+      Description: ['description'],
+      Links: [],
+      CVSS: ['cvss', 'cvsssource'],
+      Target: [],
+      Class: ['class'],
+      PackageType: ['packageType'],
+      PackagePath: ['packagePath'],
+    } as const;
+    const base = Object.keys(vuln.vulnerabilities[3] ?? {}).sort();
+    for (const field of ADDITIONAL_VULNERABILITY_FIELDS) {
+      const one = ours(trivyJson('java'), to, { additionalFields: [field] }).vuln.vulnerabilities[3];
+      assert.ok(one);
+      assert.deepEqual(Object.keys(one).sort(), [...base, ...keyOf[field]].sort(), field);
+      const all = toAll.vulnerabilityReport.vulnerabilities[3] as Vulnerability & Json;
+      for (const key of [
+        ...keyOf[field],
+        ...(field === 'Links' ? ['links'] : []),
+        ...(field === 'Target' ? ['target'] : []),
+      ]) {
+        if (key !== 'cvsssource')
+          assert.deepEqual((one as Vulnerability & Json)[key], all[key], `${field}: ${key}`);
+      }
+    }
   });
 
   it('artifact: same for a registry host with tag@digest; differs for a Docker Hub name with tag@digest', () => {
@@ -295,7 +317,10 @@ describe('VulnerabilityReport (java image) against Trivy-Operator', () => {
 describe('VulnerabilityReport: rules the real output does not reach (derived from it)', () => {
   const to = toCase('java', JAVA_REF);
   /** The log4j finding of the real output with some fields changed. */
-  const log4jWith = (change: (v: Json) => void): VulnerabilityReportData =>
+  const log4jWith = (
+    change: (v: Json) => void,
+    severitySource?: VulnerabilityReportOptions['severitySource'],
+  ): VulnerabilityReportData =>
     ours(
       derived('java', (root) => {
         const lang = root.Results[1] as { Vulnerabilities: Json[] };
@@ -305,38 +330,53 @@ describe('VulnerabilityReport: rules the real output does not reach (derived fro
         root.Results = [lang];
       }),
       to,
+      severitySource ? { severitySource } : {},
     ).vuln;
 
-  it('severity differs when Trivy fell back to the DB severity (no SeveritySource): TO UNKNOWN, ours HIGH', () => {
+  it('severity same by default when Trivy fell back to the DB severity (no SeveritySource): UNKNOWN', () => {
     // What Trivy writes when neither the data source nor NVD has a severity (autoDetectSeverity).
-    const data = log4jWith((v) => {
+    const fellBack = (v: Json) => {
       delete v.SeveritySource;
       v.Severity = 'HIGH';
       v.VendorSeverity = {};
-    });
+    };
     // TO pkg/vulnerabilityreport/io.go GetVulnerabilitiesFromScanResult:
     //   severity := sr.VendorSeverity[sr.SeveritySource].String() → the zero Severity, "UNKNOWN".
-    const toSeverity = 'UNKNOWN';
-    assert.equal(data.vulnerabilities[0]?.severity, 'HIGH');
-    assert.notEqual(data.vulnerabilities[0]?.severity, toSeverity);
-    // …so the summary (and trivy_image_vulnerabilities) differ: TO counts it as unknown.
+    const data = log4jWith(fellBack);
+    assert.equal(data.vulnerabilities[0]?.severity, 'UNKNOWN');
     assert.deepEqual(data.summary, {
       criticalCount: 0,
-      highCount: 1,
+      highCount: 0,
       mediumCount: 0,
       lowCount: 0,
-      unknownCount: 0,
+      unknownCount: 1,
       noneCount: 0,
     });
+    // trivy.severitySource: trivy counts it as `trivy image` shows it (differs from TO on purpose).
+    const trivy = log4jWith(fellBack, 'trivy');
+    assert.equal(trivy.vulnerabilities[0]?.severity, 'HIGH');
+    assert.equal(trivy.summary.highCount, 1);
+    assert.equal(trivy.summary.unknownCount, 0);
   });
 
-  it('severity differs when the DB has no details (VendorSeverity empty): TO UNKNOWN, ours Trivy’s', () => {
-    const data = log4jWith((v) => {
+  it('severity same by default when the DB has no vendor severities: UNKNOWN; with trivy: Trivy’s', () => {
+    const noVendor = (v: Json) => {
       v.Severity = 'LOW';
       v.SeveritySource = 'ghsa';
       delete v.VendorSeverity;
-    });
-    assert.equal(data.vulnerabilities[0]?.severity, 'LOW'); // TO: UNKNOWN (same line of io.go)
+    };
+    assert.equal(log4jWith(noVendor).vulnerabilities[0]?.severity, 'UNKNOWN'); // TO: the same line of io.go
+    assert.equal(log4jWith(noVendor, 'trivy').vulnerabilities[0]?.severity, 'LOW');
+  });
+
+  it('severity: the source vendor wins over Trivy’s own word by default (TO), Trivy’s with trivy', () => {
+    const disagree = (v: Json) => {
+      v.Severity = 'CRITICAL';
+      v.SeveritySource = 'ghsa';
+      v.VendorSeverity = { ghsa: 2, nvd: 4 };
+    };
+    assert.equal(log4jWith(disagree).vulnerabilities[0]?.severity, 'MEDIUM');
+    assert.equal(log4jWith(disagree, 'trivy').vulnerabilities[0]?.severity, 'CRITICAL');
   });
 
   it('score: with two non-NVD vendors TO picks by Go map order; ours is the SeveritySource vendor', () => {
@@ -521,21 +561,19 @@ describe('metrics from these reports (the renderer reads the fields TO’s metri
     assert.match(o[0] ?? '', /severity="Critical",k8s_label_app=""\} 1$/);
   });
 
-  it('trivy_vulnerability_id: package_type, pkg_path, target, class are set in ours, empty in TO’s default', () => {
+  it('same: trivy_vulnerability_id, by default and with every additional field', () => {
     const o = lines('VulnerabilityReport', vuln, 'vulnerabilityId');
     const t = lines('VulnerabilityReport', to.vulnerabilityReport, 'vulnerabilityId');
-    const blank = (line: string) =>
-      line.replace(/,(package_type|pkg_path|target|class)="(?:[^"\\]|\\.)*"/g, ',$1=""');
-    assert.deepEqual(o.map(blank), t);
-    assert.notDeepEqual(o, t);
+    assert.deepEqual(o, t);
+    assert.match(t[3] ?? '', /package_type="",pkg_path="",target="",class=""/);
+    const toAll = toCase('java', JAVA_REF, ALL_FIELDS);
+    const all = ours(trivyJson('java'), toAll, { additionalFields: ADDITIONAL_VULNERABILITY_FIELDS }).vuln;
+    const oAll = lines('VulnerabilityReport', all, 'vulnerabilityId');
+    assert.deepEqual(oAll, lines('VulnerabilityReport', toAll.vulnerabilityReport, 'vulnerabilityId'));
     assert.match(
-      o[3] ?? '',
+      oAll[3] ?? '',
       /package_type="jar",pkg_path="app\/lib\/log4j-core-2.14.1.jar",target="Java",class="lang-pkgs"/,
     );
-    assert.match(t[3] ?? '', /package_type="",pkg_path="",target="",class=""/);
-    // With every additional field set, TO's report gives exactly our series.
-    const toAll = toCase('java', JAVA_REF, ALL_FIELDS);
-    assert.deepEqual(o, lines('VulnerabilityReport', toAll.vulnerabilityReport, 'vulnerabilityId'));
   });
 
   it('same: trivy_image_exposedsecrets and trivy_exposedsecrets_info', () => {

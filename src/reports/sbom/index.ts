@@ -1,0 +1,1 @@
+export { bomFromCycloneDx, buildSbomReportData, clusterSbomReportName } from './build.ts';
