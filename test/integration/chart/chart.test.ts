@@ -978,6 +978,23 @@ describe('the Helm chart on the real control plane', () => {
         const privateReport = await reportOf('private');
         assert.deepEqual(vulnIds(privateReport), expected);
         assert.equal(privateReport.report.registry.server, scans.registries.auth.host);
+        // The SbomReport of the same scan (operator.sbomGenerationEnabled, on by default).
+        await waitUntil(
+          'the SbomReport of web',
+          async () =>
+            (
+              (await objects.listNamespacedCustomObject({
+                group: 'aquasecurity.github.io',
+                version: 'v1alpha1',
+                namespace: appsNs,
+                plural: 'sbomreports',
+              })) as { items: { metadata: { labels: Record<string, string> } }[] }
+            ).items.find(
+              (r) => r.metadata.labels['trivy-operator.resource.name']?.startsWith('web-') ?? false,
+            ),
+          60_000,
+          1_000,
+        );
         // A failed scan is recorded as an Event on the workload.
         await waitUntil(
           'a ScanFailed event for gone',
@@ -1040,5 +1057,90 @@ describe('the Helm chart on the real control plane', () => {
       await kubectl(cluster.kubeconfigPath, ['delete', '--ignore-not-found', '-f', manifest]).catch(() => '');
       await rbacApi.deleteClusterRole({ name: probeRole }).catch(() => {});
     }
+  });
+
+  it("runs a pure exporter with every scanner off on the chart's read-only RBAC: ready, metrics served, nothing refused", async () => {
+    const releaseNs = await cluster.createNamespace('lookout-exporter');
+    const release = `exporter-${process.pid}`;
+    const off = [
+      'vulnerabilityScannerEnabled',
+      'exposedSecretScannerEnabled',
+      'sbomGenerationEnabled',
+      'configAuditScannerEnabled',
+      'rbacAssessmentScannerEnabled',
+      'infraAssessmentScannerEnabled',
+      'clusterComplianceEnabled',
+    ];
+    const rendered = await helmOk([
+      'template',
+      release,
+      chartDir,
+      '--namespace',
+      releaseNs,
+      ...off.flatMap((key) => ['--set', `operator.${key}=false`]),
+      '--show-only',
+      'templates/serviceaccount.yaml',
+      '--show-only',
+      'templates/rbac.yaml',
+    ]);
+    const manifest = path.join(tmp, `${release}.yaml`);
+    writeFileSync(manifest, rendered);
+    await kubectl(cluster.kubeconfigPath, ['apply', '-f', manifest]);
+    let operator: OperatorProcess | undefined;
+    try {
+      const token = await core.createNamespacedServiceAccountToken({
+        name: `${release}-trivy-lookout`,
+        namespace: releaseNs,
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      });
+      const caData = cluster.kubeConfig().getCurrentCluster()?.caData ?? '';
+      const saKubeconfig = path.join(tmp, `${release}.kubeconfig`);
+      writeFileSync(
+        saKubeconfig,
+        kubeconfigYaml(cluster.server, Buffer.from(caData, 'base64').toString(), token.status?.token ?? ''),
+        { mode: 0o600 },
+      );
+      const canI = async (...args: string[]) =>
+        (await kubectl(saKubeconfig, ['auth', 'can-i', ...args]).catch(() => 'no\n')).trim();
+      assert.equal(
+        await canI('list', 'vulnerabilityreports.aquasecurity.github.io', '--all-namespaces'),
+        'yes',
+      );
+      for (const args of [
+        ['list', 'pods', '--all-namespaces'],
+        ['create', 'jobs.batch', '-n', releaseNs],
+        ['create', 'vulnerabilityreports.aquasecurity.github.io', '-n', releaseNs],
+        ['create', 'events', '-n', releaseNs],
+        ['get', 'secrets', '-n', releaseNs],
+      ])
+        assert.equal(await canI(...args), 'no', args.join(' '));
+
+      operator = await startOperator(saKubeconfig, {
+        OPERATOR_NAMESPACE: releaseNs,
+        OPERATOR_LEADER_ELECTION_ENABLED: 'true',
+        OPERATOR_LEADER_ELECTION_ID: 'trivy-lookout-lock',
+        ...Object.fromEntries(
+          off.map((key) => [
+            key === 'clusterComplianceEnabled'
+              ? 'OPERATOR_CLUSTER_COMPLIANCE_ENABLED'
+              : `OPERATOR_${key.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`,
+            'false',
+          ]),
+        ),
+      });
+      await operator.waitForReady(60_000);
+      await operator.waitForLog((l) => l.msg === 'caches synced; ready', 60_000);
+      const metrics = await fetch(`${operator.baseUrl}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.match(await metrics.text(), /^# HELP trivy_image_vulnerabilities /m);
+      assert.equal(
+        operator.logs().some((l) => l.component === 'scanner'),
+        false,
+      );
+    } finally {
+      await operator?.stop();
+      await kubectl(cluster.kubeconfigPath, ['delete', '--ignore-not-found', '-f', manifest]).catch(() => '');
+    }
+    assert.deepEqual(refused(operator), [], 'no request was refused');
   });
 });
