@@ -15,6 +15,7 @@ export {
   CONFIG_AUDIT_KINDS,
   ADDITIONAL_VULNERABILITY_FIELDS,
   SEVERITY_SOURCES,
+  SBOM_SOURCES,
 } from './types.ts';
 export type {
   AdditionalVulnerabilityField,

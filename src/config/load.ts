@@ -171,6 +171,7 @@ function assemble(s: SettingValues, namespace: string): Config {
       ignoreFile: s.trivyIgnoreFile,
       additionalVulnerabilityReportFields: s.trivyAdditionalVulnerabilityReportFields,
       severitySource: s.trivySeveritySource,
+      sbomSources: s.trivySbomSources,
     },
     trivyOperator: {
       skipInitContainers: s.skipInitContainers,

@@ -46,6 +46,7 @@ import {
   CONFIG_AUDIT_KINDS,
   LOG_LEVELS,
   SEVERITIES,
+  SBOM_SOURCES,
   SEVERITY_SOURCES,
   TRIVY_MODES,
   WORKLOAD_KINDS,
@@ -674,6 +675,20 @@ export const SETTINGS = {
     description:
       "A finding's severity in reports and metrics. `trivy-operator`: the severity of Trivy's `SeveritySource` vendor, UNKNOWN when there is none (counts as Trivy-Operator counts). `trivy`: Trivy's own `Severity`, as `trivy image` shows it (Trivy falls back to NVD and its DB when the source vendor has none).",
     parse: oneOf(SEVERITY_SOURCES),
+  }),
+  trivySbomSources: setting({
+    key: 'trivy.sbomSources',
+    env: 'OPERATOR_TRIVY_SBOM_SOURCES',
+    type: `list of ${SBOM_SOURCES.join(' | ')}`,
+    default: '',
+    description:
+      "Where Trivy first looks for the image's published SBOM (Trivy's `--sbom-sources`, experimental there), as in Trivy-Operator; empty: Trivy analyses the image.",
+    parse: listOf(
+      (entry) => SBOM_SOURCES.find((source) => source === entry.toLowerCase()),
+      `a comma-separated list of ${SBOM_SOURCES.join(', ')}`,
+      { itemPattern: anyCase(SBOM_SOURCES) },
+    ),
+    blankIsValue: true,
   }),
   configAuditScannerEnabled: setting({
     key: 'operator.configAuditScannerEnabled',

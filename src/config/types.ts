@@ -69,6 +69,10 @@ export type AdditionalVulnerabilityField = (typeof ADDITIONAL_VULNERABILITY_FIEL
  * - `trivy`: Trivy's own `Severity`, as `trivy image` shows it, else the source vendor's.
  */
 export const SEVERITY_SOURCES = ['trivy-operator', 'trivy'] as const;
+
+/** Where Trivy may look for an image's published SBOM instead of analysing it (`--sbom-sources`). */
+export const SBOM_SOURCES = ['oci', 'rekor'] as const;
+export type SbomSource = (typeof SBOM_SOURCES)[number];
 export type SeveritySourceMode = (typeof SEVERITY_SOURCES)[number];
 
 /** pino's level names. */
@@ -149,6 +153,8 @@ export interface TrivyConfig {
   /** Optional vulnerability fields written into reports (none: Trivy-Operator's default). */
   readonly additionalVulnerabilityReportFields: readonly AdditionalVulnerabilityField[];
   readonly severitySource: SeveritySourceMode;
+  /** Trivy's `--sbom-sources` (Trivy-Operator's trivy.sbomSources); empty: Trivy analyses the image. */
+  readonly sbomSources: readonly SbomSource[];
 }
 
 /** What the exporter exports beyond the defaults (Trivy-Operator's opt-in `*_info` families, resource labels). */

@@ -131,6 +131,7 @@ export function buildScanJob(
     '--java-db-repository',
     trivy.javaDbRepository,
   ];
+  if (trivy.sbomSources.length > 0) args.push('--sbom-sources', trivy.sbomSources.join(','));
   if (trivy.mode === 'ClientServer') {
     args.push('--server', trivy.serverURL ?? '');
     if (trivy.serverToken) {

@@ -92,6 +92,7 @@ describe('loadConfig defaults', () => {
       ignoreFile: null,
       additionalVulnerabilityReportFields: [],
       severitySource: 'trivy-operator',
+      sbomSources: [],
     });
   });
 

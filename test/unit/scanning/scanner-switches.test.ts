@@ -124,6 +124,18 @@ describe('trivy.additionalVulnerabilityReportFields and trivy.severitySource', (
   });
 });
 
+describe('trivy.sbomSources', () => {
+  it("passes Trivy's --sbom-sources only when set, as Trivy-Operator (pkg/plugins/trivy/image.go)", () => {
+    assert.ok(!scanContainer({}).args?.includes('--sbom-sources'));
+    const args = scanContainer({ OPERATOR_TRIVY_SBOM_SOURCES: 'OCI,rekor' }).args ?? [];
+    assert.deepEqual(args.slice(args.indexOf('--sbom-sources'), args.indexOf('--sbom-sources') + 2), [
+      '--sbom-sources',
+      'oci,rekor',
+    ]);
+    assert.throws(() => config({ OPERATOR_TRIVY_SBOM_SOURCES: 'github' }));
+  });
+});
+
 describe('decodeScanSbom', () => {
   const json = JSON.stringify({ SchemaVersion: 2, Results: [] });
   const bom = JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.7' });
