@@ -4,7 +4,7 @@
  */
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
-import { loadConfig, redactConfig, type Config } from './config/index.ts';
+import { ignoredTrivyOperatorVariables, loadConfig, redactConfig, type Config } from './config/index.ts';
 import { isLookoutError, ErrorCodes } from './errors/index.ts';
 import { ComplianceController } from './compliance/index.ts';
 import { ConfigAuditController } from './configaudit/index.ts';
@@ -35,6 +35,9 @@ async function main(): Promise<void> {
   const config = readConfigOrExit();
   const log = createLogger(config.operator.logLevel);
   log.info({ config: redactConfig(config) }, 'starting trivy-lookout');
+  for (const { name, reason } of ignoredTrivyOperatorVariables(process.env)) {
+    log.warn({ variable: name, reason }, 'Trivy-Operator setting has no effect here');
+  }
 
   const kc = loadKubeConfig(values.kubeconfig);
   log.info({ server: kc.getCurrentCluster()?.server }, 'using Kubernetes API server');

@@ -11,7 +11,8 @@ export function renderSettingsTable(): string {
   const specs: SettingSpec<unknown>[] = Object.values(SETTINGS);
   const rows = specs.map((spec) => {
     const defaultText = spec.defaultNote ?? code(spec.default);
-    return `| \`${spec.key}\` | \`${spec.env}\` | ${cell(spec.type)} | ${cell(defaultText)} | ${cell(spec.description)} |`;
+    const names = [spec.env, ...(spec.envAliases ?? [])].map((name) => `\`${name}\``).join(' or ');
+    return `| \`${spec.key}\` | ${names} | ${cell(spec.type)} | ${cell(defaultText)} | ${cell(spec.description)} |`;
   });
   return [
     '| YAML key | Environment variable | Type | Default | Meaning |',

@@ -7,6 +7,7 @@ export { parseGoDuration, formatGoDuration } from './duration.ts';
 export { namespaceSelector, isNamespaceTargeted, globToRegExp } from './namespaces.ts';
 export type { NamespaceSelector } from './namespaces.ts';
 export { redactConfig } from './redact.ts';
+export { ignoredTrivyOperatorVariables } from './trivy-operator-env.ts';
 export {
   WORKLOAD_KINDS,
   TRIVY_MODES,

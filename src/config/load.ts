@@ -44,6 +44,9 @@ export function loadConfig(
       { source: 'file', raw: file?.values.get(spec.key), origin: ` (from ${filePath})` },
       { source: 'env', raw: env[spec.env], origin: '' },
     ];
+    const alias =
+      env[spec.env] === undefined ? spec.envAliases?.find((name) => env[name] !== undefined) : undefined;
+    if (alias) layers.push({ source: 'env', raw: env[alias], origin: ` (from ${alias})` });
     for (const layer of layers) {
       if (layer.raw === undefined || (isBlank(layer.raw) && spec.blankIsValue !== true)) continue;
       const parsed = spec.parse(layer.raw);

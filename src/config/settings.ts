@@ -71,6 +71,8 @@ export interface SettingSpec<T> {
   readonly blankIsValue?: boolean;
   /** Never echo the value (tokens, headers with credentials). */
   readonly secret?: boolean;
+  /** Other names of the variable, read when `env` is unset (Trivy-Operator's spellings). */
+  readonly envAliases?: readonly string[];
 }
 
 const setting = <T>(spec: SettingSpec<T>): SettingSpec<T> => spec;
@@ -210,6 +212,8 @@ export const SETTINGS = {
   metricsExposedSecretInfo: setting({
     key: 'operator.metricsExposedSecretInfo',
     env: 'OPERATOR_METRICS_EXPOSED_SECRET_INFO',
+    // Trivy-Operator's pkg/operator/etc/config.go spells it with _ENABLED; its chart renders that.
+    envAliases: ['OPERATOR_METRICS_EXPOSED_SECRET_INFO_ENABLED'],
     type: 'boolean',
     default: 'false',
     description: 'Export `trivy_exposedsecrets_info`, one series per exposed secret.',
@@ -218,6 +222,8 @@ export const SETTINGS = {
   metricsConfigAuditInfo: setting({
     key: 'operator.metricsConfigAuditInfo',
     env: 'OPERATOR_METRICS_CONFIG_AUDIT_INFO',
+    // Trivy-Operator's pkg/operator/etc/config.go spells it with _ENABLED; its chart renders that.
+    envAliases: ['OPERATOR_METRICS_CONFIG_AUDIT_INFO_ENABLED'],
     type: 'boolean',
     default: 'false',
     description: 'Export `trivy_configaudits_info`, one series per config-audit check.',
@@ -226,6 +232,8 @@ export const SETTINGS = {
   metricsRbacAssessmentInfo: setting({
     key: 'operator.metricsRbacAssessmentInfo',
     env: 'OPERATOR_METRICS_RBAC_ASSESSMENT_INFO',
+    // Trivy-Operator's pkg/operator/etc/config.go spells it with _ENABLED; its chart renders that.
+    envAliases: ['OPERATOR_METRICS_RBAC_ASSESSMENT_INFO_ENABLED'],
     type: 'boolean',
     default: 'false',
     description: 'Export `trivy_rbacassessments_info`, one series per RBAC check.',
@@ -234,6 +242,8 @@ export const SETTINGS = {
   metricsInfraAssessmentInfo: setting({
     key: 'operator.metricsInfraAssessmentInfo',
     env: 'OPERATOR_METRICS_INFRA_ASSESSMENT_INFO',
+    // Trivy-Operator's pkg/operator/etc/config.go spells it with _ENABLED; its chart renders that.
+    envAliases: ['OPERATOR_METRICS_INFRA_ASSESSMENT_INFO_ENABLED'],
     type: 'boolean',
     default: 'false',
     description: 'Export `trivy_infraassessments_info`, one series per infra check.',
@@ -242,6 +252,8 @@ export const SETTINGS = {
   metricsImageInfo: setting({
     key: 'operator.metricsImageInfo',
     env: 'OPERATOR_METRICS_IMAGE_INFO',
+    // Trivy-Operator's pkg/operator/etc/config.go spells it with _ENABLED; its chart renders that.
+    envAliases: ['OPERATOR_METRICS_IMAGE_INFO_ENABLED'],
     type: 'boolean',
     default: 'false',
     description: 'Export `trivy_image_info`, one series per scanned container image (OS, EOSL).',
@@ -250,6 +262,8 @@ export const SETTINGS = {
   metricsClusterComplianceInfo: setting({
     key: 'operator.metricsClusterComplianceInfo',
     env: 'OPERATOR_METRICS_CLUSTER_COMPLIANCE_INFO',
+    // Trivy-Operator's pkg/operator/etc/config.go spells it with _ENABLED; its chart renders that.
+    envAliases: ['OPERATOR_METRICS_CLUSTER_COMPLIANCE_INFO_ENABLED'],
     type: 'boolean',
     default: 'false',
     description: 'Export `trivy_compliance_info`, one series per compliance control.',
