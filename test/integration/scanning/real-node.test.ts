@@ -299,6 +299,16 @@ describe('real scans on the real node: real Trivy, local registries, a test vuln
       );
       for (const secret of secrets.report.secrets ?? [])
         assert.match(secret.match, /\*{3}/, 'matches are stored redacted');
+
+      // The SBOM of the same scan (operator.sbomGenerationEnabled, on by default; details in sbom.test.ts).
+      const sbom = (await waitReport('sbomreports', `replicaset-${rs}-${container}`)) as unknown as {
+        report: { artifact: { digest?: string }; components: { components?: { name?: string }[] } };
+      };
+      assert.equal(sbom.report.artifact.digest, mine[image].digest);
+      assert.ok(
+        (sbom.report.components.components ?? []).some((c) => c.name === 'busybox-static'),
+        `${image}: the base's packages in the SBOM`,
+      );
     }
     const log4shell = (await getReport(
       'vulnerabilityreports',
