@@ -39,6 +39,9 @@ export const QUANTITY = /^(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+
 export const LABEL_KEY =
   /^(?:(?=[a-z0-9.-]{1,253}\/)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
 
+/** Kubernetes label value: empty, or up to 63 characters starting and ending alphanumeric. */
+export const LABEL_VALUE = /^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$/;
+
 /** The start of a Prometheus label name: letters, digits and "_", not starting with a digit. */
 export const METRIC_LABEL_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -180,6 +180,9 @@ function assemble(s: SettingValues, namespace: string): Config {
       skipInitContainers: s.skipInitContainers,
       scanJobTolerations: s.scanJobTolerations,
       scanJobNodeSelector: s.scanJobNodeSelector,
+      scanJobAnnotations: s.scanJobAnnotations,
+      scanJobPodTemplateLabels: s.scanJobPodTemplateLabels,
+      scanJobPodPriorityClassName: s.scanJobPodPriorityClassName,
     },
     configAudit: {
       enabled: s.configAuditScannerEnabled,

@@ -14,6 +14,7 @@ import {
   IMAGE_REPOSITORY,
   IMAGE_TAG,
   LABEL_KEY,
+  LABEL_VALUE,
   METRIC_LABEL_PREFIX,
   NAMESPACE_GLOB,
   QUANTITY,
@@ -403,6 +404,45 @@ export const SETTINGS = {
       '=',
       (key, value) => key !== '' && value !== '',
       'a map of node label to value like kubernetes.io/arch=amd64',
+    ),
+    blankIsValue: true,
+  }),
+  scanJobAnnotations: setting({
+    key: 'trivyOperator.scanJobAnnotations',
+    env: 'OPERATOR_TRIVY_OPERATOR_SCAN_JOB_ANNOTATIONS',
+    type: 'map key → value (`a=b,…` or JSON in env)',
+    default: '',
+    description:
+      "Annotations of scan Jobs and their pods, e.g. `team=security` (Trivy-Operator's form); the operator's own keys win.",
+    parse: mapOf(
+      '=',
+      (key) => LABEL_KEY.test(key),
+      'a map of annotation to value like team=security,cost-center=42',
+    ),
+    blankIsValue: true,
+  }),
+  scanJobPodTemplateLabels: setting({
+    key: 'trivyOperator.scanJobPodTemplateLabels',
+    env: 'OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_TEMPLATE_LABELS',
+    type: 'map label → value (`a=b,…` or JSON in env)',
+    default: '',
+    description:
+      "Extra labels of scan pods, e.g. `sidecar.istio.io/inject=false` (Trivy-Operator's form); the operator's own labels win, since it finds its pods by them.",
+    parse: mapOf(
+      '=',
+      (key, value) => LABEL_KEY.test(key) && LABEL_VALUE.test(value),
+      'a map of label to value like sidecar.istio.io/inject=false',
+    ),
+    blankIsValue: true,
+  }),
+  scanJobPodPriorityClassName: setting({
+    key: 'trivyOperator.scanJobPodPriorityClassName',
+    env: 'OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_PRIORITY_CLASS_NAME',
+    type: 'PriorityClass name',
+    default: '',
+    description: 'PriorityClass of scan pods; empty: none.',
+    parse: optional(
+      matching(DNS_SUBDOMAIN, 'is not a PriorityClass name (lowercase letters, digits, "-" and ".")'),
     ),
     blankIsValue: true,
   }),

@@ -220,6 +220,10 @@ export interface Config {
     /** Scheduling of scan pods (Trivy-Operator's scanJobTolerations / scanJobNodeSelector). */
     readonly scanJobTolerations: readonly Toleration[];
     readonly scanJobNodeSelector: Readonly<Record<string, string>>;
+    /** On scan Jobs and their pods, and on their pods, below the operator's own (Trivy-Operator's names). */
+    readonly scanJobAnnotations: Readonly<Record<string, string>>;
+    readonly scanJobPodTemplateLabels: Readonly<Record<string, string>>;
+    readonly scanJobPodPriorityClassName: string | null;
   };
   readonly metrics: MetricsConfig;
   readonly configAudit: ConfigAuditConfig;

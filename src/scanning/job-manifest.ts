@@ -205,7 +205,13 @@ export function buildScanJob(
       name,
       namespace: operator.namespace,
       labels,
-      annotations: { [ScanAnnotation.imageKey]: input.imageKey, [ScanAnnotation.imageRef]: input.imageRef },
+      // The user's annotations and labels (Trivy-Operator's scanJob* settings) never replace the
+      // operator's own: it finds and matches its Jobs and pods by them.
+      annotations: {
+        ...config.trivyOperator.scanJobAnnotations,
+        [ScanAnnotation.imageKey]: input.imageKey,
+        [ScanAnnotation.imageRef]: input.imageRef,
+      },
     },
     spec: {
       backoffLimit: 0,
@@ -213,9 +219,17 @@ export function buildScanJob(
       activeDeadlineSeconds: Math.max(1, Math.round(operator.scanJobTimeoutMs / 1000)),
       ttlSecondsAfterFinished: Math.max(600, Math.round(operator.scanJobTimeoutMs / 1000) * 2),
       template: {
-        metadata: { labels },
+        metadata: {
+          labels: { ...config.trivyOperator.scanJobPodTemplateLabels, ...labels },
+          ...(Object.keys(config.trivyOperator.scanJobAnnotations).length
+            ? { annotations: { ...config.trivyOperator.scanJobAnnotations } }
+            : {}),
+        },
         spec: {
           restartPolicy: 'Never',
+          ...(config.trivyOperator.scanJobPodPriorityClassName
+            ? { priorityClassName: config.trivyOperator.scanJobPodPriorityClassName }
+            : {}),
           automountServiceAccountToken: false,
           securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
           affinity: {

@@ -66,6 +66,9 @@ describe('loadConfig defaults', () => {
       skipInitContainers: false,
       scanJobTolerations: [],
       scanJobNodeSelector: {},
+      scanJobAnnotations: {},
+      scanJobPodTemplateLabels: {},
+      scanJobPodPriorityClassName: null,
     });
   });
 

@@ -110,6 +110,39 @@ describe('buildScanJob', () => {
   });
 });
 
+describe("buildScanJob with Trivy-Operator's scan-Job settings", () => {
+  it('adds scanJobAnnotations to the Job and its pods, scanJobPodTemplateLabels to its pods and the priority class; the operator keeps its own keys', () => {
+    const { job } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_ANNOTATIONS: 'team=security,trivy-lookout.dev/image-key=spoofed',
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_TEMPLATE_LABELS:
+          'sidecar.istio.io/inject=false,app.kubernetes.io/managed-by=someone',
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_PRIORITY_CLASS_NAME: 'scans',
+      }),
+      input,
+    );
+    const plain = buildScanJob(config(), input).job;
+    assert.equal(job.metadata?.annotations?.team, 'security');
+    assert.equal(job.spec?.template.metadata?.annotations?.team, 'security');
+    // The operator's own annotations and labels win over the user's.
+    for (const [key, value] of Object.entries(plain.metadata?.annotations ?? {}))
+      assert.equal(job.metadata?.annotations?.[key], value, key);
+    assert.equal(job.spec?.template.metadata?.labels?.['sidecar.istio.io/inject'], 'false');
+    for (const [key, value] of Object.entries(plain.spec?.template.metadata?.labels ?? {}))
+      assert.equal(job.spec?.template.metadata?.labels?.[key], value, key);
+    assert.equal(job.spec?.template.spec?.priorityClassName, 'scans');
+    assert.equal(plain.spec?.template.spec?.priorityClassName, undefined);
+    assert.equal(plain.spec?.template.metadata?.annotations, undefined);
+  });
+
+  it('refuses a malformed label at start-up, naming the setting', () => {
+    assert.throws(
+      () => config({ OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_TEMPLATE_LABELS: 'bad label=x' }),
+      /OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_TEMPLATE_LABELS/,
+    );
+  });
+});
+
 describe('matchesRegistry', () => {
   it('matches host:port exactly, and a bare host entry on any port', () => {
     assert.equal(matchesRegistry(['registry.local'], 'registry.local:5000'), true);
