@@ -40,64 +40,66 @@ export class ReportWriter {
   async upsert(plural: string, report: ReportObject): Promise<void> {
     const { name, namespace } = report.metadata;
     const common = { group: API_GROUP, version: API_VERSION, namespace, plural };
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        const current = (await this.api.getNamespacedCustomObject({ ...common, name })) as ReportObject;
-        await this.api.replaceNamespacedCustomObject({
-          ...common,
-          name,
-          body: {
-            ...report,
-            metadata: { ...report.metadata, resourceVersion: current.metadata.resourceVersion },
-          },
-        });
-        return;
-      } catch (err) {
-        if (isNotFound(err)) {
-          try {
-            await this.api.createNamespacedCustomObject({ ...common, body: report });
-            return;
-          } catch (createErr) {
-            if (!isConflict(createErr)) throw kubeError(createErr, `create ${plural}`, { namespace, name });
-            continue;
-          }
-        }
-        if (!isConflict(err)) throw kubeError(err, `write ${plural}`, { namespace, name });
-      }
-    }
-    throw kubeError(new Error('too many conflicting writes'), `write ${plural}`, { namespace, name });
+    await this.replaceOrCreate(
+      plural,
+      report,
+      { namespace, name },
+      {
+        get: () => this.api.getNamespacedCustomObject({ ...common, name }),
+        replace: (body) => this.api.replaceNamespacedCustomObject({ ...common, name, body }),
+        create: (body) => this.api.createNamespacedCustomObject({ ...common, body }),
+      },
+    );
   }
 
   /** Creates or replaces a cluster-scoped report object (ClusterSbomReport), retrying on a conflict. */
   async upsertCluster(plural: string, report: ClusterReportObject): Promise<void> {
     const { name } = report.metadata;
     const common = { group: API_GROUP, version: API_VERSION, plural };
+    await this.replaceOrCreate(
+      plural,
+      report,
+      { name },
+      {
+        get: () => this.api.getClusterCustomObject({ ...common, name }),
+        replace: (body) => this.api.replaceClusterCustomObject({ ...common, name, body }),
+        create: (body) => this.api.createClusterCustomObject({ ...common, body }),
+      },
+    );
+  }
+
+  /**
+   * Replaces the object at the version just read, or creates it when there is none; a conflict
+   * (someone wrote in between, or created it first) starts over, up to five times.
+   */
+  private async replaceOrCreate<T extends ReportObject | ClusterReportObject>(
+    plural: string,
+    report: T,
+    where: Record<string, string>,
+    api: { get(): Promise<unknown>; replace(body: T): Promise<unknown>; create(body: T): Promise<unknown> },
+  ): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        const current = (await this.api.getClusterCustomObject({ ...common, name })) as ClusterReportObject;
-        await this.api.replaceClusterCustomObject({
-          ...common,
-          name,
-          body: {
-            ...report,
-            metadata: { ...report.metadata, resourceVersion: current.metadata.resourceVersion },
-          },
+        const current = (await api.get()) as T;
+        await api.replace({
+          ...report,
+          metadata: { ...report.metadata, resourceVersion: current.metadata.resourceVersion },
         });
         return;
       } catch (err) {
         if (isNotFound(err)) {
           try {
-            await this.api.createClusterCustomObject({ ...common, body: report });
+            await api.create(report);
             return;
           } catch (createErr) {
-            if (!isConflict(createErr)) throw kubeError(createErr, `create ${plural}`, { name });
+            if (!isConflict(createErr)) throw kubeError(createErr, `create ${plural}`, where);
             continue;
           }
         }
-        if (!isConflict(err)) throw kubeError(err, `write ${plural}`, { name });
+        if (!isConflict(err)) throw kubeError(err, `write ${plural}`, where);
       }
     }
-    throw kubeError(new Error('too many conflicting writes'), `write ${plural}`, { name });
+    throw kubeError(new Error('too many conflicting writes'), `write ${plural}`, where);
   }
 
   /** The `.report` of an existing object, to copy the result of an image scanned for another workload. */
