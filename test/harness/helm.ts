@@ -66,6 +66,34 @@ export async function renderChart(
   return parseManifests(await helmOk(['template', releaseName, chartDir, '--namespace', namespace, ...args]));
 }
 
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { key: string } };
+}
+
+/**
+ * The environment the operator would see in a rendered chart: the operator container's plain
+ * values, plus those it takes from the chart's Secret.
+ */
+export function renderedOperatorEnv(objects: RenderedObject[]): Record<string, string> {
+  const deployment = objects.find((o) => o.kind === 'Deployment') as
+    { spec?: { template?: { spec?: { containers?: { name: string; env?: EnvVar[] }[] } } } } | undefined;
+  const container = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === 'operator');
+  if (!container) throw new Error('the rendered chart has no Deployment with an operator container');
+  const secret = objects.find((o) => o.kind === 'Secret') as
+    { stringData?: Record<string, string> } | undefined;
+  const env: Record<string, string> = {};
+  for (const entry of container.env ?? []) {
+    if (entry.value !== undefined) env[entry.name] = entry.value;
+    else if (entry.valueFrom?.secretKeyRef) {
+      if (!secret) throw new Error(`${entry.name} comes from a Secret the chart did not render`);
+      env[entry.name] = secret.stringData?.[entry.valueFrom.secretKeyRef.key] ?? '';
+    }
+  }
+  return env;
+}
+
 /** Reads one YAML document (for values files written by tests). */
 export function parseYaml(text: string): unknown {
   return load(text);

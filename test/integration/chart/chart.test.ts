@@ -27,6 +27,7 @@ import {
   helmOk,
   parseManifests,
   renderChart,
+  renderedOperatorEnv,
   type RenderedObject,
 } from '../../harness/helm.ts';
 import { expectedFindings } from '../../harness/images/index.ts';
@@ -64,18 +65,6 @@ function operatorContainer(objects: RenderedObject[]): V1Container {
   return container;
 }
 
-/** The environment the operator would see: plain values plus values from the chart's Secret. */
-function effectiveEnv(objects: RenderedObject[]): Record<string, string> {
-  const secret = find(objects, 'Secret') as unknown as { stringData: Record<string, string> };
-  const env: Record<string, string> = {};
-  for (const entry of operatorContainer(objects).env ?? []) {
-    if (entry.value !== undefined) env[entry.name] = entry.value;
-    else if (entry.valueFrom?.secretKeyRef)
-      env[entry.name] = secret.stringData[entry.valueFrom.secretKeyRef.key] ?? '';
-  }
-  return env;
-}
-
 const envEntry = (objects: RenderedObject[], name: string): V1EnvVar | undefined =>
   operatorContainer(objects).env?.find((e) => e.name === name);
 
@@ -111,7 +100,7 @@ describe('the Helm chart, rendered', () => {
 
   it('renders every operator setting as its env var, with the operator defaults', async () => {
     const objects = await renderChart('lookout', 'trivy-system');
-    const env = effectiveEnv(objects);
+    const env = renderedOperatorEnv(objects);
     for (const id of SETTING_IDS) {
       const spec = SETTINGS[id];
       if (id === 'operatorNamespace') continue;
@@ -153,7 +142,7 @@ describe('the Helm chart, rendered', () => {
     }
     const deployment = JSON.stringify(find(objects, 'Deployment'));
     assert.doesNotMatch(deployment, /s3cret-token|X-Api-Key/);
-    const env = effectiveEnv(objects);
+    const env = renderedOperatorEnv(objects);
     assert.equal(env.OPERATOR_TRIVY_SERVER_TOKEN, 's3cret-token');
     // A change of the Secret rolls the pods.
     const before = await renderChart('lookout', 'trivy-system');
@@ -333,7 +322,7 @@ describe('the Helm chart, rendered', () => {
 
   it('takes a Trivy-Operator values file for an air-gapped cluster, unknown keys included', async () => {
     const objects = await renderChart('lookout', 'trivy-system', ['-f', airGappedValuesFile()]);
-    const env = effectiveEnv(objects);
+    const env = renderedOperatorEnv(objects);
     assert.equal(env.OPERATOR_TRIVY_REPOSITORY, 'registry.internal:5000/aquasec/trivy');
     assert.equal(env.OPERATOR_TRIVY_TAG, '0.70.0');
     assert.equal(env.OPERATOR_TRIVY_DB_REPOSITORY, 'registry.internal:5000/aquasec/trivy-db');
@@ -365,7 +354,7 @@ describe('the Helm chart, rendered', () => {
 
   it('renders trivyOperator.policiesConfig as the policies ConfigMap the operator watches, readable through its Role', async () => {
     const objects = await renderChart('lookout', 'trivy-system', ['-f', airGappedValuesFile()]);
-    const env = effectiveEnv(objects);
+    const env = renderedOperatorEnv(objects);
     const configMaps = objects.filter((o) => o.kind === 'ConfigMap');
     assert.equal(configMaps.length, 1);
     const configMap = configMaps[0] as unknown as {
@@ -412,7 +401,7 @@ describe('the Helm chart, rendered', () => {
     ]);
     const renamedMap = find(renamed, 'ConfigMap') as unknown as { data: Record<string, string> };
     assert.equal(find(renamed, 'ConfigMap').metadata.name, 'team-policies');
-    assert.equal(effectiveEnv(renamed).OPERATOR_POLICIES_CONFIG_MAP_NAME, 'team-policies');
+    assert.equal(renderedOperatorEnv(renamed).OPERATOR_POLICIES_CONFIG_MAP_NAME, 'team-policies');
     assert.deepEqual(renamedMap.data, { 'policy.a.kinds': '*', 'policy.a.rego': 'package trivyoperator.a' });
 
     // Trivy-Operator's switch turns it off, as in that chart; bad data stops the install.
@@ -445,7 +434,7 @@ describe('the Helm chart, rendered', () => {
 
   it("takes Trivy-Operator's nodeCollector values: image keys ignored, pull secret and scheduling honoured", async () => {
     const objects = await renderChart('lookout', 'trivy-system', ['-f', airGappedValuesFile()]);
-    const env = effectiveEnv(objects);
+    const env = renderedOperatorEnv(objects);
     // The collector runs in the operator image whatever nodeCollector.registry/repository/tag say.
     assert.equal(env.OPERATOR_NODE_COLLECTOR_IMAGE_REF, 'ghcr.io/trivy-lookout/trivy-lookout:0.1.0');
     assert.doesNotMatch(JSON.stringify(objects), /aquasecurity\/node-collector/);
@@ -464,14 +453,14 @@ describe('the Helm chart, rendered', () => {
       '--set',
       'image.pullSecrets[0].name=regcred',
     ]);
-    assert.equal(effectiveEnv(inherited).OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET, '["regcred"]');
+    assert.equal(renderedOperatorEnv(inherited).OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET, '["regcred"]');
     const ownImage = await renderChart('lookout', 'trivy-system', [
       '--set',
       'image.pullSecrets[0].name=regcred',
       '--set',
       'nodeCollector.imageRef=registry.example.com/lookout:1',
     ]);
-    assert.equal(effectiveEnv(ownImage).OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET, '[]');
+    assert.equal(renderedOperatorEnv(ownImage).OPERATOR_NODE_COLLECTOR_IMAGE_PULL_SECRET, '[]');
     // useNodeSelector and the image keys have no effect: NOTES lists them (trivy-operator-values.test.ts).
   });
 

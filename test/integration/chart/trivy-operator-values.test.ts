@@ -13,10 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import yaml from 'js-yaml';
-import type { V1Deployment } from '@kubernetes/client-node';
 import { loadConfig } from '../../../src/config/index.ts';
 import { buildScanJob } from '../../../src/scanning/job-manifest.ts';
-import { chartDir, helmOk, renderChart, type RenderedObject } from '../../harness/helm.ts';
+import { chartDir, helmOk, renderChart, renderedOperatorEnv } from '../../harness/helm.ts';
 import { repoRoot } from '../../harness/tools.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 
@@ -49,14 +48,6 @@ const schemaKeys = (schema: Tree): Tree =>
   );
 /** A listed key covers its own subtree (`trivy.server` lists every server setting at once). */
 const listedAs = (key: string) => Object.keys(noEffect).find((k) => key === k || key.startsWith(`${k}.`));
-
-function env(objects: RenderedObject[]): Record<string, string> {
-  const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as V1Deployment;
-  const container = deployment.spec?.template.spec?.containers[0];
-  return Object.fromEntries(
-    (container?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value ?? '']),
-  );
-}
 
 describe("Trivy-Operator v0.32.0's values file with this chart", () => {
   const toValues = yaml.load(readFileSync(fixture, 'utf8'));
@@ -115,7 +106,7 @@ describe("Trivy-Operator v0.32.0's values file with this chart", () => {
     };
     const file = path.join(work, 'air-gapped.yaml');
     writeFileSync(file, yaml.dump(airGapped));
-    const rendered = env(await renderChart('to', 'trivy-system', ['-f', file]));
+    const rendered = renderedOperatorEnv(await renderChart('to', 'trivy-system', ['-f', file]));
     const config = loadConfig({ ...rendered, OPERATOR_NAMESPACE: 'trivy-system' });
     const { job } = buildScanJob(config, {
       imageKey: 'shop/app@sha256:0',
@@ -134,7 +125,7 @@ describe("Trivy-Operator v0.32.0's values file with this chart", () => {
     assert.match(args, /registry\.internal:5000\/mirror\/aquasec\/trivy-db/);
     assert.match(args, /registry\.internal:5000\/mirror\/aquasec\/trivy-java-db/);
     // global.image.registry overrides the image's own registry, as in Trivy-Operator's chart.
-    const global = env(
+    const global = renderedOperatorEnv(
       await renderChart('to', 'trivy-system', ['-f', file, '--set', 'global.image.registry=global.internal']),
     );
     assert.equal(global.OPERATOR_TRIVY_REPOSITORY, 'global.internal/mirror/aquasec/trivy');
