@@ -30,6 +30,7 @@ import {
   type WorkloadObjectKind,
 } from '../workloads/index.ts';
 import { toChecks } from './checks.ts';
+import { withReusedConnections } from './connections.ts';
 import { TrivyConfigEngine, type Manifest } from './engine.ts';
 import type { TrivyMisconfiguration } from './trivy-output.ts';
 import {
@@ -70,6 +71,9 @@ interface ReportHashes {
 }
 
 const FETCH_CONCURRENCY = 8;
+/** A batch with at least this many objects of one namespace (and half of those there) lists it. */
+const LIST_AT_LEAST = 20;
+const LIST_PAGE_SIZE = 500;
 const MAX_RETRY_DELAY_MS = 3_600_000;
 
 /**
@@ -111,6 +115,8 @@ export class ConfigAuditController {
   private readonly kinds: AuditedKind[];
   private readonly byKind: Map<string, AuditedKind>;
   private readonly engine: TrivyConfigEngine;
+  /** For single requests (objects, reports): o.kc over keep-alive connections. */
+  private readonly api: KubeConfig;
   private readonly store: AuditReportStore;
   private readonly events: WorkloadEvents;
   private readonly queue = new AuditQueue();
@@ -149,7 +155,8 @@ export class ConfigAuditController {
         timeoutMs: config.trivy.timeoutMs,
         log: o.log.child({ engine: 'trivy' }),
       });
-    this.store = new AuditReportStore(o.kc);
+    this.api = withReusedConnections(o.kc);
+    this.store = new AuditReportStore(this.api);
     this.events = new WorkloadEvents(o.kc);
     this.watchers = new WatcherSet({
       kc: o.kc,
@@ -433,22 +440,19 @@ export class ConfigAuditController {
     const kind = this.byKind.get(batch.kind);
     if (!kind) return;
     const started = Date.now();
-    const fetched = await mapLimit(batch.keys, FETCH_CONCURRENCY, async (key) => {
-      const { namespace, name } = splitKey(kind, key);
-      try {
-        return await kubeRequestJson<KubernetesObject>(this.o.kc, {
-          path: objectPath(kind, namespace, name),
-        });
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw kubeError(err, `get ${kind.kind}`, { namespace, name });
-      }
-    });
+    const fetched = await this.fetch(kind, batch.keys);
     const targets: { object: KubernetesObject; spec: string; file: string }[] = [];
     fetched.forEach((object, index) => {
       if (!object || this.skip(kind, object) !== undefined) return;
       const { managedFields: _mf, ...metadata } = object.metadata ?? {};
-      const clean = { ...object, apiVersion: kind.apiVersion, kind: kind.kind, metadata };
+      // The same manifest whether the object came from a GET or a list (whose items lack kind).
+      const {
+        apiVersion: _av,
+        kind: _kind,
+        metadata: _meta,
+        ...rest
+      } = object as KubernetesObject & Record<string, unknown>;
+      const clean = { apiVersion: kind.apiVersion, kind: kind.kind, metadata, ...rest };
       targets.push({ object: clean, spec: auditSpecHash(kind.kind, object), file: `${index}.json` });
     });
     if (targets.length === 0) return;
@@ -532,6 +536,73 @@ export class ConfigAuditController {
       },
       'audited a batch',
     );
+  }
+
+  /**
+   * The batch's objects as they are now (undefined where one is gone), in the order of `keys`.
+   * Where the batch holds most of a namespace's objects of the kind (a first audit, a policy
+   * change), that namespace is listed in pages instead: one request per page, not one per object.
+   */
+  private async fetch(kind: AuditedKind, keys: readonly string[]): Promise<(KubernetesObject | undefined)[]> {
+    const byNamespace = new Map<string, string[]>();
+    for (const key of keys) {
+      const { namespace } = splitKey(kind, key);
+      byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), key]);
+    }
+    const knownIn = new Map<string, number>();
+    for (const key of this.objects.get(kind.kind)?.keys() ?? []) {
+      const { namespace } = splitKey(kind, key);
+      knownIn.set(namespace, (knownIn.get(namespace) ?? 0) + 1);
+    }
+    const found = new Map<string, KubernetesObject>();
+    const single: string[] = [];
+    for (const [namespace, group] of byNamespace) {
+      if (group.length >= LIST_AT_LEAST && group.length * 2 >= (knownIn.get(namespace) ?? 0)) {
+        await this.listInto(kind, namespace, new Set(group), found);
+      } else {
+        single.push(...group);
+      }
+    }
+    await mapLimit(single, FETCH_CONCURRENCY, async (key) => {
+      const { namespace, name } = splitKey(kind, key);
+      try {
+        found.set(
+          key,
+          await kubeRequestJson<KubernetesObject>(this.api, { path: objectPath(kind, namespace, name) }),
+        );
+      } catch (err) {
+        if (!isNotFound(err)) throw kubeError(err, `get ${kind.kind}`, { namespace, name });
+      }
+    });
+    return keys.map((key) => found.get(key));
+  }
+
+  /** Lists the kind in the namespace (all of it for a cluster-scoped kind), keeping the wanted keys. */
+  private async listInto(
+    kind: AuditedKind,
+    namespace: string,
+    wanted: ReadonlySet<string>,
+    found: Map<string, KubernetesObject>,
+  ): Promise<void> {
+    let token: string | undefined;
+    do {
+      let page: { metadata?: { continue?: string }; items?: KubernetesObject[] };
+      try {
+        page = await kubeRequestJson(this.api, {
+          path: collectionPath(kind, kind.namespaced ? namespace : undefined),
+          query: { limit: LIST_PAGE_SIZE, continue: token },
+        });
+      } catch (err) {
+        throw kubeError(err, `list ${kind.kind}`, kind.namespaced ? { namespace } : {});
+      }
+      for (const item of page.items ?? []) {
+        const key = kind.namespaced
+          ? `${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`
+          : (item.metadata?.name ?? '');
+        if (wanted.has(key)) found.set(key, item);
+      }
+      token = page.metadata?.continue || undefined;
+    } while (token);
   }
 
   private failed(batch: AuditBatch, err: unknown): void {

@@ -123,10 +123,11 @@ export function isRbacReport(report: AuditReportKind): boolean {
   return report === 'RbacAssessmentReport' || report === 'ClusterRbacAssessmentReport';
 }
 
-/** REST path of the kind's collection (all namespaces). */
-export function collectionPath(kind: AuditedKind): string {
+/** REST path of the kind's collection: all namespaces, or one namespace's for a namespaced kind. */
+export function collectionPath(kind: AuditedKind, namespace?: string): string {
   const prefix = kind.apiVersion.includes('/') ? `/apis/${kind.apiVersion}` : `/api/${kind.apiVersion}`;
-  return `${prefix}/${kind.plural}`;
+  const ns = kind.namespaced && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  return `${prefix}${ns}/${kind.plural}`;
 }
 
 /** REST path of one object. */
