@@ -29,7 +29,10 @@ export interface EngineOptions {
   readonly log: Logger;
   /** Parent of the temporary directories (default: the OS temp dir). */
   readonly tmpDir?: string;
-  /** Environment of the Trivy process (default: this process's, for proxy settings and TMPDIR). */
+  /**
+   * Environment of the Trivy process (default: this process's, for proxy settings and TMPDIR);
+   * GOGC and GOMEMLIMIT are added unless it sets either (trivyEnv).
+   */
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -49,6 +52,22 @@ const NO_MODULES: CustomModules = { policies: [], libraries: [] };
 export interface RunOptions {
   /** Report passed checks too (`--include-non-failures`); default true. */
   readonly includePasses?: boolean;
+}
+
+/**
+ * Go's garbage collector for the Trivy runs, unless the operator's environment sets GOGC or
+ * GOMEMLIMIT itself. Evaluating the checks allocates a lot, and with Go's default (GOGC=100) a
+ * run of 500 objects spent about a quarter of its CPU collecting: measured with this binary on
+ * 500 Services, ConfigMaps, Roles and Pods, 34 CPU s at GOGC=100 against 23–27 s with these
+ * values. The limit keeps the heap where a batch of 500 Pods peaks anyway (about 490 MB resident
+ * at GOGC=100, 500 MB with these); a run whose live data outgrows it just collects more often.
+ */
+const TRIVY_GC_ENV = { GOGC: '400', GOMEMLIMIT: '400MiB' } as const;
+
+/** The environment a Trivy run gets: `env` with TRIVY_GC_ENV unless it sets GOGC or GOMEMLIMIT. */
+export function trivyEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.GOGC !== undefined || env.GOMEMLIMIT !== undefined) return env;
+  return { ...env, ...TRIVY_GC_ENV };
 }
 
 /** Stderr kept per run, for error messages: Trivy's fatal line is near the end. */
@@ -287,7 +306,7 @@ export class TrivyConfigEngine {
     this.runs += 1;
     const child = spawn(this.o.binary, args, {
       cwd,
-      env: this.o.env ?? process.env,
+      env: trivyEnv(this.o.env ?? process.env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const outcome = new Promise<RunOutcome>((resolve) => {
