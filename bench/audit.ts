@@ -6,7 +6,8 @@
  * together, and the peak RSS of each, come from /proc (sampled every 200 ms; reaped children's
  * CPU is in the parent's cutime/cstime). Progress goes to stderr; stdout gets one JSON line.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { kubeRequestJson } from '../src/kube/index.ts';
@@ -51,6 +52,36 @@ function childrenOf(pid: number): number[] {
     return [];
   }
 }
+/** NODE_OPTIONS for the operator process from BENCH_OPERATOR_MAX_HEAP_MIB and BENCH_OPERATOR_CPU_PROF. */
+function operatorNodeOptions(): { NODE_OPTIONS?: string } {
+  const options: string[] = [];
+  if (process.env.BENCH_OPERATOR_MAX_HEAP_MIB)
+    options.push(`--max-old-space-size=${Number(process.env.BENCH_OPERATOR_MAX_HEAP_MIB)}`);
+  const profileDir = process.env.BENCH_OPERATOR_CPU_PROF;
+  if (profileDir) {
+    // Node 20 refuses --cpu-prof in NODE_OPTIONS: a preloaded module runs the inspector's profiler
+    // instead and writes the profile when the process exits (same-thread posts answer at once).
+    mkdirSync(profileDir, { recursive: true });
+    const preload = path.join(profileDir, 'cpu-profile-preload.mjs');
+    writeFileSync(
+      preload,
+      [
+        "import { Session } from 'node:inspector';",
+        "import { writeFileSync } from 'node:fs';",
+        'const session = new Session();',
+        'session.connect();',
+        "session.post('Profiler.enable');",
+        "session.post('Profiler.start');",
+        "process.on('exit', () => session.post('Profiler.stop', (err, result) => {",
+        `  if (!err) writeFileSync(${JSON.stringify(path.join(profileDir, 'operator.cpuprofile'))}, JSON.stringify(result.profile));`,
+        '}));',
+      ].join('\n'),
+    );
+    options.push(`--import=${preload}`);
+  }
+  return options.length > 0 ? { NODE_OPTIONS: options.join(' ') } : {};
+}
+
 const NAMESPACES = ['bench-a', 'bench-b', 'bench-c', 'bench-d', 'bench-e'];
 const PER_NAMESPACE = { services: 400, configMaps: 300, roles: 200, pods: 100 };
 const TOTAL =
@@ -153,9 +184,8 @@ try {
     OPERATOR_LOG_LEVEL: 'warn',
     // BENCH_OPERATOR_MAX_HEAP_MIB caps V8's heap as a container memory limit would: on a big machine
     // V8 grows lazily, so the uncapped RSS says more about V8 than about what the operator keeps.
-    ...(process.env.BENCH_OPERATOR_MAX_HEAP_MIB
-      ? { NODE_OPTIONS: `--max-old-space-size=${Number(process.env.BENCH_OPERATOR_MAX_HEAP_MIB)}` }
-      : {}),
+    // BENCH_OPERATOR_CPU_PROF=<dir> writes a V8 CPU profile of the operator there when it stops.
+    ...operatorNodeOptions(),
   });
   try {
     // Probe health and metrics while the audit runs (from when the operator listens).
