@@ -17,5 +17,5 @@ export {
   NODE_INSTANCE_COUNT,
   type InstanceNetwork,
 } from './network.ts';
-export { allClaims, claimEntries, CLAIMS_DIR } from './instances.ts';
+export { allClaims, claimEntries, claimIsLive, CLAIMS_DIR } from './instances.ts';
 export { PAUSE_IMAGE, pauseImageArchive } from './pause-image.ts';
