@@ -131,7 +131,8 @@ export function classifyFailure(failed: FailedScan): FailureReason {
   // A registry that answers "unknown" to credentials it accepted elsewhere: the image is the problem.
   if (/manifest_unknown|name_unknown|manifest unknown|404 not found/.test(text))
     return FailureReason.imageNotFound;
-  if (/unauthorized|authentication required|denied|\b401\b|\b403\b|forbidden/.test(text))
+  // "permission denied" is the file system's (an unreadable trivy.sslCertDir, say), not a registry's.
+  if (/unauthorized|authentication required|(?<!permission )denied|\b401\b|\b403\b|forbidden/.test(text))
     return FailureReason.registryAuth;
   if (/x509:|tls: |certificate|server gave http response to https client/.test(text))
     return FailureReason.registryTls;

@@ -97,6 +97,15 @@ describe('classifyFailure', () => {
       FailureReason.registryTls,
     ],
     [
+      'an unreadable file next to a certificate error (a file-system refusal is no registry refusal)',
+      {
+        log: fatal(
+          'open /var/ssl-cert/ca.pem: permission denied; Get "https://198.51.100.1:5003/v2/": tls: failed to verify certificate: x509: certificate signed by unknown authority',
+        ),
+      },
+      FailureReason.registryTls,
+    ],
+    [
       'a plain-HTTP registry without trivy.nonSslRegistries',
       {
         log: sources('Get "https://198.51.100.1:5001/v2/": http: server gave HTTP response to HTTPS client'),
