@@ -289,6 +289,8 @@ const TRIVY_OPERATOR_CHART_VALUES: Record<string, ValueSchema> = {
   'trivy.image.registry': string,
   'trivy.image.repository': string,
   'trivy.image.tag': { type: ['string', 'number'] },
+  'trivy.image.pullPolicy': nullable({ enum: ['Always', 'IfNotPresent', 'Never', ''] }),
+  'trivy.image.imagePullSecret': nullable(string),
   'trivy.dbRegistry': string,
   'trivy.javaDbRegistry': string,
 };

@@ -5,6 +5,7 @@ export { SETTINGS, SETTING_IDS } from './settings.ts';
 export type { SettingId, SettingSpec, SettingValues } from './settings.ts';
 export { parseGoDuration, formatGoDuration } from './duration.ts';
 export { namespaceSelector, isNamespaceTargeted, globToRegExp } from './namespaces.ts';
+export { goPathGlob } from './glob.ts';
 export type { NamespaceSelector } from './namespaces.ts';
 export { redactConfig } from './redact.ts';
 export { ignoredTrivyOperatorVariables } from './trivy-operator-env.ts';

@@ -85,6 +85,40 @@ export function loadConfig(
     });
   }
 
+  const customVolumeNames = new Set(['tmp', 'ignorefile', 'configfile', 'ssl-cert-dir']);
+  for (const volume of settings.scanJobCustomVolumes ?? []) customVolumeNames.add(volume.name);
+  const unmatchedScanMounts = (settings.scanJobCustomVolumesMount ?? [])
+    .map((m) => m.name)
+    .filter((name) => !customVolumeNames.has(name));
+  if (unmatchedScanMounts.length > 0) {
+    const spec = SETTINGS.scanJobCustomVolumesMount;
+    problems.push({
+      setting: spec.key,
+      env: spec.env,
+      source: sources.scanJobCustomVolumesMount,
+      message: `${spec.env} (${spec.key}): mounts ${unmatchedScanMounts.map((n) => JSON.stringify(n)).join(', ')} name no volume in trivyOperator.scanJobCustomVolumes`,
+    });
+  }
+
+  // Trivy-Operator logs in only when both are set (pkg/plugins/trivy/config.go,
+  // TrivyDBRepositoryCredentialsSet); one without the other is a mistake worth saying at start-up.
+  if ((settings.trivyDbRepositoryUsername === null) !== (settings.trivyDbRepositoryPassword === null)) {
+    const missing =
+      settings.trivyDbRepositoryUsername === null
+        ? SETTINGS.trivyDbRepositoryUsername
+        : SETTINGS.trivyDbRepositoryPassword;
+    problems.push({
+      setting: missing.key,
+      env: missing.env,
+      // The layer that set the other one is where the pair was half given.
+      source:
+        missing === SETTINGS.trivyDbRepositoryUsername
+          ? sources.trivyDbRepositoryPassword
+          : sources.trivyDbRepositoryUsername,
+      message: `${missing.env} (${missing.key}): is required with ${missing === SETTINGS.trivyDbRepositoryUsername ? 'trivy.dbRepositoryPassword' : 'trivy.dbRepositoryUsername'}; set both or neither`,
+    });
+  }
+
   if (problems.length > 0) {
     const header = `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):`;
     throw new LookoutError(
@@ -175,6 +209,23 @@ function assemble(s: SettingValues, namespace: string): Config {
       additionalVulnerabilityReportFields: s.trivyAdditionalVulnerabilityReportFields,
       severitySource: s.trivySeveritySource,
       sbomSources: s.trivySbomSources,
+      imagePullPolicy: s.trivyImagePullPolicy,
+      imagePullSecret: s.trivyImagePullSecret,
+      slow: s.trivySlow,
+      vulnType: s.trivyVulnType,
+      skipFiles: s.trivySkipFiles,
+      skipDirs: s.trivySkipDirs,
+      offlineScan: s.trivyOfflineScan,
+      skipJavaDbUpdate: s.trivySkipJavaDbUpdate,
+      clientServerSkipUpdate: s.trivyClientServerSkipUpdate,
+      httpProxy: s.trivyHttpProxy,
+      httpsProxy: s.trivyHttpsProxy,
+      noProxy: s.trivyNoProxy,
+      sslCertDir: s.trivySslCertDir,
+      githubToken: s.trivyGithubToken,
+      dbRepositoryUsername: s.trivyDbRepositoryUsername,
+      dbRepositoryPassword: s.trivyDbRepositoryPassword,
+      configFile: s.trivyConfigFile,
     },
     trivyOperator: {
       skipInitContainers: s.skipInitContainers,
@@ -183,6 +234,14 @@ function assemble(s: SettingValues, namespace: string): Config {
       scanJobAnnotations: s.scanJobAnnotations,
       scanJobPodTemplateLabels: s.scanJobPodTemplateLabels,
       scanJobPodPriorityClassName: s.scanJobPodPriorityClassName,
+      scanJobAffinity: s.scanJobAffinity,
+      scanJobPodSecurityContext: s.scanJobPodSecurityContext,
+      scanJobContainerSecurityContext: s.scanJobContainerSecurityContext,
+      scanJobCustomVolumes: s.scanJobCustomVolumes,
+      scanJobCustomVolumesMount: s.scanJobCustomVolumesMount,
+      excludeImages: s.excludeImages,
+      skipResourceByLabels: s.skipResourceByLabels,
+      additionalReportLabels: s.additionalReportLabels,
     },
     configAudit: {
       enabled: s.configAuditScannerEnabled,

@@ -379,3 +379,77 @@ export const tolerations: Parser<readonly Toleration[]> = parser(
     return ok(value as Toleration[]);
   },
 );
+
+/** Top-level fields of a Kubernetes structure that a setting takes whole (affinity, security context…). */
+export interface KubeShape {
+  /** What it is, for messages: "an affinity". */
+  readonly what: string;
+  readonly fields: readonly string[];
+  readonly required?: readonly string[];
+  /** Besides `fields`, any one other field is allowed (a volume's source: emptyDir, hostPath…). */
+  readonly openSource?: boolean;
+  readonly example: string;
+}
+
+/**
+ * Field names in their API spelling. Trivy-Operator decodes these settings with Go's JSON, which
+ * matches field names in any case, so its values file may say `RunAsUser`; those are respelt here.
+ * Only the top level is checked: the API server validates the rest when the Job is created.
+ */
+function kubeFields(raw: unknown, shape: KubeShape): Record<string, unknown> | string {
+  if (!isPlainObject(raw)) return `is not ${shape.what} like ${shape.example}`;
+  const byLower = new Map(shape.fields.map((f) => [f.toLowerCase(), f]));
+  const out: Record<string, unknown> = {};
+  let sources = 0;
+  for (const [key, value] of Object.entries(raw)) {
+    const field = byLower.get(key.toLowerCase());
+    if (field === undefined && !shape.openSource)
+      return `has the unknown field ${quote(key)}; ${shape.what} has ${shape.fields.join(', ')}`;
+    if (field === undefined) sources += 1;
+    out[field ?? key] = value;
+  }
+  const missing = (shape.required ?? []).filter((f) => out[f] === undefined || out[f] === '');
+  if (missing.length > 0)
+    return `lacks ${missing.join(' and ')}; expected ${shape.what} like ${shape.example}`;
+  if (shape.openSource && sources !== 1)
+    return `names ${sources === 0 ? 'no' : 'more than one'} source; expected ${shape.what} like ${shape.example}`;
+  return out;
+}
+
+/** One structure as a YAML map or JSON text; blank or `{}` (Trivy-Operator's default) is none. */
+export function kubeObject<T>(shape: KubeShape): Parser<T | null> {
+  return parser(
+    { anyOf: [{ type: 'object' }, { type: 'string' }, { type: 'array', maxItems: 0 }, NULL] },
+    (raw) => {
+      if (isBlank(raw)) return ok(null);
+      const value = typeof raw === 'string' ? parseJson(raw) : raw;
+      if (
+        (Array.isArray(value) && value.length === 0) ||
+        (isPlainObject(value) && Object.keys(value).length === 0)
+      )
+        return ok(null);
+      const fields = kubeFields(value, shape);
+      return typeof fields === 'string' ? fail(fields) : ok(fields as T);
+    },
+  );
+}
+
+/** A list of structures as YAML or JSON text; names must be unique. Blank is an empty list. */
+export function kubeList<T>(shape: KubeShape): Parser<readonly T[]> {
+  return parser(
+    { anyOf: [{ type: 'array', items: { type: 'object' } }, { type: 'string' }, NULL] },
+    (raw) => {
+      if (isBlank(raw)) return ok([]);
+      const value = typeof raw === 'string' ? parseJson(raw) : raw;
+      if (!Array.isArray(value))
+        return fail(`is not a list of ${shape.what.replace(/^an? /, '')}s like [${shape.example}]`);
+      const items: T[] = [];
+      for (const [i, item] of value.entries()) {
+        const fields = kubeFields(item, shape);
+        if (typeof fields === 'string') return fail(`item ${i + 1} ${fields}`);
+        items.push(fields as T);
+      }
+      return ok(items);
+    },
+  );
+}

@@ -1,3 +1,10 @@
+import type {
+  V1Affinity,
+  V1PodSecurityContext,
+  V1SecurityContext,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import type { Toleration } from './parsers.ts';
 import type { HostPathVolume, HostVolumeMount } from './node-collector.ts';
 /**
@@ -155,7 +162,37 @@ export interface TrivyConfig {
   readonly severitySource: SeveritySourceMode;
   /** Trivy's `--sbom-sources` (Trivy-Operator's trivy.sbomSources); empty: Trivy analyses the image. */
   readonly sbomSources: readonly SbomSource[];
+  /** Pull policy and pull Secret (in the operator namespace) of the Trivy image in scan pods. */
+  readonly imagePullPolicy: ImagePullPolicy;
+  readonly imagePullSecret: string | null;
+  /** Fewer resources, slower scans (Trivy's `--parallel 1`, formerly `--slow`). */
+  readonly slow: boolean;
+  /** Package types scanned for vulnerabilities (Trivy's `--pkg-types`); empty: Trivy's default. */
+  readonly vulnType: readonly VulnType[];
+  readonly skipFiles: readonly string[];
+  readonly skipDirs: readonly string[];
+  readonly offlineScan: boolean;
+  readonly skipJavaDbUpdate: boolean;
+  /** ClientServer mode: the client does not update its own DB either. */
+  readonly clientServerSkipUpdate: boolean;
+  /** Proxies of scan pods (HTTP_PROXY, HTTPS_PROXY, NO_PROXY). */
+  readonly httpProxy: string | null;
+  readonly httpsProxy: string | null;
+  readonly noProxy: string | null;
+  /** A directory of CA certificates on the node, mounted into scan pods as SSL_CERT_DIR. */
+  readonly sslCertDir: string | null;
+  readonly githubToken: string | null;
+  /** Credentials of the DB repository's registry, given to `trivy registry login` in scan pods. */
+  readonly dbRepositoryUsername: string | null;
+  readonly dbRepositoryPassword: string | null;
+  /** Contents of a trivy.yaml given to every scan with `--config`. */
+  readonly configFile: string | null;
 }
+
+export const IMAGE_PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
+export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];
+export const VULN_TYPES = ['os', 'library'] as const;
+export type VulnType = (typeof VULN_TYPES)[number];
 
 /** What the exporter exports beyond the defaults (Trivy-Operator's opt-in `*_info` families, resource labels). */
 export interface MetricsConfig {
@@ -224,6 +261,19 @@ export interface Config {
     readonly scanJobAnnotations: Readonly<Record<string, string>>;
     readonly scanJobPodTemplateLabels: Readonly<Record<string, string>>;
     readonly scanJobPodPriorityClassName: string | null;
+    /** Replace the scan pods' affinity and security contexts when set (as Trivy-Operator does). */
+    readonly scanJobAffinity: V1Affinity | null;
+    readonly scanJobPodSecurityContext: V1PodSecurityContext | null;
+    readonly scanJobContainerSecurityContext: V1SecurityContext | null;
+    /** Added to scan pods, mounted into every scan container. */
+    readonly scanJobCustomVolumes: readonly V1Volume[];
+    readonly scanJobCustomVolumesMount: readonly V1VolumeMount[];
+    /** Image globs (path.Match syntax, as Trivy-Operator's excludeImages) never scanned. */
+    readonly excludeImages: readonly string[];
+    /** Workloads carrying any of these label keys are neither scanned nor audited. */
+    readonly skipResourceByLabels: readonly string[];
+    /** Labels put on every report the operator writes. */
+    readonly additionalReportLabels: Readonly<Record<string, string>>;
   };
   readonly metrics: MetricsConfig;
   readonly configAudit: ConfigAuditConfig;

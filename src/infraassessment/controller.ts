@@ -434,6 +434,7 @@ export class InfraAssessmentController {
           trivyVersion: version,
           now: new Date(assessedAt),
           ttlMs: this.o.config.operator.scannerReportTtlMs,
+          extraLabels: this.o.config.trivyOperator.additionalReportLabels,
         }),
       );
       this.nodeReports.set(name, { hash: tracked.hash, assessedAt });
@@ -568,6 +569,7 @@ export class InfraAssessmentController {
               trivyVersion: version,
               now: new Date(assessedAt),
               ttlMs: this.o.config.operator.scannerReportTtlMs,
+              extraLabels: this.o.config.trivyOperator.additionalReportLabels,
             }),
           );
           this.podReports.set(name, { hash: specHash, assessedAt });

@@ -139,6 +139,8 @@ export interface InfraReportInput {
   /** `operator.scannerReportTTL`; null = no TTL annotation. */
   readonly ttlMs: number | null;
   readonly maxBytes?: number;
+  /** `trivyOperator.additionalReportLabels`; the identifying labels win. */
+  readonly extraLabels?: Readonly<Record<string, string>>;
 }
 
 function build(
@@ -162,6 +164,7 @@ function build(
       name: auditReportName(owner.kind, owner.name),
       ...(owner.namespace === undefined ? {} : { namespace: owner.namespace }),
       labels: {
+        ...input.extraLabels,
         ...targetLabels({ kind: owner.kind, namespace: owner.namespace ?? '', name: owner.name }),
         [ReportLabel.managedBy]: REPORT_MANAGED_BY,
         [ReportLabel.resourceSpecHash]: input.specHash,

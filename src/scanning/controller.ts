@@ -8,7 +8,7 @@ import type {
 } from '@kubernetes/client-node';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.ts';
+import { goPathGlob, type Config } from '../config/index.ts';
 import { ReportLabel } from '../crds/index.ts';
 import { isLookoutError } from '../errors/index.ts';
 import { WatcherSet, WorkloadEvents, type RestartReason } from '../kube/index.ts';
@@ -103,6 +103,7 @@ export class ScanController {
   private readonly handledJobs = new Set<string>();
   private readonly watchers: WatcherSet;
   private readonly now: () => number;
+  private readonly excludeImages: RegExp[];
   private cronTask: ScheduledTask | undefined;
   private pumpTimer: NodeJS.Timeout | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
@@ -113,6 +114,8 @@ export class ScanController {
   constructor(private readonly o: ScanControllerOptions) {
     this.now = o.now ?? Date.now;
     const { operator } = o.config;
+    // Validated at start-up (config/settings.ts), so every pattern compiles.
+    this.excludeImages = o.config.trivyOperator.excludeImages.flatMap((p) => goPathGlob(p) ?? []);
     this.plan = new ScanPlan(
       {
         ttlMs: operator.scannerReportTtlMs,
@@ -202,10 +205,17 @@ export class ScanController {
       return;
     }
     if (!this.o.namespaces.has(ns) || isManagedByScanner(pod)) return;
+    if (this.skippedByLabels(pod.metadata?.labels)) {
+      // Labelled to be skipped (perhaps only now): stop following it; its reports stay.
+      this.dropPod(podKey, { keepReports: true });
+      return;
+    }
     const workload = await this.resolver.resolve(pod);
     // CronJobs are scanned from their own spec, not from each run's pods.
     if (!workload || workload.kind === 'CronJob') return;
-    const images = this.results.podImages(pod, this.o.config.trivyOperator.skipInitContainers);
+    const images = this.withoutExcluded(
+      this.results.podImages(pod, this.o.config.trivyOperator.skipInitContainers),
+    );
     if (images.length === 0) return; // not started yet: its image digests are not known
     await this.learnTagDigests(images);
     const key = workloadKey(workload);
@@ -227,15 +237,15 @@ export class ScanController {
       uid: meta.uid,
     };
     const key = workloadKey(workload);
-    if (type === 'DELETED' || !this.o.namespaces.has(meta.namespace)) {
+    if (type === 'DELETED' || !this.o.namespaces.has(meta.namespace) || this.skippedByLabels(meta.labels)) {
       this.untrack(key);
       return;
     }
     const spec: V1PodSpec | undefined = cj.spec?.jobTemplate.spec?.template.spec;
     if (!spec) return;
-    const images = this.results
-      .specImages(spec, this.o.config.trivyOperator.skipInitContainers)
-      .map((image) => this.withKnownDigest(image));
+    const images = this.withoutExcluded(
+      this.results.specImages(spec, this.o.config.trivyOperator.skipInitContainers),
+    ).map((image) => this.withKnownDigest(image));
     const tracked = this.track(workload);
     tracked.labels = this.reportLabels(meta.labels);
     await this.updateContainers(tracked, images);
@@ -305,14 +315,35 @@ export class ScanController {
     this.schedulePump();
   }
 
-  private dropPod(podKey: string): void {
+  /**
+   * Trivy-Operator's skipResourceByLabels (pkg/operator/workload/helper.go, SkipProcessing): any of
+   * the label keys, whatever its value. Read from the pods (a CronJob's own labels), which carry a
+   * Deployment's labels on its ReplicaSets' behalf.
+   */
+  private skippedByLabels(labels: Record<string, string> | undefined): boolean {
+    return this.o.config.trivyOperator.skipResourceByLabels.some((key) => labels?.[key] !== undefined);
+  }
+
+  /** Containers whose image matches trivyOperator.excludeImages are not scanned or reported. */
+  private withoutExcluded(images: ContainerImage[]): ContainerImage[] {
+    if (this.excludeImages.length === 0) return images;
+    return images.filter((image) => !this.excludeImages.some((glob) => glob.test(image.ref)));
+  }
+
+  private dropPod(podKey: string, options: { keepReports?: boolean } = {}): void {
     const wKey = this.podWorkload.get(podKey);
     if (!wKey) return;
     this.podWorkload.delete(podKey);
     const tracked = this.workloads.get(wKey);
     if (!tracked) return;
     tracked.pods.delete(podKey);
-    if (tracked.pods.size > 0) return;
+    if (tracked.pods.size > 0 && !options.keepReports) return;
+    if (options.keepReports) {
+      // Every pod of a workload carries the same template labels: stop following the workload.
+      for (const pod of tracked.pods) this.podWorkload.delete(pod);
+      this.untrack(wKey);
+      return;
+    }
     // The last pod is gone. A ReplicaSet without pods is a previous revision of its Deployment
     // (or scaled to zero): its reports are stale, as Trivy-Operator treats them. Other kinds keep
     // theirs; they go with the workload through the owner reference.
@@ -574,7 +605,10 @@ export class ScanController {
 
   /** The configured report labels, from the workload's pods (a CronJob's own metadata). */
   private reportLabels(labels: Record<string, string> | undefined): Record<string, string> {
-    return pickReportResourceLabels(labels, this.o.config.metrics.resourceLabels);
+    return {
+      ...this.o.config.trivyOperator.additionalReportLabels,
+      ...pickReportResourceLabels(labels, this.o.config.metrics.resourceLabels),
+    };
   }
 }
 

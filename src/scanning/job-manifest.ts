@@ -1,7 +1,9 @@
 import type {
+  V1Container,
   V1EnvVar,
   V1Job,
   V1Secret,
+  V1SecurityContext,
   V1Toleration,
   V1Volume,
   V1VolumeMount,
@@ -37,6 +39,11 @@ export interface ScanJobManifests {
 }
 
 const CACHE_DIR = '/tmp/trivy/.cache';
+/** Where `trivy registry login` keeps the DB registry's credentials, on the pod's shared /tmp. */
+const DOCKER_CONFIG_DIR = '/tmp/.docker';
+/** Trivy-Operator's mount points (pkg/plugins/trivy/plugin.go): SslCertDir and the config file. */
+const SSL_CERT_DIR = '/var/ssl-cert';
+const CONFIG_FILE = '/etc/trivy/trivy-config.yaml';
 const RESULT_FILE = '/tmp/scan/result.json';
 const BOM_FILE = '/tmp/scan/bom.json';
 const IGNORE_FILE = '/etc/trivy-lookout/trivyignore';
@@ -98,8 +105,17 @@ export function buildScanJob(
     return { name: envName, valueFrom: { secretKeyRef: { name: secretName, key } } };
   };
 
+  const dbLogin = trivy.dbRepositoryUsername !== null && trivy.dbRepositoryPassword !== null;
+  // What every container of the pod needs: proxies, the private CA, the DB registry's login.
+  const podEnv: V1EnvVar[] = [{ name: 'HOME', value: '/tmp' }];
+  if (trivy.httpProxy) podEnv.push(fromSecret('HTTP_PROXY', 'httpProxy', trivy.httpProxy));
+  if (trivy.httpsProxy) podEnv.push(fromSecret('HTTPS_PROXY', 'httpsProxy', trivy.httpsProxy));
+  if (trivy.noProxy) podEnv.push({ name: 'NO_PROXY', value: trivy.noProxy });
+  if (trivy.sslCertDir) podEnv.push({ name: 'SSL_CERT_DIR', value: SSL_CERT_DIR });
+  if (dbLogin) podEnv.push({ name: 'DOCKER_CONFIG', value: DOCKER_CONFIG_DIR });
+
   const env: V1EnvVar[] = [
-    { name: 'HOME', value: '/tmp' },
+    ...podEnv,
     { name: 'SCAN_IMAGE_REF', value: input.imageRef },
     { name: 'TRIVY_SEVERITY', value: trivy.severity.join(',') },
     { name: 'TRIVY_IGNORE_UNFIXED', value: String(trivy.ignoreUnfixed) },
@@ -107,6 +123,9 @@ export function buildScanJob(
     { name: 'TRIVY_CACHE_DIR', value: CACHE_DIR },
     ...(operator.sbomGenerationEnabled ? [{ name: 'SCAN_SBOM', value: 'true' }] : []),
   ];
+  if (trivy.offlineScan) env.push({ name: 'TRIVY_OFFLINE_SCAN', value: 'true' });
+  if (trivy.skipFiles.length > 0) env.push({ name: 'TRIVY_SKIP_FILES', value: trivy.skipFiles.join(',') });
+  if (trivy.skipDirs.length > 0) env.push({ name: 'TRIVY_SKIP_DIRS', value: trivy.skipDirs.join(',') });
   if (matchesRegistry(trivy.insecureRegistries, input.registryHost))
     env.push({ name: 'TRIVY_INSECURE', value: 'true' });
   if (matchesRegistry(trivy.nonSslRegistries, input.registryHost))
@@ -132,6 +151,13 @@ export function buildScanJob(
     trivy.javaDbRepository,
   ];
   if (trivy.sbomSources.length > 0) args.push('--sbom-sources', trivy.sbomSources.join(','));
+  if (trivy.vulnType.length > 0) args.push('--pkg-types', trivy.vulnType.join(','));
+  if (trivy.slow) args.push('--parallel', '1');
+  if (trivy.skipJavaDbUpdate) args.push('--skip-java-db-update');
+  if (trivy.configFile !== null) {
+    secretData.trivyConfig = trivy.configFile;
+    args.push('--config', CONFIG_FILE);
+  }
   if (trivy.mode === 'ClientServer') {
     args.push('--server', trivy.serverURL ?? '');
     if (trivy.serverToken) {
@@ -140,6 +166,7 @@ export function buildScanJob(
     }
     const headers = Object.entries(trivy.serverCustomHeaders).map(([k, v]) => `${k}:${v}`);
     if (headers.length > 0) env.push(fromSecret('TRIVY_CUSTOM_HEADERS', 'customHeaders', headers.join(',')));
+    if (trivy.clientServerSkipUpdate) args.push('--skip-db-update');
   } else {
     args.push('--skip-db-update');
   }
@@ -157,46 +184,94 @@ export function buildScanJob(
     });
     mounts.push({ name: 'ignorefile', mountPath: '/etc/trivy-lookout', readOnly: true });
   }
+  if (secretData.trivyConfig !== undefined) {
+    volumes.push({
+      name: 'configfile',
+      secret: { secretName, items: [{ key: 'trivyConfig', path: 'trivy-config.yaml' }] },
+    });
+    mounts.push({ name: 'configfile', mountPath: CONFIG_FILE, subPath: 'trivy-config.yaml', readOnly: true });
+  }
+  // Mounted into every container: the DB download and the registry login need the CA as well.
+  const podMounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
+  if (trivy.sslCertDir) {
+    volumes.push({ name: 'ssl-cert-dir', hostPath: { path: trivy.sslCertDir } });
+    podMounts.push({ name: 'ssl-cert-dir', mountPath: SSL_CERT_DIR, readOnly: true });
+    mounts.push(podMounts[podMounts.length - 1]!);
+  }
+  const { trivyOperator } = config;
+  volumes.push(...trivyOperator.scanJobCustomVolumes.map((v) => ({ ...v })));
+  podMounts.push(...trivyOperator.scanJobCustomVolumesMount.map((m) => ({ ...m })));
+  mounts.push(...trivyOperator.scanJobCustomVolumesMount.map((m) => ({ ...m })));
 
   const image = `${trivy.repository}:${trivy.tag}`;
   const resources = {
     requests: compact({ cpu: trivy.resources.requests.cpu, memory: trivy.resources.requests.memory }),
     limits: compact({ cpu: trivy.resources.limits.cpu, memory: trivy.resources.limits.memory }),
   };
-  const securityContext = {
-    allowPrivilegeEscalation: false,
-    privileged: false,
-    readOnlyRootFilesystem: true,
-    runAsNonRoot: true,
-    runAsUser: 65534,
-    runAsGroup: 65534,
-    capabilities: { drop: ['ALL'] },
-    seccompProfile: { type: 'RuntimeDefault' },
-  };
+  // Trivy-Operator's scanJobPodTemplateContainerSecurityContext replaces this whole, as here.
+  const securityContext: V1SecurityContext = trivyOperator.scanJobContainerSecurityContext
+    ? structuredClone(trivyOperator.scanJobContainerSecurityContext)
+    : {
+        allowPrivilegeEscalation: false,
+        privileged: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        runAsUser: 65534,
+        runAsGroup: 65534,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      };
+  const imagePullPolicy = trivy.imagePullPolicy;
 
-  const initContainers =
-    trivy.mode === 'Standalone'
-      ? [
-          {
-            name: 'download-db',
-            image,
-            command: ['trivy'],
-            args: [
-              'image',
-              '--download-db-only',
-              '--db-repository',
-              trivy.dbRepository,
-              '--cache-dir',
-              CACHE_DIR,
-              ...(trivy.dbRepositoryInsecure ? ['--insecure'] : []),
-            ],
-            env: [{ name: 'HOME', value: '/tmp' }],
-            resources,
-            securityContext,
-            volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-          },
-        ]
-      : [];
+  const initContainers: V1Container[] = [];
+  if (dbLogin) {
+    // As Trivy-Operator (pkg/plugins/trivy/image.go): log in to the DB repository's registry once;
+    // the DB and Java DB downloads then find the credentials in DOCKER_CONFIG. Kept out of
+    // TRIVY_USERNAME in the scan container, which holds the image registry's credentials.
+    initContainers.push({
+      name: 'registry-login',
+      image,
+      imagePullPolicy,
+      command: ['trivy'],
+      args: [
+        'registry',
+        'login',
+        registryOf(trivy.dbRepository),
+        ...(trivy.dbRepositoryInsecure ? ['--insecure'] : []),
+      ],
+      env: [
+        ...podEnv,
+        fromSecret('TRIVY_USERNAME', 'dbRepositoryUsername', trivy.dbRepositoryUsername!),
+        fromSecret('TRIVY_PASSWORD', 'dbRepositoryPassword', trivy.dbRepositoryPassword!),
+      ],
+      resources,
+      securityContext,
+      volumeMounts: podMounts,
+    });
+  }
+  if (trivy.mode === 'Standalone')
+    initContainers.push({
+      name: 'download-db',
+      image,
+      imagePullPolicy,
+      command: ['trivy'],
+      args: [
+        'image',
+        '--download-db-only',
+        '--db-repository',
+        trivy.dbRepository,
+        '--cache-dir',
+        CACHE_DIR,
+        ...(trivy.dbRepositoryInsecure ? ['--insecure'] : []),
+      ],
+      env: [
+        ...podEnv,
+        ...(trivy.githubToken ? [fromSecret('GITHUB_TOKEN', 'githubToken', trivy.githubToken)] : []),
+      ],
+      resources,
+      securityContext,
+      volumeMounts: podMounts,
+    });
 
   const job: V1Job = {
     apiVersion: 'batch/v1',
@@ -231,16 +306,22 @@ export function buildScanJob(
             ? { priorityClassName: config.trivyOperator.scanJobPodPriorityClassName }
             : {}),
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
-          affinity: {
-            nodeAffinity: {
-              requiredDuringSchedulingIgnoredDuringExecution: {
-                nodeSelectorTerms: [
-                  { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] },
-                ],
+          ...(trivy.imagePullSecret ? { imagePullSecrets: [{ name: trivy.imagePullSecret }] } : {}),
+          // Trivy-Operator's scanJobPodTemplatePodSecurityContext and scanJobAffinity replace these.
+          securityContext: trivyOperator.scanJobPodSecurityContext
+            ? structuredClone(trivyOperator.scanJobPodSecurityContext)
+            : { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+          affinity: trivyOperator.scanJobAffinity
+            ? structuredClone(trivyOperator.scanJobAffinity)
+            : {
+                nodeAffinity: {
+                  requiredDuringSchedulingIgnoredDuringExecution: {
+                    nodeSelectorTerms: [
+                      { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] },
+                    ],
+                  },
+                },
               },
-            },
-          },
           ...(placement.tolerations?.length ? { tolerations: placement.tolerations } : {}),
           ...(placement.nodeSelector && Object.keys(placement.nodeSelector).length
             ? { nodeSelector: placement.nodeSelector }
@@ -250,6 +331,7 @@ export function buildScanJob(
             {
               name: 'scan',
               image,
+              imagePullPolicy,
               command: ['/bin/sh', '-c', SCAN_SCRIPT, 'scan'],
               args,
               env,
@@ -278,6 +360,14 @@ export function buildScanJob(
 }
 
 const DOCKER_HUB_ALIASES = ['index.docker.io', 'docker.io', 'registry-1.docker.io'];
+
+/** The registry host of a repository reference (Docker Hub when the first part is no host). */
+function registryOf(repository: string): string {
+  const first = repository.split('/')[0] ?? '';
+  return repository.includes('/') && (/[.:]/.test(first) || first === 'localhost')
+    ? first
+    : 'index.docker.io';
+}
 
 /**
  * Rewrites the reference to a configured registry mirror (`trivy.registry.mirror`, registry →

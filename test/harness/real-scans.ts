@@ -49,7 +49,8 @@ export interface RealScans {
   publishImage(name: TestImageName, flavour: RegistryFlavour, repository?: string): Promise<PublishedImage>;
   /**
    * Pushes a DB version as `<dbRepository>:2`, where every new scan Job downloads it from, as
-   * Trivy-Operator's users update their mirror. Each test file passes its own `dbRepository`.
+   * Trivy-Operator's users update their mirror. Each test file passes its own `dbRepository`, in
+   * whichever local registry it names.
    */
   publishDb(version: DbVersion, dbRepository: string): Promise<void>;
   /** The DB repository (without tag) of a test file, in the plain-HTTP registry. */
@@ -118,8 +119,10 @@ export async function useRealScans(cluster: {
     publishImage: publish,
     async publishDb(version, dbRepository) {
       const db = await buildTrivyDb(version);
-      const repository = dbRepository.slice(http.host.length + 1);
-      await pushLayout(endpoint(http), db.layoutDir, `${repository}:2`);
+      // Whichever local registry the repository names (the auth one for login tests).
+      const registry = Object.values(registries).find((r) => dbRepository.startsWith(`${r.host}/`)) ?? http;
+      const repository = dbRepository.slice(registry.host.length + 1);
+      await pushLayout(endpoint(registry), db.layoutDir, `${repository}:2`);
     },
     dbRepositoryFor: (name) => `${http.host}/${TEST_REPOSITORY_PREFIX}/${name}/trivy-db`,
     javaDbRepository,

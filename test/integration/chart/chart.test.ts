@@ -154,6 +154,44 @@ describe('the Helm chart, rendered', () => {
     assert.notEqual(checksum(objects), checksum(before));
   });
 
+  it("reads Trivy credentials from Trivy-Operator's own Secret with trivy.existingSecret, and gives the operator its proxies", async () => {
+    // In: existingSecret true plus a token in the values (which it overrides, as in Trivy-Operator's
+    // chart), and operator proxies. Out: every Trivy credential comes, optionally, from
+    // trivy-operator-trivy-config under Trivy-Operator's key names; the chart's Secret holds none.
+    const objects = await renderChart('lookout', 'trivy-system', [
+      '--set',
+      'trivy.existingSecret=true',
+      '--set',
+      'trivy.serverToken=ignored-token',
+      '--set',
+      'operator.httpsProxy=http://proxy.corp:3128',
+      '--set',
+      'operator.noProxy=10.96.0.1\\,.svc',
+    ]);
+    const refs = {
+      OPERATOR_TRIVY_SERVER_TOKEN: 'trivy.serverToken',
+      OPERATOR_TRIVY_SERVER_CUSTOM_HEADERS: 'trivy.serverCustomHeaders',
+      OPERATOR_TRIVY_GITHUB_TOKEN: 'trivy.githubToken',
+      OPERATOR_TRIVY_DB_REPOSITORY_USERNAME: 'trivy.dbRepositoryUsername',
+      OPERATOR_TRIVY_DB_REPOSITORY_PASSWORD: 'trivy.dbRepositoryPassword',
+    };
+    for (const [name, key] of Object.entries(refs)) {
+      const ref = envEntry(objects, name)?.valueFrom?.secretKeyRef;
+      assert.deepEqual(ref, { name: 'trivy-operator-trivy-config', key, optional: true }, name);
+    }
+    const secret = find(objects, 'Secret') as { stringData?: Record<string, string> };
+    assert.doesNotMatch(JSON.stringify(secret), /ignored-token/);
+    assert.equal(envEntry(objects, 'HTTPS_PROXY')?.value, 'http://proxy.corp:3128');
+    assert.equal(envEntry(objects, 'NO_PROXY')?.value, '10.96.0.1,.svc');
+    assert.equal(envEntry(objects, 'NODE_USE_ENV_PROXY')?.value, '1');
+    const plain = await renderChart('lookout', 'trivy-system');
+    assert.equal(envEntry(plain, 'HTTPS_PROXY'), undefined, 'no proxy variables unless asked');
+    assert.equal(
+      envEntry(plain, 'OPERATOR_TRIVY_SERVER_TOKEN')?.valueFrom?.secretKeyRef?.name,
+      'lookout-trivy-lookout',
+    );
+  });
+
   it('renders a hardened Deployment with probes on the metrics port, a ClusterIP Service and no monitoring objects by default', async () => {
     const objects = await renderChart('lookout', 'trivy-system');
     const deployment = find(objects, 'Deployment') as unknown as V1Deployment;

@@ -69,6 +69,14 @@ describe('loadConfig defaults', () => {
       scanJobAnnotations: {},
       scanJobPodTemplateLabels: {},
       scanJobPodPriorityClassName: null,
+      scanJobAffinity: null,
+      scanJobPodSecurityContext: null,
+      scanJobContainerSecurityContext: null,
+      scanJobCustomVolumes: [],
+      scanJobCustomVolumesMount: [],
+      excludeImages: [],
+      skipResourceByLabels: [],
+      additionalReportLabels: {},
     });
   });
 
@@ -96,6 +104,23 @@ describe('loadConfig defaults', () => {
       additionalVulnerabilityReportFields: [],
       severitySource: 'trivy-operator',
       sbomSources: [],
+      imagePullPolicy: 'IfNotPresent',
+      imagePullSecret: null,
+      slow: true,
+      vulnType: [],
+      skipFiles: [],
+      skipDirs: [],
+      offlineScan: false,
+      skipJavaDbUpdate: false,
+      clientServerSkipUpdate: false,
+      httpProxy: null,
+      httpsProxy: null,
+      noProxy: null,
+      sslCertDir: null,
+      githubToken: null,
+      dbRepositoryUsername: null,
+      dbRepositoryPassword: null,
+      configFile: null,
     });
   });
 

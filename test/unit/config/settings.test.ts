@@ -48,6 +48,7 @@ describe('settings table', () => {
       const snake = spec.key
         .replace(/^operator\./, '')
         .replace(/URL/g, 'Url')
+        .replace(/DB/g, 'Db')
         .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
         .replace(/\./g, '_')
         .toUpperCase();

@@ -143,6 +143,198 @@ describe("buildScanJob with Trivy-Operator's scan-Job settings", () => {
   });
 });
 
+describe("buildScanJob with Trivy-Operator's pod-template settings", () => {
+  it('replaces affinity and both security contexts when set, and adds custom volumes mounted into every container', () => {
+    const affinity = { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } };
+    const { job } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_AFFINITY: JSON.stringify(affinity),
+        // Go's JSON matches field names in any case: Trivy-Operator's own values comment says RunAsUser.
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_TEMPLATE_POD_SECURITY_CONTEXT:
+          '{"RunAsUser":10000,"runAsNonRoot":true}',
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_TEMPLATE_CONTAINER_SECURITY_CONTEXT:
+          '{"readOnlyRootFilesystem":true}',
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_CUSTOM_VOLUMES: '[{"name":"ca","configMap":{"name":"corp-ca"}}]',
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_CUSTOM_VOLUMES_MOUNT: '[{"name":"ca","mountPath":"/etc/ssl/corp"}]',
+      }),
+      input,
+    );
+    const pod = job.spec!.template.spec!;
+    assert.deepEqual(pod.affinity, affinity);
+    assert.deepEqual(pod.securityContext, { runAsUser: 10000, runAsNonRoot: true });
+    assert.deepEqual(
+      pod.volumes?.find((v) => v.name === 'ca'),
+      { name: 'ca', configMap: { name: 'corp-ca' } },
+    );
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      assert.deepEqual(c.securityContext, { readOnlyRootFilesystem: true }, c.name);
+      assert.ok(
+        c.volumeMounts?.some((m) => m.name === 'ca' && m.mountPath === '/etc/ssl/corp'),
+        c.name,
+      );
+    }
+  });
+
+  it('treats `{}` and `[]` (Trivy-Operator values defaults) as unset', () => {
+    const plain = buildScanJob(config(), input).job;
+    const { job } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_AFFINITY: '{}',
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_TEMPLATE_POD_SECURITY_CONTEXT: '{}',
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_CUSTOM_VOLUMES: '[]',
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_CUSTOM_VOLUMES_MOUNT: '[]',
+      }),
+      input,
+    );
+    assert.deepEqual(job, plain);
+  });
+
+  it('refuses at start-up an unknown security-context field, a volume without source and a mount of no volume', () => {
+    assert.throws(
+      () =>
+        config({
+          OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_TEMPLATE_CONTAINER_SECURITY_CONTEXT: '{"runAsUserr":1}',
+        }),
+      /OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_TEMPLATE_CONTAINER_SECURITY_CONTEXT.*unknown field "runAsUserr"/,
+    );
+    assert.throws(
+      () => config({ OPERATOR_TRIVY_OPERATOR_SCAN_JOB_CUSTOM_VOLUMES: '[{"name":"ca"}]' }),
+      /OPERATOR_TRIVY_OPERATOR_SCAN_JOB_CUSTOM_VOLUMES.*no source/,
+    );
+    assert.throws(
+      () =>
+        config({ OPERATOR_TRIVY_OPERATOR_SCAN_JOB_CUSTOM_VOLUMES_MOUNT: '[{"name":"ca","mountPath":"/x"}]' }),
+      /mounts "ca" name no volume/,
+    );
+  });
+});
+
+describe("buildScanJob with Trivy-Operator's trivy.* scan options", () => {
+  it("passes slow, vulnType, skipJavaDBUpdate, skip files/dirs and offline scan as Trivy-Operator does, in today's flag names", () => {
+    const { job } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_SLOW: 'true',
+        OPERATOR_TRIVY_VULN_TYPE: 'os',
+        OPERATOR_TRIVY_SKIP_JAVA_DB_UPDATE: 'true',
+        OPERATOR_TRIVY_SKIP_FILES: '/app/Gemfile.lock,/bin/x',
+        OPERATOR_TRIVY_SKIP_DIRS: '/usr/lib/ruby',
+        OPERATOR_TRIVY_OFFLINE_SCAN: 'true',
+      }),
+      input,
+    );
+    const scan = job.spec!.template.spec!.containers[0]!;
+    const args = scan.args ?? [];
+    assert.deepEqual(args.slice(args.indexOf('--parallel'), args.indexOf('--parallel') + 2), [
+      '--parallel',
+      '1',
+    ]);
+    assert.deepEqual(args.slice(args.indexOf('--pkg-types'), args.indexOf('--pkg-types') + 2), [
+      '--pkg-types',
+      'os',
+    ]);
+    assert.ok(args.includes('--skip-java-db-update'));
+    const env = Object.fromEntries((scan.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env.TRIVY_SKIP_FILES, '/app/Gemfile.lock,/bin/x');
+    assert.equal(env.TRIVY_SKIP_DIRS, '/usr/lib/ruby');
+    assert.equal(env.TRIVY_OFFLINE_SCAN, 'true');
+    const plain = buildScanJob(config({ OPERATOR_TRIVY_SLOW: 'false' }), input).job.spec!.template.spec!
+      .containers[0]!;
+    for (const flag of ['--parallel', '--pkg-types', '--skip-java-db-update'])
+      assert.ok(!plain.args?.includes(flag), flag);
+  });
+
+  it('gives proxies and the node CA directory to every container, proxies through the Secret', () => {
+    const { job, secret } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_HTTP_PROXY: 'http://user:pw@proxy:3128',
+        OPERATOR_TRIVY_HTTPS_PROXY: 'http://user:pw@proxy:3128',
+        OPERATOR_TRIVY_NO_PROXY: '.cluster.local',
+        OPERATOR_TRIVY_SSL_CERT_DIR: '/etc/corp-ca',
+      }),
+      input,
+    );
+    const pod = job.spec!.template.spec!;
+    assert.deepEqual(
+      pod.volumes?.find((v) => v.name === 'ssl-cert-dir'),
+      { name: 'ssl-cert-dir', hostPath: { path: '/etc/corp-ca' } },
+    );
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      const env = new Map((c.env ?? []).map((e) => [e.name, e]));
+      assert.equal(env.get('HTTP_PROXY')?.valueFrom?.secretKeyRef?.key, 'httpProxy', c.name);
+      assert.equal(env.get('HTTP_PROXY')?.value, undefined, 'no credentials in the pod spec');
+      assert.equal(env.get('NO_PROXY')?.value, '.cluster.local');
+      assert.equal(env.get('SSL_CERT_DIR')?.value, '/var/ssl-cert');
+      assert.ok(
+        c.volumeMounts?.some((m) => m.name === 'ssl-cert-dir' && m.readOnly),
+        c.name,
+      );
+    }
+    assert.equal(secret?.stringData?.httpProxy, 'http://user:pw@proxy:3128');
+  });
+
+  it("logs in to the DB repository's registry first when given credentials, and all containers share that login", () => {
+    const { job, secret } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_DB_REPOSITORY: 'registry.corp:5000/mirror/trivy-db',
+        OPERATOR_TRIVY_DB_REPOSITORY_USERNAME: 'db-user',
+        OPERATOR_TRIVY_DB_REPOSITORY_PASSWORD: 'db-secret',
+      }),
+      input,
+    );
+    const pod = job.spec!.template.spec!;
+    const [login, download] = pod.initContainers ?? [];
+    assert.equal(login?.name, 'registry-login');
+    assert.deepEqual(login?.args, ['registry', 'login', 'registry.corp:5000']);
+    const loginEnv = new Map((login?.env ?? []).map((e) => [e.name, e]));
+    assert.equal(loginEnv.get('TRIVY_USERNAME')?.valueFrom?.secretKeyRef?.key, 'dbRepositoryUsername');
+    assert.equal(download?.name, 'download-db');
+    for (const c of [login!, download!, pod.containers[0]!])
+      assert.equal(c.env?.find((e) => e.name === 'DOCKER_CONFIG')?.value, '/tmp/.docker', c.name);
+    // The scan container's TRIVY_USERNAME is the image registry's, never the DB's.
+    assert.equal(
+      pod.containers[0]!.env?.find((e) => e.name === 'TRIVY_USERNAME'),
+      undefined,
+    );
+    assert.equal(secret?.stringData?.dbRepositoryPassword, 'db-secret');
+  });
+
+  it('refuses a DB user without a password at start-up', () => {
+    assert.throws(
+      () => config({ OPERATOR_TRIVY_DB_REPOSITORY_USERNAME: 'db-user' }),
+      /OPERATOR_TRIVY_DB_REPOSITORY_PASSWORD \(trivy.dbRepositoryPassword\): is required/,
+    );
+  });
+
+  it('mounts trivy.configFile and passes --config; sets the pull policy and pull Secret of the Trivy image', () => {
+    const { job, secret } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_CONFIG_FILE: 'registry:\n  mirrors:\n    index.docker.io: [mirror.corp]\n',
+        OPERATOR_TRIVY_IMAGE_PULL_POLICY: 'Always',
+        OPERATOR_TRIVY_IMAGE_PULL_SECRET: 'trivy-pull',
+      }),
+      input,
+    );
+    const pod = job.spec!.template.spec!;
+    const scan = pod.containers[0]!;
+    const args = scan.args ?? [];
+    assert.equal(args[args.indexOf('--config') + 1], '/etc/trivy/trivy-config.yaml');
+    assert.ok(scan.volumeMounts?.some((m) => m.mountPath === '/etc/trivy/trivy-config.yaml'));
+    assert.match(secret?.stringData?.trivyConfig ?? '', /mirrors/);
+    assert.deepEqual(pod.imagePullSecrets, [{ name: 'trivy-pull' }]);
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers])
+      assert.equal(c.imagePullPolicy, 'Always');
+  });
+
+  it('skips the DB update in ClientServer mode only with clientServerSkipUpdate', () => {
+    const env = { OPERATOR_TRIVY_MODE: 'ClientServer', OPERATOR_TRIVY_SERVER_URL: 'http://trivy:4954' };
+    const plain = buildScanJob(config(env), input).job.spec!.template.spec!.containers[0]!;
+    assert.ok(!plain.args?.includes('--skip-db-update'));
+    const skip = buildScanJob(config({ ...env, OPERATOR_TRIVY_CLIENT_SERVER_SKIP_UPDATE: 'true' }), input).job
+      .spec!.template.spec!.containers[0]!;
+    assert.ok(skip.args?.includes('--skip-db-update'));
+  });
+});
+
 describe('matchesRegistry', () => {
   it('matches host:port exactly, and a bare host entry on any port', () => {
     assert.equal(matchesRegistry(['registry.local'], 'registry.local:5000'), true);
