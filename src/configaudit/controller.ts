@@ -440,7 +440,7 @@ export class ConfigAuditController {
     const kind = this.byKind.get(batch.kind);
     if (!kind) return;
     const started = Date.now();
-    const fetched = await this.fetch(kind, batch.keys);
+    const { objects: fetched, listed } = await this.fetch(kind, batch.keys);
     const targets: { object: KubernetesObject; spec: string; file: string }[] = [];
     fetched.forEach((object, index) => {
       if (!object || this.skip(kind, object) !== undefined) return;
@@ -530,6 +530,7 @@ export class ConfigAuditController {
       {
         kind: kind.kind,
         objects: targets.length,
+        listed,
         reports: written,
         ms: Date.now() - started,
         queued: this.queue.size,
@@ -543,11 +544,16 @@ export class ConfigAuditController {
    * Where the batch holds most of a namespace's objects of the kind (a first audit, a policy
    * change), that namespace is listed in pages instead: one request per page, not one per object.
    */
-  private async fetch(kind: AuditedKind, keys: readonly string[]): Promise<(KubernetesObject | undefined)[]> {
+  private async fetch(
+    kind: AuditedKind,
+    keys: readonly string[],
+  ): Promise<{ objects: (KubernetesObject | undefined)[]; listed: number }> {
     const byNamespace = new Map<string, string[]>();
     for (const key of keys) {
       const { namespace } = splitKey(kind, key);
-      byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), key]);
+      const group = byNamespace.get(namespace);
+      if (group) group.push(key);
+      else byNamespace.set(namespace, [key]);
     }
     const knownIn = new Map<string, number>();
     for (const key of this.objects.get(kind.kind)?.keys() ?? []) {
@@ -556,9 +562,11 @@ export class ConfigAuditController {
     }
     const found = new Map<string, KubernetesObject>();
     const single: string[] = [];
+    let listed = 0;
     for (const [namespace, group] of byNamespace) {
       if (group.length >= LIST_AT_LEAST && group.length * 2 >= (knownIn.get(namespace) ?? 0)) {
         await this.listInto(kind, namespace, new Set(group), found);
+        listed += group.length;
       } else {
         single.push(...group);
       }
@@ -574,7 +582,7 @@ export class ConfigAuditController {
         if (!isNotFound(err)) throw kubeError(err, `get ${kind.kind}`, { namespace, name });
       }
     });
-    return keys.map((key) => found.get(key));
+    return { objects: keys.map((key) => found.get(key)), listed };
   }
 
   /** Lists the kind in the namespace (all of it for a cluster-scoped kind), keeping the wanted keys. */

@@ -397,6 +397,31 @@ describe(
       assert.equal(check(pod, 'TEAM001')?.success, false);
     });
 
+    it('many objects of a namespace created at once all get reports (a batch of most of them is listed)', async () => {
+      const names = Array.from({ length: 30 }, (_, i) => `many-${i}`);
+      const created = await Promise.all(
+        names.map((name) =>
+          core.createNamespacedService({
+            namespace: ns,
+            body: { metadata: { name }, spec: { ports: [{ port: 80 }], selector: { app: name } } },
+          }),
+        ),
+      );
+      for (const service of created) {
+        const name = service.metadata?.name ?? '';
+        const r = await waitUntil(`the ConfigAuditReport of ${name}`, () =>
+          report('configauditreports', `service-${name}`, ns),
+        );
+        assert.equal(r.metadata.ownerReferences?.[0]?.uid, service.metadata?.uid);
+        assert.ok(r.report.checks.length > 0);
+      }
+      // Created at once, they are usually one batch, which holds most of the namespace's Services
+      // and so lists them: any batch of 20 or more here must have been listed whole.
+      const batches = operator.logs().filter((l) => l.msg === 'audited a batch' && l.kind === 'Service');
+      for (const batch of batches.filter((l) => Number(l.objects) >= 20))
+        assert.equal(batch.listed, batch.objects, JSON.stringify(batch));
+    });
+
     it('after a restart, nothing already audited is audited again', async () => {
       // The audit covers every ClusterRole in the shared cluster: stop only once it is idle (its
       // newest batch left nothing queued, no run failed since, and 2 s passed without another).
