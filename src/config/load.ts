@@ -226,6 +226,8 @@ function assemble(s: SettingValues, namespace: string): Config {
       dbRepositoryUsername: s.trivyDbRepositoryUsername,
       dbRepositoryPassword: s.trivyDbRepositoryPassword,
       configFile: s.trivyConfigFile,
+      command: s.trivyCommand,
+      includeDevDeps: s.trivyIncludeDevDeps,
     },
     trivyOperator: {
       skipInitContainers: s.skipInitContainers,

@@ -53,6 +53,7 @@ import {
   SBOM_SOURCES,
   SEVERITY_SOURCES,
   IMAGE_PULL_POLICIES,
+  TRIVY_COMMANDS,
   TRIVY_MODES,
   VULN_TYPES,
   WORKLOAD_KINDS,
@@ -996,6 +997,24 @@ export const SETTINGS = {
       'Contents of a `trivy.yaml` given to every scan with `--config`, for options Trivy has only there (e.g. registry mirrors); settings here win over it.',
     parse: optional(fileContent),
     blankIsValue: true,
+  }),
+  trivyCommand: setting({
+    key: 'trivy.command',
+    env: 'OPERATOR_TRIVY_COMMAND',
+    type: TRIVY_COMMANDS.join(' | '),
+    default: 'image',
+    description:
+      '`image`: scan Jobs pull the image from its registry. `filesystem` or `rootfs`: as in Trivy-Operator, the scan pod runs on the node of a pod of the image and Trivy runs inside the image (copied in), so registry credentials are not needed; set `trivyOperator.scanJobPodTemplateContainerSecurityContext` with `runAsUser: 0` to read every file. Images without a running pod (CronJobs between runs) are scanned as `image`.',
+    parse: oneOf(TRIVY_COMMANDS),
+  }),
+  trivyIncludeDevDeps: setting({
+    key: 'trivy.includeDevDeps',
+    env: 'OPERATOR_TRIVY_INCLUDE_DEV_DEPS',
+    type: 'boolean',
+    default: 'false',
+    description:
+      'With `trivy.command: filesystem`: report development dependencies too (`--include-dev-deps`), as in Trivy-Operator.',
+    parse: bool,
   }),
   vulnerabilityScannerEnabled: setting({
     key: 'operator.vulnerabilityScannerEnabled',

@@ -187,7 +187,17 @@ export interface TrivyConfig {
   readonly dbRepositoryPassword: string | null;
   /** Contents of a trivy.yaml given to every scan with `--config`. */
   readonly configFile: string | null;
+  /**
+   * How images are scanned: `image` pulls them from their registry; `filesystem` and `rootfs` run
+   * Trivy inside the image on the node where a pod of it runs, with nothing pulled by Trivy.
+   */
+  readonly command: TrivyCommand;
+  /** `filesystem` only: development dependencies too (Trivy's `--include-dev-deps`). */
+  readonly includeDevDeps: boolean;
 }
+
+export const TRIVY_COMMANDS = ['image', 'filesystem', 'rootfs'] as const;
+export type TrivyCommand = (typeof TRIVY_COMMANDS)[number];
 
 export const IMAGE_PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];

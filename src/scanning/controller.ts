@@ -392,16 +392,22 @@ export class ScanController {
     this.o.observer?.queued(this.plan.waitingCount());
     for (const entry of due) {
       // Any consumer will do for credentials: they all run the same image from the same registry.
-      const target = [...entry.consumers].map((c) => this.consumerTarget(c)).find((t) => t !== undefined);
+      // A filesystem scan (trivy.command) needs one whose pod runs, to go to its node.
+      const targets = [...entry.consumers].map((c) => this.consumerTarget(c)).filter((t) => t !== undefined);
+      const target = targets.find((t) => t.image.node !== undefined) ?? targets[0];
       try {
-        const credentials = target
-          ? await this.results.credentialsFor(target.workload, target.image.registry, target.image)
-          : undefined;
+        // A filesystem scan pulls nothing itself: no registry credentials to hand over.
+        const node = this.o.config.trivy.command !== 'image' ? target?.image.node : undefined;
+        const credentials =
+          target && node === undefined
+            ? await this.results.credentialsFor(target.workload, target.image.registry, target.image)
+            : undefined;
         const manifests = buildScanJob(this.o.config, {
           imageKey: entry.key,
           imageRef: entry.ref,
           registryHost: target?.image.registry ?? '',
           credentials,
+          ...(node === undefined ? {} : { node }),
         });
         const outcome = await this.jobs.create(manifests);
         const name = manifests.job.metadata?.name ?? '';

@@ -24,6 +24,11 @@ export interface ScanJobInput {
   /** host[:port] of the image's registry, to decide insecure / non-SSL flags. */
   registryHost: string;
   credentials?: RegistryCredentials;
+  /**
+   * With `trivy.command` filesystem or rootfs: the node where a pod of the image runs, so the
+   * image is already there. Without it the image is scanned from its registry.
+   */
+  node?: string;
 }
 
 /** Scheduling settings for scan pods (Trivy-Operator: scanJobTolerations, scanJobNodeSelector …). */
@@ -56,18 +61,28 @@ const IGNORE_FILE = '/etc/trivy-lookout/trivyignore';
  * failure only Trivy's error log, which becomes the failure reason. A failed conversion leaves the
  * SBOM line out and the scan still counts.
  */
-export const SCAN_SCRIPT = [
+const SCAN_IMAGE_STEP = [
   'mkdir -p /tmp/scan',
   `trivy image "$@" --output ${RESULT_FILE} "$SCAN_IMAGE_REF" 2>/tmp/scan/trivy.log`,
   'rc=$?',
   'if [ "$rc" -ne 0 ]; then cat /tmp/scan/trivy.log; exit "$rc"; fi',
+];
+/** Prints the result file as the operator reads it: the part both scan modes share. */
+const EMIT_RESULT_STEP = [
   `gzip -c ${RESULT_FILE} | base64`,
   `if [ -n "$SCAN_SBOM" ] && trivy convert --quiet --format cyclonedx --output ${BOM_FILE} ${RESULT_FILE} 2>/tmp/scan/convert.log; then`,
   `  printf '${TRIVY_CYCLONEDX_PREFIX}'; gzip -c ${BOM_FILE} | base64 | tr -d '\\n'; echo`,
   'fi',
   // Which DB the result came from (standalone mode; a client in ClientServer mode has none).
   `printf '${TRIVY_VERSION_PREFIX}'; trivy version --format json --cache-dir ${CACHE_DIR} 2>/dev/null || echo '{}'`,
-].join('\n');
+];
+export const SCAN_SCRIPT = [...SCAN_IMAGE_STEP, ...EMIT_RESULT_STEP].join('\n');
+/** `trivy.command` filesystem/rootfs: the scan ran in an init container inside the image. */
+const EMIT_SCRIPT = EMIT_RESULT_STEP.join('\n');
+
+/** Where the pod's /tmp volume is mounted in the workload image for a filesystem scan. */
+const FS_ROOT = '/var/trivy-lookout';
+const FS_TRIVY = `${FS_ROOT}/bin/trivy`;
 
 /**
  * Trivy's `--scanners` for the image scanners switched on (Trivy-Operator's getSecurityChecks); an
@@ -105,6 +120,8 @@ export function buildScanJob(
     return { name: envName, valueFrom: { secretKeyRef: { name: secretName, key } } };
   };
 
+  // trivy.command filesystem/rootfs with a node to go to: see the containers below.
+  const filesystem = trivy.command !== 'image' && input.node !== undefined;
   const dbLogin = trivy.dbRepositoryUsername !== null && trivy.dbRepositoryPassword !== null;
   // What every container of the pod needs: proxies, the private CA, the DB registry's login.
   const podEnv: V1EnvVar[] = [{ name: 'HOME', value: '/tmp' }];
@@ -130,7 +147,7 @@ export function buildScanJob(
     env.push({ name: 'TRIVY_INSECURE', value: 'true' });
   if (matchesRegistry(trivy.nonSslRegistries, input.registryHost))
     env.push({ name: 'TRIVY_NON_SSL', value: 'true' });
-  if (input.credentials) {
+  if (input.credentials && !filesystem) {
     env.push(fromSecret('TRIVY_USERNAME', 'username', input.credentials.username));
     env.push(fromSecret('TRIVY_PASSWORD', 'password', input.credentials.password));
   }
@@ -273,6 +290,103 @@ export function buildScanJob(
       volumeMounts: podMounts,
     });
 
+  // trivy.command filesystem/rootfs (Trivy-Operator's pkg/plugins/trivy/filesystem.go): Trivy is
+  // copied into the pod's volume and run inside the workload's image on its node, where the image
+  // already is. Here that run is an init container writing the result file; the main container (the
+  // Trivy image, which has a shell) prints it as in image mode, so the workload image needs nothing.
+  let containers: V1Container[];
+  if (filesystem) {
+    const inImage = (mount: V1VolumeMount): V1VolumeMount =>
+      mount.name === 'tmp' ? { ...mount, mountPath: FS_ROOT } : mount;
+    initContainers.push({
+      name: 'copy-trivy',
+      image,
+      imagePullPolicy,
+      command: [
+        '/bin/sh',
+        '-c',
+        'mkdir -p /tmp/bin /tmp/scan /tmp/scan-tmp && cp "$(command -v trivy)" /tmp/bin/trivy',
+      ],
+      env: podEnv,
+      resources,
+      securityContext,
+      volumeMounts: podMounts,
+    });
+    initContainers.push({
+      name: 'scan-filesystem',
+      image: input.imageRef,
+      // The workload pulled it on this node; a scan must not pull it with other credentials.
+      imagePullPolicy: 'IfNotPresent',
+      command: [FS_TRIVY],
+      args: [
+        trivy.command,
+        // Everything but '--image-src remote', which is about pulling.
+        ...args.slice(2),
+        ...(trivy.command === 'filesystem' && trivy.includeDevDeps ? ['--include-dev-deps'] : []),
+        '--cache-dir',
+        `${FS_ROOT}/trivy/.cache`,
+        // The pod's own volume and the kernel's file systems are not the image.
+        '--skip-dirs',
+        [FS_ROOT, '/proc', '/sys', '/dev', ...trivy.skipDirs].join(','),
+        '--output',
+        `${FS_ROOT}/scan/result.json`,
+        '/',
+      ],
+      env: [
+        ...env.filter(
+          (e) =>
+            ![
+              'SCAN_IMAGE_REF',
+              'SCAN_SBOM',
+              'TRIVY_USERNAME',
+              'TRIVY_PASSWORD',
+              'TRIVY_INSECURE',
+              'TRIVY_NON_SSL',
+              'TRIVY_CACHE_DIR',
+              'HOME',
+              'DOCKER_CONFIG',
+            ].includes(e.name),
+        ),
+        { name: 'HOME', value: FS_ROOT },
+        { name: 'TMPDIR', value: `${FS_ROOT}/scan-tmp` },
+        ...(podEnv.some((e) => e.name === 'DOCKER_CONFIG')
+          ? [{ name: 'DOCKER_CONFIG', value: `${FS_ROOT}/.docker` }]
+          : []),
+        // The Java DB download is the only registry request left; it follows the DB's setting.
+        ...(trivy.dbRepositoryInsecure ? [{ name: 'TRIVY_INSECURE', value: 'true' }] : []),
+      ],
+      resources,
+      securityContext,
+      volumeMounts: mounts.map(inImage),
+    });
+    containers = [
+      {
+        name: 'scan',
+        image,
+        imagePullPolicy,
+        command: ['/bin/sh', '-c', EMIT_SCRIPT, 'emit'],
+        env: [...podEnv, ...env.filter((e) => e.name === 'SCAN_SBOM')],
+        resources,
+        securityContext,
+        volumeMounts: podMounts,
+      },
+    ];
+  } else {
+    containers = [
+      {
+        name: 'scan',
+        image,
+        imagePullPolicy,
+        command: ['/bin/sh', '-c', SCAN_SCRIPT, 'scan'],
+        args,
+        env,
+        resources,
+        securityContext,
+        volumeMounts: mounts,
+      },
+    ];
+  }
+
   const job: V1Job = {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -323,23 +437,14 @@ export function buildScanJob(
                 },
               },
           ...(placement.tolerations?.length ? { tolerations: placement.tolerations } : {}),
-          ...(placement.nodeSelector && Object.keys(placement.nodeSelector).length
-            ? { nodeSelector: placement.nodeSelector }
-            : {}),
+          // A filesystem scan goes to the workload's node, whatever the scan node selector says.
+          ...(filesystem
+            ? { nodeName: input.node }
+            : placement.nodeSelector && Object.keys(placement.nodeSelector).length
+              ? { nodeSelector: placement.nodeSelector }
+              : {}),
           initContainers,
-          containers: [
-            {
-              name: 'scan',
-              image,
-              imagePullPolicy,
-              command: ['/bin/sh', '-c', SCAN_SCRIPT, 'scan'],
-              args,
-              env,
-              resources,
-              securityContext,
-              volumeMounts: mounts,
-            },
-          ],
+          containers,
           volumes,
         },
       },

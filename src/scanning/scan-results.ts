@@ -48,6 +48,8 @@ export interface ContainerImage {
   scanRef: string;
   pullSecrets: string[];
   serviceAccount: string;
+  /** The node a running pod of this container is on (none for a CronJob's spec). */
+  node?: string;
 }
 
 /** Where a result goes: one workload container, with the workload labels its reports carry. */
@@ -126,7 +128,8 @@ export class ScanResults {
     return this.specImages(spec, skipInit).flatMap((image) => {
       const digest = digests[image.container];
       if (!digest) return [];
-      return [{ ...image, digest, scanRef: `${image.registry}/${image.repository}@${digest}` }];
+      const scanRef = `${image.registry}/${image.repository}@${digest}`;
+      return [{ ...image, digest, scanRef, ...(spec.nodeName ? { node: spec.nodeName } : {}) }];
     });
   }
 

@@ -18,7 +18,12 @@ import { createLogger } from '../../../src/logging/index.ts';
 import { SCAN_JOB_COMPONENT, ScanAnnotation, ScanLabel } from '../../../src/scanning/names.ts';
 import { expectedFindings } from '../../harness/images/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
-import { useRealScans, type PublishedImage, type RealScans } from '../../harness/real-scans.ts';
+import {
+  useRealScans,
+  warmNodeCache,
+  type PublishedImage,
+  type RealScans,
+} from '../../harness/real-scans.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { waitUntil } from '../../harness/waiting.ts';
 
@@ -216,6 +221,93 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
     for (const app of ['skipped', 'excluded'] as const) {
       assert.equal(jobsFor(images[app]), 0, `no scan Job for ${app}`);
       assert.deepEqual(await reportsOf(app), [], `no report for ${app}`);
+    }
+  });
+  it('scans inside the image on its node with trivy.command rootfs: a private image without credentials for the scan', async () => {
+    // In: a second operator with trivy.command rootfs; a workload running the os image of the login
+    // registry from the node's cache, without credentials, and one running the java image. The scan Jobs get no
+    // registry credentials. Out: both reports hold exactly the findings of the image scans of the
+    // same images, each from one scan pod pinned to the workload's node that ran Trivy in the image.
+    const privateOs = await scans.publishImage('os', 'auth', `rootfs-os-${process.pid}`);
+    const java = await scans.publishImage('java', 'http', `rootfs-java-${process.pid}`);
+    // On the node already, pulled with credentials from elsewhere: the workload runs it without
+    // any (IfNotPresent), so an image-mode scan would be refused by the registry.
+    await warmNodeCache(cluster, scans, privateOs);
+    const opNs = await cluster.createNamespace('trivy-rootfs');
+    const appNs = await cluster.createNamespace('rootfs-apps');
+    const dbRepository = scans.dbRepositoryFor(`rootfs-${process.pid}`);
+    await scans.publishDb('v1', dbRepository);
+    const rootfs = await startOperator(cluster.kubeconfigPath, {
+      ...scans.operatorEnv(dbRepository),
+      OPERATOR_NAMESPACE: opNs,
+      OPERATOR_TARGET_NAMESPACES: appNs,
+      OPERATOR_LEADER_ELECTION_ENABLED: 'false',
+      OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
+      OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
+      OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
+      OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED: 'false',
+      OPERATOR_SCAN_JOB_TIMEOUT: '600s',
+      OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
+      OPERATOR_TRIVY_COMMAND: 'rootfs',
+    });
+    try {
+      await rootfs.waitForReady(60_000);
+      for (const [app, image] of [
+        ['private-os', privateOs],
+        ['java', java],
+      ] as const)
+        await apps.createNamespacedDeployment({
+          namespace: appNs,
+          body: {
+            metadata: { name: app },
+            spec: {
+              replicas: 1,
+              selector: { matchLabels: { app } },
+              template: {
+                metadata: { labels: { app } },
+                spec: {
+                  ...scans.placement,
+                  terminationGracePeriodSeconds: 2,
+                  containers: [{ name: 'main', image: image.ref, imagePullPolicy: 'IfNotPresent' }],
+                },
+              },
+            },
+          },
+        });
+      const reportOf = (app: string) =>
+        waitUntil(
+          `the rootfs report of ${app}`,
+          async () => {
+            const list = (await objects.listNamespacedCustomObject({
+              group: 'aquasecurity.github.io',
+              version: 'v1alpha1',
+              namespace: appNs,
+              plural: 'vulnerabilityreports',
+            })) as { items: Report[] };
+            return list.items.find((r) => r.metadata.name.startsWith(`replicaset-${app}-`));
+          },
+          REPORT_TIMEOUT,
+          1_000,
+        ).catch((err: Error) => {
+          const lines = rootfs.logs().filter((l) => /^scan/.test(String(l.msg)));
+          throw new Error(`${err.message}: ${JSON.stringify(lines)}`);
+        });
+      const ids = (r: Report) => (r.report.vulnerabilities ?? []).map((v) => v.vulnerabilityID).sort();
+      assert.deepEqual(ids(await reportOf('private-os')), expectedIds, 'os image: the DB v1 findings');
+      assert.deepEqual(
+        ids(await reportOf('java')),
+        expectedFindings.java.v1.vulnerabilities.map((v) => v.id).sort(),
+        'java image: the DB v1 findings, jar included',
+      );
+      const started = rootfs.logs().filter((l) => l.msg === 'scan job started');
+      assert.equal(started.length, 2, 'one scan per image');
+      assert.deepEqual(
+        rootfs.logs().filter((l) => l.msg === 'scan failed'),
+        [],
+      );
+    } finally {
+      await rootfs.stop();
+      await apps.deleteCollectionNamespacedDeployment({ namespace: appNs }).catch(() => undefined);
     }
   });
 });

@@ -121,6 +121,8 @@ describe('loadConfig defaults', () => {
       dbRepositoryUsername: null,
       dbRepositoryPassword: null,
       configFile: null,
+      command: 'image',
+      includeDevDeps: false,
     });
   });
 

@@ -335,6 +335,62 @@ describe("buildScanJob with Trivy-Operator's trivy.* scan options", () => {
   });
 });
 
+describe('buildScanJob with trivy.command filesystem or rootfs', () => {
+  const node = { ...input, node: 'worker-3' };
+  it('runs the copied Trivy inside the image on the workload node, then prints the result from the Trivy image', () => {
+    const { job, secret } = buildScanJob(
+      config({ OPERATOR_TRIVY_COMMAND: 'rootfs', OPERATOR_TRIVY_SKIP_DIRS: '/opt/big' }),
+      { ...node, credentials: { username: 'u', password: 'p' } },
+    );
+    const pod = job.spec!.template.spec!;
+    assert.equal(pod.nodeName, 'worker-3');
+    assert.equal(pod.nodeSelector, undefined);
+    assert.deepEqual(
+      pod.initContainers?.map((c) => c.name),
+      ['download-db', 'copy-trivy', 'scan-filesystem'],
+    );
+    const fs = pod.initContainers![2]!;
+    assert.equal(fs.image, input.imageRef, 'the workload image itself');
+    assert.equal(fs.imagePullPolicy, 'IfNotPresent');
+    assert.deepEqual(fs.command, ['/var/trivy-lookout/bin/trivy']);
+    assert.equal(fs.args?.[0], 'rootfs');
+    assert.equal(fs.args?.at(-1), '/');
+    assert.ok(!fs.args?.includes('--image-src'));
+    assert.equal(
+      fs.args?.[fs.args.indexOf('--skip-dirs') + 1],
+      '/var/trivy-lookout,/proc,/sys,/dev,/opt/big',
+    );
+    assert.ok(fs.volumeMounts?.some((m) => m.name === 'tmp' && m.mountPath === '/var/trivy-lookout'));
+    const names = (fs.env ?? []).map((e) => e.name);
+    for (const absent of ['TRIVY_USERNAME', 'TRIVY_PASSWORD', 'SCAN_IMAGE_REF'])
+      assert.ok(!names.includes(absent), absent);
+    assert.equal(fs.env?.find((e) => e.name === 'HOME')?.value, '/var/trivy-lookout');
+    const [main] = pod.containers;
+    assert.equal(main?.name, 'scan');
+    assert.doesNotMatch(main?.command?.[2] ?? '', /trivy image/);
+    assert.match(main?.command?.[2] ?? '', /gzip -c \/tmp\/scan\/result\.json/);
+    assert.equal(secret?.stringData?.password, undefined, 'no registry credentials handed over');
+  });
+
+  it('adds --include-dev-deps for filesystem only, and scans from the registry when no pod runs the image', () => {
+    const fsArgs = (env: Record<string, string>) =>
+      buildScanJob(config(env), node).job.spec!.template.spec!.initContainers!.at(-1)!.args ?? [];
+    assert.ok(
+      fsArgs({ OPERATOR_TRIVY_COMMAND: 'filesystem', OPERATOR_TRIVY_INCLUDE_DEV_DEPS: 'true' }).includes(
+        '--include-dev-deps',
+      ),
+    );
+    assert.ok(
+      !fsArgs({ OPERATOR_TRIVY_COMMAND: 'rootfs', OPERATOR_TRIVY_INCLUDE_DEV_DEPS: 'true' }).includes(
+        '--include-dev-deps',
+      ),
+    );
+    const noNode = buildScanJob(config({ OPERATOR_TRIVY_COMMAND: 'rootfs' }), input).job.spec!.template.spec!;
+    assert.equal(noNode.nodeName, undefined);
+    assert.ok(noNode.containers[0]!.args?.includes('--image-src'), 'image mode');
+  });
+});
+
 describe('matchesRegistry', () => {
   it('matches host:port exactly, and a bare host entry on any port', () => {
     assert.equal(matchesRegistry(['registry.local'], 'registry.local:5000'), true);
