@@ -108,6 +108,8 @@ describe(
         OPERATOR_CONFIG_AUDIT_TRIVY_BINARY: toolPath('trivy'),
         OPERATOR_CONFIG_AUDIT_BATCH_DELAY: '200ms',
         OPERATOR_TRIVY_OPERATOR_REPORT_RECORD_FAILED_CHECKS_ONLY: 'false',
+        OPERATOR_TRIVY_OPERATOR_SKIP_RESOURCE_BY_LABELS: 'trivy-lookout.test/no-audit',
+        OPERATOR_TRIVY_OPERATOR_ADDITIONAL_REPORT_LABELS: 'team=platform',
         // No network: any download (checks bundle, DB, version check) would fail.
         HTTPS_PROXY: 'http://127.0.0.1:9',
         HTTP_PROXY: 'http://127.0.0.1:9',
@@ -420,6 +422,27 @@ describe(
       const batches = operator.logs().filter((l) => l.msg === 'audited a batch' && l.kind === 'Service');
       for (const batch of batches.filter((l) => Number(l.objects) >= 20))
         assert.equal(batch.listed, batch.objects, JSON.stringify(batch));
+    });
+
+    it("skips objects with a skipResourceByLabels key and labels the others' reports with additionalReportLabels", async () => {
+      // In: a Service carrying the skip label (any value), then a plain one. Out: the plain one's
+      // report has the additional label; by then the first was seen, and it has no report.
+      await core.createNamespacedService({
+        namespace: ns,
+        body: {
+          metadata: { name: 'skipped', labels: { 'trivy-lookout.test/no-audit': '' } },
+          spec: { ports: [{ port: 80 }] },
+        },
+      });
+      await core.createNamespacedService({
+        namespace: ns,
+        body: { metadata: { name: 'audited-after' }, spec: { ports: [{ port: 80 }] } },
+      });
+      const r = await waitUntil('the report of the plain Service', () =>
+        report('configauditreports', 'service-audited-after', ns),
+      );
+      assert.equal(r.metadata.labels?.team, 'platform');
+      assert.equal(await report('configauditreports', 'service-skipped', ns), undefined);
     });
 
     it('after a restart, nothing already audited is audited again', async () => {
