@@ -71,32 +71,36 @@ export function loadConfig(
     });
   }
 
-  const unmatched = unmatchedMounts(
-    settings.nodeCollectorVolumes ?? [],
-    settings.nodeCollectorVolumeMounts ?? [],
-  );
-  if (unmatched.length > 0) {
-    const spec = SETTINGS.nodeCollectorVolumeMounts;
+  // Mounts must name a volume: of the node collector's, or of the scan pods' (theirs included).
+  const mountChecks = [
+    {
+      id: 'nodeCollectorVolumeMounts',
+      volumes: (settings.nodeCollectorVolumes ?? []).map((v) => v.name),
+      mounts: settings.nodeCollectorVolumeMounts ?? [],
+      of: 'nodeCollector.volumes',
+    },
+    {
+      id: 'scanJobCustomVolumesMount',
+      volumes: [
+        'tmp',
+        'ignorefile',
+        'configfile',
+        'ssl-cert-dir',
+        ...(settings.scanJobCustomVolumes ?? []).map((v) => v.name),
+      ],
+      mounts: settings.scanJobCustomVolumesMount ?? [],
+      of: 'trivyOperator.scanJobCustomVolumes',
+    },
+  ] as const;
+  for (const check of mountChecks) {
+    const unmatched = unmatchedMounts(check.volumes, check.mounts);
+    if (unmatched.length === 0) continue;
+    const spec = SETTINGS[check.id];
     problems.push({
       setting: spec.key,
       env: spec.env,
-      source: sources.nodeCollectorVolumeMounts,
-      message: `${spec.env} (${spec.key}): mounts ${unmatched.map((n) => JSON.stringify(n)).join(', ')} name no volume in nodeCollector.volumes`,
-    });
-  }
-
-  const customVolumeNames = new Set(['tmp', 'ignorefile', 'configfile', 'ssl-cert-dir']);
-  for (const volume of settings.scanJobCustomVolumes ?? []) customVolumeNames.add(volume.name);
-  const unmatchedScanMounts = (settings.scanJobCustomVolumesMount ?? [])
-    .map((m) => m.name)
-    .filter((name) => !customVolumeNames.has(name));
-  if (unmatchedScanMounts.length > 0) {
-    const spec = SETTINGS.scanJobCustomVolumesMount;
-    problems.push({
-      setting: spec.key,
-      env: spec.env,
-      source: sources.scanJobCustomVolumesMount,
-      message: `${spec.env} (${spec.key}): mounts ${unmatchedScanMounts.map((n) => JSON.stringify(n)).join(', ')} name no volume in trivyOperator.scanJobCustomVolumes`,
+      source: sources[check.id],
+      message: `${spec.env} (${spec.key}): mounts ${unmatched.map((n) => JSON.stringify(n)).join(', ')} name no volume in ${check.of}`,
     });
   }
 

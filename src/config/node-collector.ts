@@ -83,10 +83,10 @@ export const hostVolumeMounts: Parser<readonly HostVolumeMount[]> = parser(OBJEC
 
 /** The mounts that name no volume: a start-up error, since the Job would be rejected. */
 export function unmatchedMounts(
-  volumes: readonly HostPathVolume[],
-  mounts: readonly HostVolumeMount[],
+  volumeNames: readonly string[],
+  mounts: readonly { readonly name: string }[],
 ): string[] {
-  const names = new Set(volumes.map((v) => v.name));
+  const names = new Set(volumeNames);
   return mounts.filter((m) => !names.has(m.name)).map((m) => m.name);
 }
 

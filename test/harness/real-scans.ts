@@ -6,7 +6,10 @@
  * trivy.insecureRegistries). Pushing is idempotent (blobs the registry has are skipped), so every
  * test file calls this and only the first pays for the uploads.
  */
-import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Job, type V1Secret } from '@kubernetes/client-node';
+import { ResourceWatcher } from '../../src/kube/index.ts';
+import { createLogger } from '../../src/logging/index.ts';
+import { SCAN_JOB_COMPONENT, ScanAnnotation, ScanLabel } from '../../src/scanning/names.ts';
 import type { NodeInfo, RegistryInfo } from './node-stack.ts';
 import type { TestCluster } from './test-cluster.ts';
 import { waitUntil } from './waiting.ts';
@@ -188,4 +191,45 @@ export async function warmNodeCache(
     240_000,
     1_000,
   );
+}
+
+/**
+ * The operator's environment when only image scanning is under test: the other leader-only
+ * controllers stay off (their node-collector Jobs would wait for the operator image on every node).
+ */
+export const IMAGE_SCANNING_ONLY: Readonly<Record<string, string>> = {
+  OPERATOR_LEADER_ELECTION_ENABLED: 'false',
+  OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
+  OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
+  OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
+  OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED: 'false',
+};
+
+/**
+ * Counts the scan Jobs created in an operator namespace: UID → the image reference it scans (by
+ * UID, so a re-listing watch does not count one twice). Stop it with `stop()`.
+ */
+export async function watchScanJobs(
+  cluster: Pick<TestCluster, 'kubeConfig'>,
+  namespace: string,
+): Promise<{ jobs: Map<string, string>; stop: () => Promise<void> }> {
+  const jobs = new Map<string, string>();
+  const watch = new ResourceWatcher<V1Job>(
+    cluster.kubeConfig(),
+    {
+      path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+      labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
+      log: createLogger('silent'),
+    },
+    {
+      onEvent: (type, job) => {
+        const uid = job.metadata?.uid;
+        if (type !== 'DELETED' && uid && !jobs.has(uid))
+          jobs.set(uid, job.metadata?.annotations?.[ScanAnnotation.imageRef] ?? '');
+      },
+    },
+  );
+  watch.start();
+  await watch.waitForSync();
+  return { jobs, stop: () => watch.stop() };
 }

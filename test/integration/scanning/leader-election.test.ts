@@ -6,13 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { AppsV1Api, CustomObjectsApi, type V1Job } from '@kubernetes/client-node';
-import { kubeRequestJson, ResourceWatcher } from '../../../src/kube/index.ts';
-import { createLogger } from '../../../src/logging/index.ts';
-import { SCAN_JOB_COMPONENT, ScanAnnotation, ScanLabel } from '../../../src/scanning/names.ts';
+import { AppsV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { kubeRequestJson } from '../../../src/kube/index.ts';
 import { expectedFindings } from '../../harness/images/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
-import { useRealScans, type PublishedImage, type RealScans } from '../../harness/real-scans.ts';
+import {
+  IMAGE_SCANNING_ONLY,
+  useRealScans,
+  watchScanJobs,
+  type PublishedImage,
+  type RealScans,
+} from '../../harness/real-scans.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
 import { waitUntil } from '../../harness/waiting.ts';
 
@@ -39,8 +43,7 @@ describe('two replicas: one leader scans, the other takes over when it dies', ()
   const images: Record<'first' | 'second' | 'third', PublishedImage> = {} as never;
   const replicas: OperatorProcess[] = [];
   /** Scan Jobs created in the operator namespace: UID → the image it scans. */
-  const jobs = new Map<string, string>();
-  let jobWatch: ResourceWatcher<V1Job>;
+  let scanJobs: Awaited<ReturnType<typeof watchScanJobs>>;
 
   before(async () => {
     cluster = await useTestCluster({ node: true });
@@ -54,28 +57,12 @@ describe('two replicas: one leader scans, the other takes over when it dies', ()
     objects = kc.makeApiClient(CustomObjectsApi);
     operatorNs = await cluster.createNamespace('trivy-ha');
     ns = await cluster.createNamespace('ha-apps');
-    jobWatch = new ResourceWatcher<V1Job>(
-      kc,
-      {
-        path: `/apis/batch/v1/namespaces/${operatorNs}/jobs`,
-        labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
-        log: createLogger('silent'),
-      },
-      {
-        onEvent: (type, job) => {
-          const uid = job.metadata?.uid;
-          if (type !== 'DELETED' && uid && !jobs.has(uid))
-            jobs.set(uid, job.metadata?.annotations?.[ScanAnnotation.imageRef] ?? '');
-        },
-      },
-    );
-    jobWatch.start();
-    await jobWatch.waitForSync();
+    scanJobs = await watchScanJobs(cluster, operatorNs);
   });
 
   after(async () => {
     await Promise.all(replicas.map((r) => r.stop()));
-    await jobWatch?.stop();
+    await scanJobs?.stop();
     await cluster?.release();
   });
 
@@ -83,16 +70,11 @@ describe('two replicas: one leader scans, the other takes over when it dies', ()
     const replica = await startOperator(cluster.kubeconfigPath, {
       OPERATOR_NAMESPACE: operatorNs,
       OPERATOR_TARGET_NAMESPACES: ns,
+      ...IMAGE_SCANNING_ONLY,
       OPERATOR_LEADER_ELECTION_ENABLED: 'true',
       OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
       // The deadline runs while the scan pod waits for room on the shared node: no retry for that.
       OPERATOR_SCAN_JOB_TIMEOUT: '600s',
-      // Vulnerability scanning is what is under test: the other leader-only controllers stay off
-      // (their node-collector Jobs would wait for the operator image on every node).
-      OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
-      OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
-      OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
-      OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED: 'false',
       ...scans.operatorEnv(dbRepository),
     });
     replicas.push(replica);
@@ -115,7 +97,7 @@ describe('two replicas: one leader scans, the other takes over when it dies', ()
     r.logs().filter((l) => l.msg === 'scan job started' && l.adopted !== true).length;
   /** Scan Jobs of one image (its reference as the Job names it: repository@digest). */
   const jobsFor = (image: PublishedImage) =>
-    [...jobs.values()].filter((ref) => ref.endsWith(`@${image.digest}`)).length;
+    [...scanJobs.jobs.values()].filter((ref) => ref.endsWith(`@${image.digest}`)).length;
 
   const deploy = async (app: keyof typeof images) => {
     await apps.createNamespacedDeployment({
@@ -173,8 +155,8 @@ describe('two replicas: one leader scans, the other takes over when it dies', ()
     for (const r of [a, b]) assert.equal((await fetch(`${r.baseUrl}/metrics`)).status, 200);
     await deploy('first');
     await waitReport('first');
-    assert.equal(jobsFor(images.first), 1, `one scan Job: ${JSON.stringify([...jobs.values()])}`);
-    assert.equal(jobs.size, 1);
+    assert.equal(jobsFor(images.first), 1, `one scan Job: ${JSON.stringify([...scanJobs.jobs.values()])}`);
+    assert.equal(scanJobs.jobs.size, 1);
     const leader = [a, b].find(isLeader)!;
     const follower = [a, b].find((r) => !isLeader(r))!;
     assert.equal(scansStarted(leader), 1, 'the leader started the scan Job');
@@ -208,7 +190,7 @@ describe('two replicas: one leader scans, the other takes over when it dies', ()
     );
     assert.equal(jobsFor(images.second), 1, 'one Job for second, none twice');
     assert.equal((await reportsFor('first')).length, 1, 'no report lost');
-    assert.equal(jobs.size, 2, `no other scan: ${JSON.stringify([...jobs.values()])}`);
+    assert.equal(scanJobs.jobs.size, 2, `no other scan: ${JSON.stringify([...scanJobs.jobs.values()])}`);
   });
 
   it('releases the lease on graceful shutdown, so a standby takes over at once', async () => {
@@ -232,6 +214,6 @@ describe('two replicas: one leader scans, the other takes over when it dies', ()
     await waitReport('third');
     assert.equal(jobsCreatedBy(standby), 1, 'the new leader scans');
     assert.equal(jobsFor(images.third), 1);
-    assert.equal(jobs.size, 3, `one Job per image: ${JSON.stringify([...jobs.values()])}`);
+    assert.equal(scanJobs.jobs.size, 3, `one Job per image: ${JSON.stringify([...scanJobs.jobs.values()])}`);
   });
 });

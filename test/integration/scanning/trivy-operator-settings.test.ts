@@ -12,15 +12,14 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, type V1Job } from '@kubernetes/client-node';
-import { ResourceWatcher } from '../../../src/kube/index.ts';
-import { createLogger } from '../../../src/logging/index.ts';
-import { SCAN_JOB_COMPONENT, ScanAnnotation, ScanLabel } from '../../../src/scanning/names.ts';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { expectedFindings } from '../../harness/images/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
 import {
+  IMAGE_SCANNING_ONLY,
   useRealScans,
   warmNodeCache,
+  watchScanJobs,
   type PublishedImage,
   type RealScans,
 } from '../../harness/real-scans.ts';
@@ -46,9 +45,7 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
   let core: CoreV1Api;
   let objects: CustomObjectsApi;
   const images = {} as Record<'tls' | 'plain' | 'skipped' | 'excluded', PublishedImage>;
-  /** Scan Jobs created in the operator namespace: UID → the image reference it scans. */
-  const jobs = new Map<string, string>();
-  let jobWatch: ResourceWatcher<V1Job>;
+  let scanJobs: Awaited<ReturnType<typeof watchScanJobs>>;
 
   before(async () => {
     cluster = await useTestCluster({ node: true });
@@ -75,34 +72,14 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
     objects = kc.makeApiClient(CustomObjectsApi);
     operatorNs = await cluster.createNamespace('trivy-to-settings');
     ns = await cluster.createNamespace('to-settings');
-    jobWatch = new ResourceWatcher<V1Job>(
-      kc,
-      {
-        path: `/apis/batch/v1/namespaces/${operatorNs}/jobs`,
-        labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
-        log: createLogger('silent'),
-      },
-      {
-        onEvent: (type, job) => {
-          const uid = job.metadata?.uid;
-          if (type !== 'DELETED' && uid && !jobs.has(uid))
-            jobs.set(uid, job.metadata?.annotations?.[ScanAnnotation.imageRef] ?? '');
-        },
-      },
-    );
-    jobWatch.start();
-    await jobWatch.waitForSync();
+    scanJobs = await watchScanJobs(cluster, operatorNs);
 
     const env = scans.operatorEnv(dbRepository);
     operator = await startOperator(cluster.kubeconfigPath, {
       ...env,
       OPERATOR_NAMESPACE: operatorNs,
       OPERATOR_TARGET_NAMESPACES: ns,
-      OPERATOR_LEADER_ELECTION_ENABLED: 'false',
-      OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
-      OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
-      OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
-      OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED: 'false',
+      ...IMAGE_SCANNING_ONLY,
       OPERATOR_SCAN_JOB_TIMEOUT: '600s',
       OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
       // The login registry is plain HTTP on a non-private address: Trivy must be told.
@@ -121,7 +98,7 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
 
   after(async () => {
     await operator?.stop();
-    await jobWatch?.stop();
+    await scanJobs?.stop();
     if (apps) await apps.deleteCollectionNamespacedDeployment({ namespace: ns }).catch(() => undefined);
     await cluster?.release();
     if (caDir) rmSync(caDir, { recursive: true, force: true });
@@ -166,7 +143,7 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
     return list.items.filter((r) => r.metadata.name.startsWith(`replicaset-${app}-`));
   };
   const jobsFor = (image: PublishedImage) =>
-    [...jobs.values()].filter((ref) => ref.endsWith(`@${image.digest}`)).length;
+    [...scanJobs.jobs.values()].filter((ref) => ref.endsWith(`@${image.digest}`)).length;
   const expectedIds = expectedFindings.os.v1.vulnerabilities.map((v) => v.id).sort();
 
   it('skips a labelled workload and an excluded image, and scans the others through the DB login and the private CA, with the extra labels', async () => {
@@ -241,11 +218,7 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
       ...scans.operatorEnv(dbRepository),
       OPERATOR_NAMESPACE: opNs,
       OPERATOR_TARGET_NAMESPACES: appNs,
-      OPERATOR_LEADER_ELECTION_ENABLED: 'false',
-      OPERATOR_CLUSTER_COMPLIANCE_ENABLED: 'false',
-      OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
-      OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
-      OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED: 'false',
+      ...IMAGE_SCANNING_ONLY,
       OPERATOR_SCAN_JOB_TIMEOUT: '600s',
       OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
       OPERATOR_TRIVY_COMMAND: 'rootfs',
