@@ -1,10 +1,12 @@
 /**
- * A copy of the config safe to log at start-up: tokens and header values are masked, and the
+ * A copy of the config safe to log at start-up: tokens, passwords, proxies, the Trivy config file
+ * and header values are masked, and the
  * webhook URL is cut to its origin because services like Slack put the secret in the path.
  */
 import type { Config } from './types.ts';
 
 const HIDDEN = '(hidden)';
+const hide = (value: string | null): string | null => (value === null ? null : HIDDEN);
 
 export function redactConfig(config: Config): Config {
   const mask = (headers: Readonly<Record<string, string>>) =>
@@ -22,8 +24,15 @@ export function redactConfig(config: Config): Config {
     },
     trivy: {
       ...trivy,
-      serverToken: trivy.serverToken === null ? null : HIDDEN,
+      serverToken: hide(trivy.serverToken),
       serverCustomHeaders: mask(trivy.serverCustomHeaders),
+      // A proxy URL may carry user:password; a config file may hold registry credentials.
+      httpProxy: hide(trivy.httpProxy),
+      httpsProxy: hide(trivy.httpsProxy),
+      githubToken: hide(trivy.githubToken),
+      dbRepositoryUsername: hide(trivy.dbRepositoryUsername),
+      dbRepositoryPassword: hide(trivy.dbRepositoryPassword),
+      configFile: hide(trivy.configFile),
     },
   };
 }

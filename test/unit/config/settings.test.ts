@@ -114,4 +114,25 @@ describe('redactConfig', () => {
     assert.equal(redacted.trivy.serverURL, 'http://trivy:4954');
     assert.equal(redacted.operator.scanJobTimeoutMs, config.operator.scanJobTimeoutMs);
   });
+
+  it('hides the value of every setting the table marks secret, so a new one cannot be forgotten', () => {
+    // In: each secret setting set to a value of its own shape. Out: none appears in the log copy.
+    const values: Record<string, string> = {
+      OPERATOR_TRIVY_MODE: 'ClientServer',
+      OPERATOR_TRIVY_SERVER_URL: 'http://trivy:4954',
+      OPERATOR_TRIVY_CONFIG_FILE: 'registry:\n  password: cfgsecret\n',
+    };
+    const secrets = Object.values(SETTINGS).filter((spec) => spec.secret === true);
+    for (const [i, spec] of secrets.entries()) {
+      const token = `tok${i}x`;
+      values[spec.env] = /HEADERS/.test(spec.env)
+        ? `X-Key:${token}`
+        : /URL|PROXY/.test(spec.env)
+          ? `https://user:${token}@example.com/${token}`
+          : token;
+    }
+    const text = JSON.stringify(redactConfig(loadConfig(values, noFiles)));
+    for (const [i, spec] of secrets.entries()) assert.ok(!text.includes(`tok${i}x`), spec.key);
+    assert.ok(!text.includes('cfgsecret'), 'trivy.configFile');
+  });
 });
