@@ -81,13 +81,7 @@ export function loadConfig(
     },
     {
       id: 'scanJobCustomVolumesMount',
-      volumes: [
-        'tmp',
-        'ignorefile',
-        'configfile',
-        'ssl-cert-dir',
-        ...(settings.scanJobCustomVolumes ?? []).map((v) => v.name),
-      ],
+      volumes: (settings.scanJobCustomVolumes ?? []).map((v) => v.name),
       mounts: settings.scanJobCustomVolumesMount ?? [],
       of: 'trivyOperator.scanJobCustomVolumes',
     },
@@ -101,6 +95,36 @@ export function loadConfig(
       env: spec.env,
       source: sources[check.id],
       message: `${spec.env} (${spec.key}): mounts ${unmatched.map((n) => JSON.stringify(n)).join(', ')} name no volume in ${check.of}`,
+    });
+  }
+
+  // Custom scan-pod volumes and mounts must not collide with each other or with the pod's own
+  // (src/scanning/job-manifest.ts), or the API server refuses every scan Job.
+  const ownVolumes = ['tmp', 'ignorefile', 'configfile', 'ssl-cert-dir'];
+  const ownPaths = ['/tmp', '/var/ssl-cert', '/etc/trivy-lookout', '/etc/trivy', '/var/trivy-lookout'];
+  const nested = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+  const collisions: [SettingId, string[]][] = [
+    [
+      'scanJobCustomVolumes',
+      (settings.scanJobCustomVolumes ?? [])
+        .map((v) => v.name)
+        .filter((name, i, all) => ownVolumes.includes(name) || all.indexOf(name) !== i),
+    ],
+    [
+      'scanJobCustomVolumesMount',
+      (settings.scanJobCustomVolumesMount ?? [])
+        .map((m) => m.mountPath.replace(/\/+$/, ''))
+        .filter((path, i, all) => ownPaths.some((own) => nested(path, own)) || all.indexOf(path) !== i),
+    ],
+  ];
+  for (const [id, clashing] of collisions) {
+    if (clashing.length === 0) continue;
+    const spec = SETTINGS[id];
+    problems.push({
+      setting: spec.key,
+      env: spec.env,
+      source: sources[id],
+      message: `${spec.env} (${spec.key}): ${clashing.map((n) => JSON.stringify(n)).join(', ')} repeated, or taken by the scan pod itself (volumes ${ownVolumes.join(', ')}; paths ${ownPaths.join(', ')})`,
     });
   }
 

@@ -296,6 +296,7 @@ export function buildScanJob(
   // Trivy image, which has a shell) prints it as in image mode, so the workload image needs nothing.
   let containers: V1Container[];
   if (filesystem) {
+    const skipFiles = [...mounts.filter((m) => m.subPath).map((m) => m.mountPath), ...trivy.skipFiles];
     const inImage = (mount: V1VolumeMount): V1VolumeMount =>
       mount.name === 'tmp' ? { ...mount, mountPath: FS_ROOT } : mount;
     initContainers.push({
@@ -314,7 +315,8 @@ export function buildScanJob(
     });
     initContainers.push({
       name: 'scan-filesystem',
-      image: input.imageRef,
+      // What the node has: the workload's own reference, never the registry mirror's.
+      image: requested.imageRef,
       // The workload pulled it on this node; a scan must not pull it with other credentials.
       imagePullPolicy: 'IfNotPresent',
       command: [FS_TRIVY],
@@ -325,9 +327,19 @@ export function buildScanJob(
         ...(trivy.command === 'filesystem' && trivy.includeDevDeps ? ['--include-dev-deps'] : []),
         '--cache-dir',
         `${FS_ROOT}/trivy/.cache`,
-        // The pod's own volume and the kernel's file systems are not the image.
+        // The pod's own volumes (the Trivy config may hold credentials the secret scanner would
+        // report) and the kernel's file systems are not the image.
         '--skip-dirs',
-        [FS_ROOT, '/proc', '/sys', '/dev', ...trivy.skipDirs].join(','),
+        [
+          FS_ROOT,
+          '/proc',
+          '/sys',
+          '/dev',
+          ...mounts.filter((m) => m.name !== 'tmp' && !m.subPath).map((m) => m.mountPath),
+          ...trivy.skipDirs,
+        ].join(','),
+        // A flag replaces TRIVY_SKIP_FILES, so the user's files go in it too.
+        ...(skipFiles.length > 0 ? ['--skip-files', skipFiles.join(',')] : []),
         '--output',
         `${FS_ROOT}/scan/result.json`,
         '/',
@@ -422,9 +434,14 @@ export function buildScanJob(
           automountServiceAccountToken: false,
           ...(trivy.imagePullSecret ? { imagePullSecrets: [{ name: trivy.imagePullSecret }] } : {}),
           // Trivy-Operator's scanJobPodTemplatePodSecurityContext and scanJobAffinity replace these.
+          // With only the container context given, Trivy-Operator's pod default ({}) applies: ours
+          // (runAsNonRoot) would refuse a context without runAsUser, or with runAsUser 0, in an
+          // image that runs as root, as aquasec/trivy does.
           securityContext: trivyOperator.scanJobPodSecurityContext
             ? structuredClone(trivyOperator.scanJobPodSecurityContext)
-            : { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+            : trivyOperator.scanJobContainerSecurityContext
+              ? {}
+              : { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
           affinity: trivyOperator.scanJobAffinity
             ? structuredClone(trivyOperator.scanJobAffinity)
             : {

@@ -189,6 +189,51 @@ describe("buildScanJob with Trivy-Operator's pod-template settings", () => {
     assert.deepEqual(job, plain);
   });
 
+  it("with only a container context (Trivy-Operator's values file), uses its pod default {} so an image running as root may start", () => {
+    // In: the container context from Trivy-Operator v0.32.0's values.yaml, which names no user.
+    // Out: no pod-level runAsNonRoot, which the kubelet would hold against the root Trivy image.
+    const { job } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_OPERATOR_SCAN_JOB_POD_TEMPLATE_CONTAINER_SECURITY_CONTEXT:
+          '{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"privileged":false,"readOnlyRootFilesystem":true}',
+      }),
+      input,
+    );
+    assert.deepEqual(job.spec?.template.spec?.securityContext, {});
+  });
+
+  it("refuses custom volumes and mounts that collide with each other or with the pod's own", () => {
+    const volumes = (v: unknown[]) => ({
+      OPERATOR_TRIVY_OPERATOR_SCAN_JOB_CUSTOM_VOLUMES: JSON.stringify(v),
+    });
+    assert.throws(() => config(volumes([{ name: 'tmp', emptyDir: {} }])), /"tmp" repeated, or taken/);
+    assert.throws(
+      () =>
+        config(
+          volumes([
+            { name: 'ca', emptyDir: {} },
+            { name: 'ca', emptyDir: {} },
+          ]),
+        ),
+      /"ca" repeated/,
+    );
+    assert.throws(
+      () =>
+        config({
+          ...volumes([{ name: 'ca', emptyDir: {} }]),
+          OPERATOR_TRIVY_OPERATOR_SCAN_JOB_CUSTOM_VOLUMES_MOUNT: '[{"name":"ca","mountPath":"/tmp/ca"}]',
+        }),
+      /"\/tmp\/ca" repeated, or taken/,
+    );
+    assert.throws(
+      () =>
+        config({
+          OPERATOR_TRIVY_OPERATOR_SCAN_JOB_CUSTOM_VOLUMES_MOUNT: '[{"name":"ssl-cert-dir","mountPath":"/x"}]',
+        }),
+      /name no volume/,
+    );
+  });
+
   it('refuses at start-up an unknown security-context field, a volume without source and a mount of no volume', () => {
     assert.throws(
       () =>
@@ -370,6 +415,22 @@ describe('buildScanJob with trivy.command filesystem or rootfs', () => {
     assert.doesNotMatch(main?.command?.[2] ?? '', /trivy image/);
     assert.match(main?.command?.[2] ?? '', /gzip -c \/tmp\/scan\/result\.json/);
     assert.equal(secret?.stringData?.password, undefined, 'no registry credentials handed over');
+  });
+
+  it('runs the image as the pod spec names it, not the mirror, and skips its own mounts in the scan', () => {
+    const { job } = buildScanJob(
+      config({
+        OPERATOR_TRIVY_COMMAND: 'rootfs',
+        OPERATOR_TRIVY_REGISTRY_MIRROR: 'ghcr.io=mirror.corp',
+        OPERATOR_TRIVY_CONFIG_FILE: 'db:\n  repository: x\n',
+        OPERATOR_TRIVY_SKIP_FILES: '/app/x.lock',
+      }),
+      node,
+    );
+    const fs = job.spec!.template.spec!.initContainers!.at(-1)!;
+    assert.equal(fs.image, input.imageRef);
+    const args = fs.args ?? [];
+    assert.equal(args[args.indexOf('--skip-files') + 1], '/etc/trivy/trivy-config.yaml,/app/x.lock');
   });
 
   it('adds --include-dev-deps for filesystem only, and scans from the registry when no pod runs the image', () => {
