@@ -205,14 +205,19 @@ export class ScanController {
       return;
     }
     if (!this.o.namespaces.has(ns) || isManagedByScanner(pod)) return;
-    if (this.skippedByLabels(pod.metadata?.labels)) {
-      // Labelled to be skipped (perhaps only now): stop following it; its reports stay.
-      this.dropPod(podKey, { keepReports: true });
-      return;
-    }
     const workload = await this.resolver.resolve(pod);
     // CronJobs are scanned from their own spec, not from each run's pods.
     if (!workload || workload.kind === 'CronJob') return;
+    if (this.skippedByLabels(pod.metadata?.labels)) {
+      // Labelled to be skipped (perhaps only now): no scans while it is, and its reports stay; its
+      // pods are still followed, so that a ReplicaSet's reports go with its last pod as usual.
+      const key = workloadKey(workload);
+      this.podWorkload.set(podKey, key);
+      const tracked = this.track(workload);
+      tracked.pods.add(podKey);
+      for (const container of tracked.containers.keys()) this.plan.removeConsumer(`${key}|${container}`);
+      return;
+    }
     const images = this.withoutExcluded(
       this.results.podImages(pod, this.o.config.trivyOperator.skipInitContainers),
     );
@@ -318,7 +323,8 @@ export class ScanController {
   /**
    * Trivy-Operator's skipResourceByLabels (pkg/operator/workload/helper.go, SkipProcessing): any of
    * the label keys, whatever its value. Read from the pods (a CronJob's own labels), which carry a
-   * Deployment's labels on its ReplicaSets' behalf.
+   * Deployment's labels on its ReplicaSets' behalf. Pods of one workload labelled differently
+   * switch it on and off with each event: label the pod template.
    */
   private skippedByLabels(labels: Record<string, string> | undefined): boolean {
     return this.o.config.trivyOperator.skipResourceByLabels.some((key) => labels?.[key] !== undefined);
@@ -330,20 +336,14 @@ export class ScanController {
     return images.filter((image) => !this.excludeImages.some((glob) => glob.test(image.ref)));
   }
 
-  private dropPod(podKey: string, options: { keepReports?: boolean } = {}): void {
+  private dropPod(podKey: string): void {
     const wKey = this.podWorkload.get(podKey);
     if (!wKey) return;
     this.podWorkload.delete(podKey);
     const tracked = this.workloads.get(wKey);
     if (!tracked) return;
     tracked.pods.delete(podKey);
-    if (tracked.pods.size > 0 && !options.keepReports) return;
-    if (options.keepReports) {
-      // Every pod of a workload carries the same template labels: stop following the workload.
-      for (const pod of tracked.pods) this.podWorkload.delete(pod);
-      this.untrack(wKey);
-      return;
-    }
+    if (tracked.pods.size > 0) return;
     // The last pod is gone. A ReplicaSet without pods is a previous revision of its Deployment
     // (or scaled to zero): its reports are stale, as Trivy-Operator treats them. Other kinds keep
     // theirs; they go with the workload through the owner reference.
