@@ -212,8 +212,10 @@ export const IMAGE_SCANNING_ONLY: Readonly<Record<string, string>> = {
 export async function watchScanJobs(
   cluster: Pick<TestCluster, 'kubeConfig'>,
   namespace: string,
-): Promise<{ jobs: Map<string, string>; stop: () => Promise<void> }> {
+): Promise<{ jobs: Map<string, string>; objects: Map<string, V1Job>; stop: () => Promise<void> }> {
   const jobs = new Map<string, string>();
+  /** The Jobs as first seen (UID → Job), for what their pods were given. */
+  const objects = new Map<string, V1Job>();
   const watch = new ResourceWatcher<V1Job>(
     cluster.kubeConfig(),
     {
@@ -224,12 +226,14 @@ export async function watchScanJobs(
     {
       onEvent: (type, job) => {
         const uid = job.metadata?.uid;
-        if (type !== 'DELETED' && uid && !jobs.has(uid))
+        if (type !== 'DELETED' && uid && !jobs.has(uid)) {
           jobs.set(uid, job.metadata?.annotations?.[ScanAnnotation.imageRef] ?? '');
+          objects.set(uid, job);
+        }
       },
     },
   );
   watch.start();
   await watch.waitForSync();
-  return { jobs, stop: () => watch.stop() };
+  return { jobs, objects, stop: () => watch.stop() };
 }

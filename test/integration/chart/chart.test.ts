@@ -181,7 +181,11 @@ describe('the Helm chart, rendered', () => {
     }
     const secret = find(objects, 'Secret') as { stringData?: Record<string, string> };
     assert.doesNotMatch(JSON.stringify(secret), /ignored-token/);
-    assert.equal(envEntry(objects, 'HTTPS_PROXY')?.value, 'http://proxy.corp:3128');
+    assert.deepEqual(envEntry(objects, 'HTTPS_PROXY')?.valueFrom?.secretKeyRef, {
+      name: 'lookout-trivy-lookout',
+      key: 'operator-https-proxy',
+    });
+    assert.equal(secret.stringData?.['operator-https-proxy'], 'http://proxy.corp:3128');
     assert.equal(envEntry(objects, 'NO_PROXY')?.value, '10.96.0.1,.svc');
     assert.equal(envEntry(objects, 'NODE_USE_ENV_PROXY')?.value, '1');
     const plain = await renderChart('lookout', 'trivy-system');

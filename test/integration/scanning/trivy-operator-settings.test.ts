@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { ScanAnnotation } from '../../../src/scanning/names.ts';
 import { expectedFindings } from '../../harness/images/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
 import {
@@ -214,6 +215,7 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
     const appNs = await cluster.createNamespace('rootfs-apps');
     const dbRepository = scans.dbRepositoryFor(`rootfs-${process.pid}`);
     await scans.publishDb('v1', dbRepository);
+    const rootfsJobs = await watchScanJobs(cluster, opNs);
     const rootfs = await startOperator(cluster.kubeconfigPath, {
       ...scans.operatorEnv(dbRepository),
       OPERATOR_NAMESPACE: opNs,
@@ -274,12 +276,28 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
       );
       const started = rootfs.logs().filter((l) => l.msg === 'scan job started');
       assert.equal(started.length, 2, 'one scan per image');
+      // Each ran Trivy inside the image, pinned to the node, with no registry credentials.
+      assert.equal(rootfsJobs.objects.size, 2);
+      for (const job of rootfsJobs.objects.values()) {
+        const pod = job.spec?.template.spec;
+        assert.equal(pod?.nodeName, scans.node.name);
+        const inImage = pod?.initContainers?.find((c) => c.name === 'scan-filesystem');
+        assert.equal(inImage?.image, job.metadata?.annotations?.[ScanAnnotation.imageRef]);
+        const names = [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])].flatMap((c) =>
+          (c.env ?? []).map((e) => e.name),
+        );
+        assert.ok(
+          !names.includes('TRIVY_USERNAME') && !names.includes('TRIVY_PASSWORD'),
+          JSON.stringify(names),
+        );
+      }
       assert.deepEqual(
         rootfs.logs().filter((l) => l.msg === 'scan failed'),
         [],
       );
     } finally {
       await rootfs.stop();
+      await rootfsJobs.stop();
       await apps.deleteCollectionNamespacedDeployment({ namespace: appNs }).catch(() => undefined);
     }
   });
