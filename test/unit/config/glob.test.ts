@@ -20,6 +20,9 @@ describe('goPathGlob', () => {
     ['a.io/x.y', 'a.io/xzy', false], // a dot is a dot
     ['*/trivy-lookout-test/excluded-*:*', '198.18.0.1:5000/trivy-lookout-test/excluded-42:1.0', true],
     ['my-registry:5000/a+b/(x)', 'my-registry:5000/a+b/(x)', true],
+    ['a[\\]]b', 'a]b', true], // an escaped ] is a class character in Go
+    ['a[\\^]b', 'a\\b', false], // ...and an escaped ^ only itself
+    ['a[\\^]b', 'a^b', true],
   ];
   for (const [pattern, image, matches] of cases)
     it(`${pattern} ${matches ? 'matches' : 'does not match'} ${image}`, () => {
@@ -27,6 +30,7 @@ describe('goPathGlob', () => {
     });
 
   it('is undefined for patterns Go calls malformed', () => {
-    for (const bad of ['a[b', 'a\\', '[]x']) assert.equal(goPathGlob(bad), undefined, bad);
+    for (const bad of ['a[b', 'a\\', '[]x', '[]a]', '[-a]', '[a-]', '[a-c-e]'])
+      assert.equal(goPathGlob(bad), undefined, bad);
   });
 });
