@@ -93,6 +93,8 @@ export class ScanController {
   private readonly results: ScanResults;
   private readonly workloads = new Map<string, TrackedWorkload>();
   private readonly podWorkload = new Map<string, string>();
+  /** The node of each followed pod: where a filesystem scan (trivy.command) of its images can run. */
+  private readonly podNode = new Map<string, string>();
   /**
    * registry/repository:tag → digest, learned from running pods. Lets a CronJob (scanned from its
    * spec, which names tags) share the scan of the image its tag currently resolves to.
@@ -225,6 +227,7 @@ export class ScanController {
     await this.learnTagDigests(images);
     const key = workloadKey(workload);
     this.podWorkload.set(podKey, key);
+    if (pod.spec?.nodeName) this.podNode.set(podKey, pod.spec.nodeName);
     const tracked = this.track(workload);
     tracked.pods.add(podKey);
     tracked.labels = this.reportLabels(pod.metadata?.labels);
@@ -337,6 +340,7 @@ export class ScanController {
   }
 
   private dropPod(podKey: string): void {
+    this.podNode.delete(podKey);
     const wKey = this.podWorkload.get(podKey);
     if (!wKey) return;
     this.podWorkload.delete(podKey);
@@ -394,10 +398,14 @@ export class ScanController {
       // Any consumer will do for credentials: they all run the same image from the same registry.
       // A filesystem scan (trivy.command) needs one whose pod runs, to go to its node.
       const targets = [...entry.consumers].map((c) => this.consumerTarget(c)).filter((t) => t !== undefined);
-      const target = targets.find((t) => t.image.node !== undefined) ?? targets[0];
+      // A node where a pod running the image is now (none for a CronJob between runs).
+      const node =
+        this.o.config.trivy.command === 'image'
+          ? undefined
+          : targets.map((t) => this.nodeOf(t.workload)).find(Boolean);
+      const target = targets[0];
       try {
         // A filesystem scan pulls nothing itself: no registry credentials to hand over.
-        const node = this.o.config.trivy.command !== 'image' ? target?.image.node : undefined;
         const credentials =
           target && node === undefined
             ? await this.results.credentialsFor(target.workload, target.image.registry, target.image)
@@ -600,6 +608,15 @@ export class ScanController {
       repository: name.slice(slash + 1),
       digest: at < 0 ? undefined : key.slice(at + 1),
     };
+  }
+
+  /** The node of one of the workload's pods that are followed now, if any. */
+  private nodeOf(workload: Workload): string | undefined {
+    for (const pod of this.workloads.get(workloadKey(workload))?.pods ?? []) {
+      const node = this.podNode.get(pod);
+      if (node) return node;
+    }
+    return undefined;
   }
 
   private consumerTarget(consumer: string): ReportTarget | undefined {

@@ -48,8 +48,6 @@ export interface ContainerImage {
   scanRef: string;
   pullSecrets: string[];
   serviceAccount: string;
-  /** The node a running pod of this container is on (none for a CronJob's spec). */
-  node?: string;
 }
 
 /** Where a result goes: one workload container, with the workload labels its reports carry. */
@@ -129,7 +127,7 @@ export class ScanResults {
       const digest = digests[image.container];
       if (!digest) return [];
       const scanRef = `${image.registry}/${image.repository}@${digest}`;
-      return [{ ...image, digest, scanRef, ...(spec.nodeName ? { node: spec.nodeName } : {}) }];
+      return [{ ...image, digest, scanRef }];
     });
   }
 
