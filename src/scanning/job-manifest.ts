@@ -44,8 +44,6 @@ export interface ScanJobManifests {
 }
 
 const CACHE_DIR = '/tmp/trivy/.cache';
-/** Where `trivy registry login` keeps the DB registry's credentials, on the pod's shared /tmp. */
-const DOCKER_CONFIG_DIR = '/tmp/.docker';
 /** Trivy-Operator's mount points (pkg/plugins/trivy/plugin.go): SslCertDir and the config file. */
 const SSL_CERT_DIR = '/var/ssl-cert';
 const CONFIG_FILE = '/etc/trivy/trivy-config.yaml';
@@ -123,40 +121,35 @@ export function buildScanJob(
   // trivy.command filesystem/rootfs with a node to go to: see the containers below.
   const filesystem = trivy.command !== 'image' && input.node !== undefined;
   const dbLogin = trivy.dbRepositoryUsername !== null && trivy.dbRepositoryPassword !== null;
-  // What every container of the pod needs: proxies, the private CA, the DB registry's login.
-  const podEnv: V1EnvVar[] = [{ name: 'HOME', value: '/tmp' }];
-  if (trivy.httpProxy) podEnv.push(fromSecret('HTTP_PROXY', 'httpProxy', trivy.httpProxy));
-  if (trivy.httpsProxy) podEnv.push(fromSecret('HTTPS_PROXY', 'httpsProxy', trivy.httpsProxy));
-  if (trivy.noProxy) podEnv.push({ name: 'NO_PROXY', value: trivy.noProxy });
-  if (trivy.sslCertDir) podEnv.push({ name: 'SSL_CERT_DIR', value: SSL_CERT_DIR });
-  if (dbLogin) podEnv.push({ name: 'DOCKER_CONFIG', value: DOCKER_CONFIG_DIR });
+  // What every container of the pod needs: proxies and the private CA.
+  const networkEnv: V1EnvVar[] = [];
+  if (trivy.httpProxy) networkEnv.push(fromSecret('HTTP_PROXY', 'httpProxy', trivy.httpProxy));
+  if (trivy.httpsProxy) networkEnv.push(fromSecret('HTTPS_PROXY', 'httpsProxy', trivy.httpsProxy));
+  if (trivy.noProxy) networkEnv.push({ name: 'NO_PROXY', value: trivy.noProxy });
+  if (trivy.sslCertDir) networkEnv.push({ name: 'SSL_CERT_DIR', value: SSL_CERT_DIR });
+  /**
+   * A container's home on the pod's shared volume (at /tmp in the Trivy image, at FS_ROOT inside
+   * a workload image), where `trivy registry login` keeps the DB registry's credentials.
+   */
+  const homeEnv = (root: string): V1EnvVar[] => [
+    { name: 'HOME', value: root },
+    ...networkEnv,
+    ...(dbLogin ? [{ name: 'DOCKER_CONFIG', value: `${root}/.docker` }] : []),
+  ];
 
-  const env: V1EnvVar[] = [
-    ...podEnv,
-    { name: 'SCAN_IMAGE_REF', value: input.imageRef },
+  // Trivy's own options, wherever it scans.
+  const trivyEnv: V1EnvVar[] = [
     { name: 'TRIVY_SEVERITY', value: trivy.severity.join(',') },
     { name: 'TRIVY_IGNORE_UNFIXED', value: String(trivy.ignoreUnfixed) },
     { name: 'TRIVY_TIMEOUT', value: formatGoDuration(trivy.timeoutMs) },
-    { name: 'TRIVY_CACHE_DIR', value: CACHE_DIR },
-    ...(operator.sbomGenerationEnabled ? [{ name: 'SCAN_SBOM', value: 'true' }] : []),
   ];
-  if (trivy.offlineScan) env.push({ name: 'TRIVY_OFFLINE_SCAN', value: 'true' });
-  if (trivy.skipFiles.length > 0) env.push({ name: 'TRIVY_SKIP_FILES', value: trivy.skipFiles.join(',') });
-  if (trivy.skipDirs.length > 0) env.push({ name: 'TRIVY_SKIP_DIRS', value: trivy.skipDirs.join(',') });
-  if (matchesRegistry(trivy.insecureRegistries, input.registryHost))
-    env.push({ name: 'TRIVY_INSECURE', value: 'true' });
-  if (matchesRegistry(trivy.nonSslRegistries, input.registryHost))
-    env.push({ name: 'TRIVY_NON_SSL', value: 'true' });
-  if (input.credentials && !filesystem) {
-    env.push(fromSecret('TRIVY_USERNAME', 'username', input.credentials.username));
-    env.push(fromSecret('TRIVY_PASSWORD', 'password', input.credentials.password));
-  }
+  if (trivy.offlineScan) trivyEnv.push({ name: 'TRIVY_OFFLINE_SCAN', value: 'true' });
+  if (trivy.skipFiles.length > 0)
+    trivyEnv.push({ name: 'TRIVY_SKIP_FILES', value: trivy.skipFiles.join(',') });
+  if (trivy.skipDirs.length > 0) trivyEnv.push({ name: 'TRIVY_SKIP_DIRS', value: trivy.skipDirs.join(',') });
+  const sbomEnv = operator.sbomGenerationEnabled ? [{ name: 'SCAN_SBOM', value: 'true' }] : [];
 
-  const args = [
-    // A scan pod has no Docker, containerd or Podman socket: asking only the registry saves the
-    // probes and keeps their noise out of the error a failed scan reports (Trivy-Operator omits it).
-    '--image-src',
-    'remote',
+  const trivyArgs = [
     '--quiet',
     '--format',
     'json',
@@ -167,33 +160,44 @@ export function buildScanJob(
     '--java-db-repository',
     trivy.javaDbRepository,
   ];
-  if (trivy.sbomSources.length > 0) args.push('--sbom-sources', trivy.sbomSources.join(','));
-  if (trivy.vulnType.length > 0) args.push('--pkg-types', trivy.vulnType.join(','));
-  if (trivy.slow) args.push('--parallel', '1');
-  if (trivy.skipJavaDbUpdate) args.push('--skip-java-db-update');
+  if (trivy.sbomSources.length > 0) trivyArgs.push('--sbom-sources', trivy.sbomSources.join(','));
+  if (trivy.vulnType.length > 0) trivyArgs.push('--pkg-types', trivy.vulnType.join(','));
+  if (trivy.slow) trivyArgs.push('--parallel', '1');
+  if (trivy.skipJavaDbUpdate) trivyArgs.push('--skip-java-db-update');
   if (trivy.configFile !== null) {
     secretData.trivyConfig = trivy.configFile;
-    args.push('--config', CONFIG_FILE);
+    trivyArgs.push('--config', CONFIG_FILE);
   }
   if (trivy.mode === 'ClientServer') {
-    args.push('--server', trivy.serverURL ?? '');
+    trivyArgs.push('--server', trivy.serverURL ?? '');
     if (trivy.serverToken) {
-      args.push('--token-header', trivy.serverTokenHeader);
-      env.push(fromSecret('TRIVY_TOKEN', 'token', trivy.serverToken));
+      trivyArgs.push('--token-header', trivy.serverTokenHeader);
+      trivyEnv.push(fromSecret('TRIVY_TOKEN', 'token', trivy.serverToken));
     }
     const headers = Object.entries(trivy.serverCustomHeaders).map(([k, v]) => `${k}:${v}`);
-    if (headers.length > 0) env.push(fromSecret('TRIVY_CUSTOM_HEADERS', 'customHeaders', headers.join(',')));
-    if (trivy.clientServerSkipUpdate) args.push('--skip-db-update');
+    if (headers.length > 0)
+      trivyEnv.push(fromSecret('TRIVY_CUSTOM_HEADERS', 'customHeaders', headers.join(',')));
+    if (trivy.clientServerSkipUpdate) trivyArgs.push('--skip-db-update');
   } else {
-    args.push('--skip-db-update');
+    trivyArgs.push('--skip-db-update');
   }
   if (trivy.ignoreFile) {
     secretData.trivyignore = trivy.ignoreFile;
-    args.push('--ignorefile', IGNORE_FILE);
+    trivyArgs.push('--ignorefile', IGNORE_FILE);
   }
 
+  // Mounted into every container: the DB download and the registry login need the CA as well.
   const volumes: V1Volume[] = [{ name: 'tmp', emptyDir: {} }];
-  const mounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
+  const podMounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
+  if (trivy.sslCertDir) {
+    volumes.push({ name: 'ssl-cert-dir', hostPath: { path: trivy.sslCertDir } });
+    podMounts.push({ name: 'ssl-cert-dir', mountPath: SSL_CERT_DIR, readOnly: true });
+  }
+  const { trivyOperator } = config;
+  volumes.push(...trivyOperator.scanJobCustomVolumes.map((v) => ({ ...v })));
+  podMounts.push(...trivyOperator.scanJobCustomVolumesMount.map((m) => ({ ...m })));
+  // The files only the scanning container reads.
+  const mounts: V1VolumeMount[] = [...podMounts];
   if (secretData.trivyignore !== undefined) {
     volumes.push({
       name: 'ignorefile',
@@ -208,19 +212,7 @@ export function buildScanJob(
     });
     mounts.push({ name: 'configfile', mountPath: CONFIG_FILE, subPath: 'trivy-config.yaml', readOnly: true });
   }
-  // Mounted into every container: the DB download and the registry login need the CA as well.
-  const podMounts: V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
-  if (trivy.sslCertDir) {
-    volumes.push({ name: 'ssl-cert-dir', hostPath: { path: trivy.sslCertDir } });
-    podMounts.push({ name: 'ssl-cert-dir', mountPath: SSL_CERT_DIR, readOnly: true });
-    mounts.push(podMounts[podMounts.length - 1]!);
-  }
-  const { trivyOperator } = config;
-  volumes.push(...trivyOperator.scanJobCustomVolumes.map((v) => ({ ...v })));
-  podMounts.push(...trivyOperator.scanJobCustomVolumesMount.map((m) => ({ ...m })));
-  mounts.push(...trivyOperator.scanJobCustomVolumesMount.map((m) => ({ ...m })));
 
-  const image = `${trivy.repository}:${trivy.tag}`;
   const resources = {
     requests: compact({ cpu: trivy.resources.requests.cpu, memory: trivy.resources.requests.memory }),
     limits: compact({ cpu: trivy.resources.limits.cpu, memory: trivy.resources.limits.memory }),
@@ -238,164 +230,152 @@ export function buildScanJob(
         capabilities: { drop: ['ALL'] },
         seccompProfile: { type: 'RuntimeDefault' },
       };
-  const imagePullPolicy = trivy.imagePullPolicy;
+  /** A container of the Trivy image with the pod's resources, security context and shared mounts. */
+  const trivyContainer = (container: V1Container): V1Container => ({
+    image: `${trivy.repository}:${trivy.tag}`,
+    imagePullPolicy: trivy.imagePullPolicy,
+    resources,
+    securityContext,
+    volumeMounts: podMounts,
+    ...container,
+  });
 
   const initContainers: V1Container[] = [];
   if (dbLogin) {
     // As Trivy-Operator (pkg/plugins/trivy/image.go): log in to the DB repository's registry once;
     // the DB and Java DB downloads then find the credentials in DOCKER_CONFIG. Kept out of
     // TRIVY_USERNAME in the scan container, which holds the image registry's credentials.
-    initContainers.push({
-      name: 'registry-login',
-      image,
-      imagePullPolicy,
-      command: ['trivy'],
-      args: [
-        'registry',
-        'login',
-        registryOf(trivy.dbRepository),
-        ...(trivy.dbRepositoryInsecure ? ['--insecure'] : []),
-      ],
-      env: [
-        ...podEnv,
-        fromSecret('TRIVY_USERNAME', 'dbRepositoryUsername', trivy.dbRepositoryUsername!),
-        fromSecret('TRIVY_PASSWORD', 'dbRepositoryPassword', trivy.dbRepositoryPassword!),
-      ],
-      resources,
-      securityContext,
-      volumeMounts: podMounts,
-    });
+    initContainers.push(
+      trivyContainer({
+        name: 'registry-login',
+        command: ['trivy'],
+        args: [
+          'registry',
+          'login',
+          registryOf(trivy.dbRepository),
+          ...(trivy.dbRepositoryInsecure ? ['--insecure'] : []),
+        ],
+        env: [
+          ...homeEnv('/tmp'),
+          fromSecret('TRIVY_USERNAME', 'dbRepositoryUsername', trivy.dbRepositoryUsername!),
+          fromSecret('TRIVY_PASSWORD', 'dbRepositoryPassword', trivy.dbRepositoryPassword!),
+        ],
+      }),
+    );
   }
   if (trivy.mode === 'Standalone')
-    initContainers.push({
-      name: 'download-db',
-      image,
-      imagePullPolicy,
-      command: ['trivy'],
-      args: [
-        'image',
-        '--download-db-only',
-        '--db-repository',
-        trivy.dbRepository,
-        '--cache-dir',
-        CACHE_DIR,
-        ...(trivy.dbRepositoryInsecure ? ['--insecure'] : []),
-      ],
-      env: [
-        ...podEnv,
-        ...(trivy.githubToken ? [fromSecret('GITHUB_TOKEN', 'githubToken', trivy.githubToken)] : []),
-      ],
-      resources,
-      securityContext,
-      volumeMounts: podMounts,
-    });
+    initContainers.push(
+      trivyContainer({
+        name: 'download-db',
+        command: ['trivy'],
+        args: [
+          'image',
+          '--download-db-only',
+          '--db-repository',
+          trivy.dbRepository,
+          '--cache-dir',
+          CACHE_DIR,
+          ...(trivy.dbRepositoryInsecure ? ['--insecure'] : []),
+        ],
+        env: [
+          ...homeEnv('/tmp'),
+          ...(trivy.githubToken ? [fromSecret('GITHUB_TOKEN', 'githubToken', trivy.githubToken)] : []),
+        ],
+      }),
+    );
 
-  // trivy.command filesystem/rootfs (Trivy-Operator's pkg/plugins/trivy/filesystem.go): Trivy is
-  // copied into the pod's volume and run inside the workload's image on its node, where the image
-  // already is. Here that run is an init container writing the result file; the main container (the
-  // Trivy image, which has a shell) prints it as in image mode, so the workload image needs nothing.
   let containers: V1Container[];
   if (filesystem) {
+    // trivy.command filesystem/rootfs (Trivy-Operator's pkg/plugins/trivy/filesystem.go): Trivy is
+    // copied into the pod's volume and run inside the workload's image on its node, where the
+    // image already is. Here that run is an init container writing the result file; the main
+    // container (the Trivy image, which has a shell) prints it as in image mode, so the workload
+    // image needs nothing.
     const skipFiles = [...mounts.filter((m) => m.subPath).map((m) => m.mountPath), ...trivy.skipFiles];
-    const inImage = (mount: V1VolumeMount): V1VolumeMount =>
-      mount.name === 'tmp' ? { ...mount, mountPath: FS_ROOT } : mount;
-    initContainers.push({
-      name: 'copy-trivy',
-      image,
-      imagePullPolicy,
-      command: [
-        '/bin/sh',
-        '-c',
-        'mkdir -p /tmp/bin /tmp/scan /tmp/scan-tmp && cp "$(command -v trivy)" /tmp/bin/trivy',
-      ],
-      env: podEnv,
-      resources,
-      securityContext,
-      volumeMounts: podMounts,
-    });
-    initContainers.push({
-      name: 'scan-filesystem',
-      // What the node has: the workload's own reference, never the registry mirror's.
-      image: requested.imageRef,
-      // The workload pulled it on this node; a scan must not pull it with other credentials.
-      imagePullPolicy: 'IfNotPresent',
-      command: [FS_TRIVY],
-      args: [
-        trivy.command,
-        // Everything but '--image-src remote', which is about pulling.
-        ...args.slice(2),
-        ...(trivy.command === 'filesystem' && trivy.includeDevDeps ? ['--include-dev-deps'] : []),
-        '--cache-dir',
-        `${FS_ROOT}/trivy/.cache`,
-        // The pod's own volumes (the Trivy config may hold credentials the secret scanner would
-        // report) and the kernel's file systems are not the image.
-        '--skip-dirs',
-        [
-          FS_ROOT,
-          '/proc',
-          '/sys',
-          '/dev',
-          ...mounts.filter((m) => m.name !== 'tmp' && !m.subPath).map((m) => m.mountPath),
-          ...trivy.skipDirs,
-        ].join(','),
-        // A flag replaces TRIVY_SKIP_FILES, so the user's files go in it too.
-        ...(skipFiles.length > 0 ? ['--skip-files', skipFiles.join(',')] : []),
-        '--output',
-        `${FS_ROOT}/scan/result.json`,
-        '/',
-      ],
-      env: [
-        ...env.filter(
-          (e) =>
-            ![
-              'SCAN_IMAGE_REF',
-              'SCAN_SBOM',
-              'TRIVY_USERNAME',
-              'TRIVY_PASSWORD',
-              'TRIVY_INSECURE',
-              'TRIVY_NON_SSL',
-              'TRIVY_CACHE_DIR',
-              'HOME',
-              'DOCKER_CONFIG',
-            ].includes(e.name),
-        ),
-        { name: 'HOME', value: FS_ROOT },
-        { name: 'TMPDIR', value: `${FS_ROOT}/scan-tmp` },
-        ...(podEnv.some((e) => e.name === 'DOCKER_CONFIG')
-          ? [{ name: 'DOCKER_CONFIG', value: `${FS_ROOT}/.docker` }]
-          : []),
-        // The Java DB download is the only registry request left; it follows the DB's setting.
-        ...(trivy.dbRepositoryInsecure ? [{ name: 'TRIVY_INSECURE', value: 'true' }] : []),
-      ],
-      resources,
-      securityContext,
-      volumeMounts: mounts.map(inImage),
-    });
+    initContainers.push(
+      trivyContainer({
+        name: 'copy-trivy',
+        command: [
+          '/bin/sh',
+          '-c',
+          'mkdir -p /tmp/bin /tmp/scan /tmp/scan-tmp && cp "$(command -v trivy)" /tmp/bin/trivy',
+        ],
+        env: homeEnv('/tmp'),
+      }),
+      trivyContainer({
+        name: 'scan-filesystem',
+        // What the node has: the workload's own reference, never the registry mirror's.
+        image: requested.imageRef,
+        // The workload pulled it on this node; a scan must not pull it with other credentials.
+        imagePullPolicy: 'IfNotPresent',
+        command: [FS_TRIVY],
+        args: [
+          trivy.command,
+          ...trivyArgs,
+          ...(trivy.command === 'filesystem' && trivy.includeDevDeps ? ['--include-dev-deps'] : []),
+          '--cache-dir',
+          `${FS_ROOT}/trivy/.cache`,
+          // The pod's own volumes (the Trivy config may hold credentials the secret scanner would
+          // report) and the kernel's file systems are not the image.
+          '--skip-dirs',
+          [
+            FS_ROOT,
+            '/proc',
+            '/sys',
+            '/dev',
+            ...mounts.filter((m) => m.name !== 'tmp' && !m.subPath).map((m) => m.mountPath),
+            ...trivy.skipDirs,
+          ].join(','),
+          // A flag replaces TRIVY_SKIP_FILES, so the user's files go in it too.
+          ...(skipFiles.length > 0 ? ['--skip-files', skipFiles.join(',')] : []),
+          '--output',
+          `${FS_ROOT}/scan/result.json`,
+          '/',
+        ],
+        env: [
+          ...homeEnv(FS_ROOT),
+          { name: 'TMPDIR', value: `${FS_ROOT}/scan-tmp` },
+          ...trivyEnv,
+          // The Java DB download is the only registry request left; it follows the DB's setting.
+          ...(trivy.dbRepositoryInsecure ? [{ name: 'TRIVY_INSECURE', value: 'true' }] : []),
+        ],
+        volumeMounts: mounts.map((m) => (m.name === 'tmp' ? { ...m, mountPath: FS_ROOT } : m)),
+      }),
+    );
     containers = [
-      {
+      trivyContainer({
         name: 'scan',
-        image,
-        imagePullPolicy,
         command: ['/bin/sh', '-c', EMIT_SCRIPT, 'emit'],
-        env: [...podEnv, ...env.filter((e) => e.name === 'SCAN_SBOM')],
-        resources,
-        securityContext,
-        volumeMounts: podMounts,
-      },
+        env: [...homeEnv('/tmp'), ...sbomEnv],
+      }),
     ];
   } else {
+    const env: V1EnvVar[] = [
+      ...homeEnv('/tmp'),
+      { name: 'SCAN_IMAGE_REF', value: input.imageRef },
+      ...trivyEnv,
+      { name: 'TRIVY_CACHE_DIR', value: CACHE_DIR },
+      ...sbomEnv,
+    ];
+    if (matchesRegistry(trivy.insecureRegistries, input.registryHost))
+      env.push({ name: 'TRIVY_INSECURE', value: 'true' });
+    if (matchesRegistry(trivy.nonSslRegistries, input.registryHost))
+      env.push({ name: 'TRIVY_NON_SSL', value: 'true' });
+    if (input.credentials) {
+      env.push(fromSecret('TRIVY_USERNAME', 'username', input.credentials.username));
+      env.push(fromSecret('TRIVY_PASSWORD', 'password', input.credentials.password));
+    }
     containers = [
-      {
+      trivyContainer({
         name: 'scan',
-        image,
-        imagePullPolicy,
         command: ['/bin/sh', '-c', SCAN_SCRIPT, 'scan'],
-        args,
+        // A scan pod has no Docker, containerd or Podman socket: asking only the registry saves
+        // the probes and keeps their noise out of the error a failed scan reports
+        // (Trivy-Operator omits it).
+        args: ['--image-src', 'remote', ...trivyArgs],
         env,
-        resources,
-        securityContext,
         volumeMounts: mounts,
-      },
+      }),
     ];
   }
 
