@@ -21,9 +21,10 @@ import {
 import {
   SCANNER_MANAGED_BY_VALUES,
   SkipReason,
+  hasSkipLabel,
   asWorkload,
   contentHash,
-  pickReportResourceLabels,
+  reportExtraLabels,
   skipReason,
   type TargetNamespaces,
   type WorkloadObject,
@@ -356,10 +357,10 @@ export class ConfigAuditController {
     if (managedBy !== undefined && SCANNER_MANAGED_BY_VALUES.includes(managedBy))
       return SkipReason.managedByScanner;
     if (metadata.deletionTimestamp) return SkipReason.beingDeleted;
-    // Trivy-Operator's skipResourceByLabels, on every audited kind (its configauditreport
-    // controller's resource.go calls SkipProcessing with them): the key, whatever its value.
-    if (this.o.config.trivyOperator.skipResourceByLabels.some((key) => metadata.labels?.[key] !== undefined))
-      return 'SkippedByLabel';
+    // On every audited kind: Trivy-Operator's configauditreport controller (resource.go) calls
+    // SkipProcessing with them for any resource.
+    if (hasSkipLabel(metadata.labels, this.o.config.trivyOperator.skipResourceByLabels))
+      return SkipReason.skipLabel;
     if (kind.workload) {
       const workload = asWorkload(kind.kind as WorkloadObjectKind, object as WorkloadObject);
       return skipReason(workload, { targetWorkloads: this.o.config.targetWorkloads });
@@ -485,10 +486,11 @@ export class ConfigAuditController {
       // KCV (control-plane) checks are left out of audit reports, as Trivy-Operator does; infra
       // assessment evaluates control-plane pods itself.
       const { checks } = toChecks(items, { severities: severity, failedOnly });
-      const extraLabels = {
-        ...this.o.config.trivyOperator.additionalReportLabels,
-        ...pickReportResourceLabels(metadata.labels, wantedLabels),
-      };
+      const extraLabels = reportExtraLabels(
+        metadata.labels,
+        wantedLabels,
+        this.o.config.trivyOperator.additionalReportLabels,
+      );
       const report = buildAuditReport({
         target,
         specHash: spec,

@@ -28,7 +28,7 @@ import { ReportWriter } from './report-writer.ts';
 import { ScanJobs } from './scan-jobs.ts';
 import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
 import { indexReportPlural, ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
-import { pickReportResourceLabels, type TargetNamespaces } from '../workloads/index.ts';
+import { hasSkipLabel, reportExtraLabels, type TargetNamespaces } from '../workloads/index.ts';
 import {
   ScanFailureReason,
   ScanOutcome,
@@ -213,10 +213,8 @@ export class ScanController {
     if (this.skippedByLabels(pod.metadata?.labels)) {
       // Labelled to be skipped (perhaps only now): no scans while it is, and its reports stay; its
       // pods are still followed, so that a ReplicaSet's reports go with its last pod as usual.
+      const tracked = this.follow(podKey, pod, workload);
       const key = workloadKey(workload);
-      this.podWorkload.set(podKey, key);
-      const tracked = this.track(workload);
-      tracked.pods.add(podKey);
       for (const container of tracked.containers.keys()) this.plan.removeConsumer(`${key}|${container}`);
       return;
     }
@@ -225,11 +223,7 @@ export class ScanController {
     );
     if (images.length === 0) return; // not started yet: its image digests are not known
     await this.learnTagDigests(images);
-    const key = workloadKey(workload);
-    this.podWorkload.set(podKey, key);
-    if (pod.spec?.nodeName) this.podNode.set(podKey, pod.spec.nodeName);
-    const tracked = this.track(workload);
-    tracked.pods.add(podKey);
+    const tracked = this.follow(podKey, pod, workload);
     tracked.labels = this.reportLabels(pod.metadata?.labels);
     await this.updateContainers(tracked, images);
   }
@@ -287,6 +281,15 @@ export class ScanController {
     }
   }
 
+  /** Records a running pod as one of its workload's (and the node it is on). */
+  private follow(podKey: string, pod: V1Pod, workload: Workload): TrackedWorkload {
+    this.podWorkload.set(podKey, workloadKey(workload));
+    if (pod.spec?.nodeName) this.podNode.set(podKey, pod.spec.nodeName);
+    const tracked = this.track(workload);
+    tracked.pods.add(podKey);
+    return tracked;
+  }
+
   private track(workload: Workload): TrackedWorkload {
     const key = workloadKey(workload);
     let tracked = this.workloads.get(key);
@@ -324,13 +327,12 @@ export class ScanController {
   }
 
   /**
-   * Trivy-Operator's skipResourceByLabels (pkg/operator/workload/helper.go, SkipProcessing): any of
-   * the label keys, whatever its value. Read from the pods (a CronJob's own labels), which carry a
-   * Deployment's labels on its ReplicaSets' behalf. Pods of one workload labelled differently
-   * switch it on and off with each event: label the pod template.
+   * skipResourceByLabels, read from the pods (a CronJob's own labels), which carry a Deployment's
+   * labels on its ReplicaSets' behalf. Pods of one workload labelled differently switch it on and
+   * off with each event: label the pod template.
    */
   private skippedByLabels(labels: Record<string, string> | undefined): boolean {
-    return this.o.config.trivyOperator.skipResourceByLabels.some((key) => labels?.[key] !== undefined);
+    return hasSkipLabel(labels, this.o.config.trivyOperator.skipResourceByLabels);
   }
 
   /** Containers whose image matches trivyOperator.excludeImages are not scanned or reported. */
@@ -628,10 +630,11 @@ export class ScanController {
 
   /** The configured report labels, from the workload's pods (a CronJob's own metadata). */
   private reportLabels(labels: Record<string, string> | undefined): Record<string, string> {
-    return {
-      ...this.o.config.trivyOperator.additionalReportLabels,
-      ...pickReportResourceLabels(labels, this.o.config.metrics.resourceLabels),
-    };
+    return reportExtraLabels(
+      labels,
+      this.o.config.metrics.resourceLabels,
+      this.o.config.trivyOperator.additionalReportLabels,
+    );
   }
 }
 

@@ -24,6 +24,7 @@ export {
   isSkipped,
   isTargetKind,
   reportOwner,
+  hasSkipLabel,
   skipReason,
   targetWorkloads,
 } from './owners.ts';
@@ -44,6 +45,7 @@ export {
   isValidObjectName,
   ownerReferenceTo,
   pickReportResourceLabels,
+  reportExtraLabels,
   reportMetadata,
   reportName,
   workloadLabels,

@@ -152,6 +152,17 @@ function hasNoPods(object: { status?: { replicas?: number } }): boolean {
 }
 
 /**
+ * Trivy-Operator's skipResourceByLabels (pkg/operator/workload/helper.go, SkipProcessing): any of
+ * the label keys, whatever its value.
+ */
+export function hasSkipLabel(
+  labels: Readonly<Record<string, string>> | undefined,
+  skipResourceByLabels: readonly string[],
+): boolean {
+  return labels !== undefined && skipResourceByLabels.some((key) => key in labels);
+}
+
+/**
  * Why `object` is not scanned itself, or undefined when it is. A skipped object may still be covered
  * through its owner (see {@link reportOwner}).
  */
@@ -166,7 +177,7 @@ export function skipReason(object: WorkloadObject, options: SkipOptions = {}): S
   if (managedBy !== undefined && SCANNER_MANAGED_BY_VALUES.includes(managedBy)) {
     return SkipReason.managedByScanner;
   }
-  if (options.skipResourceByLabels?.some((key) => key in labels)) return SkipReason.skipLabel;
+  if (hasSkipLabel(labels, options.skipResourceByLabels ?? [])) return SkipReason.skipLabel;
   if (metadata.deletionTimestamp) return SkipReason.beingDeleted;
 
   const controller = controllerOf(object);

@@ -100,6 +100,18 @@ export function pickReportResourceLabels(
   );
 }
 
+/**
+ * What a report carries besides its identifying labels: `trivyOperator.additionalReportLabels`,
+ * then the resource's labels named in `wanted` (`trivyOperator.reportResourceLabels`).
+ */
+export function reportExtraLabels(
+  labels: Record<string, string> | undefined,
+  wanted: readonly string[],
+  additional: Readonly<Record<string, string>>,
+): Record<string, string> {
+  return { ...additional, ...pickReportResourceLabels(labels, wanted) };
+}
+
 /** Metadata of the report about `container` of `workload`. */
 export function reportMetadata(
   workload: WorkloadRef,
