@@ -131,19 +131,17 @@ export function loadConfig(
   // Trivy-Operator logs in only when both are set (pkg/plugins/trivy/config.go,
   // TrivyDBRepositoryCredentialsSet); one without the other is a mistake worth saying at start-up.
   if ((settings.trivyDbRepositoryUsername === null) !== (settings.trivyDbRepositoryPassword === null)) {
-    const missing =
+    const [missing, given] =
       settings.trivyDbRepositoryUsername === null
-        ? SETTINGS.trivyDbRepositoryUsername
-        : SETTINGS.trivyDbRepositoryPassword;
+        ? (['trivyDbRepositoryUsername', 'trivyDbRepositoryPassword'] as const)
+        : (['trivyDbRepositoryPassword', 'trivyDbRepositoryUsername'] as const);
+    const spec = SETTINGS[missing];
     problems.push({
-      setting: missing.key,
-      env: missing.env,
+      setting: spec.key,
+      env: spec.env,
       // The layer that set the other one is where the pair was half given.
-      source:
-        missing === SETTINGS.trivyDbRepositoryUsername
-          ? sources.trivyDbRepositoryPassword
-          : sources.trivyDbRepositoryUsername,
-      message: `${missing.env} (${missing.key}): is required with ${missing === SETTINGS.trivyDbRepositoryUsername ? 'trivy.dbRepositoryPassword' : 'trivy.dbRepositoryUsername'}; set both or neither`,
+      source: sources[given],
+      message: `${spec.env} (${spec.key}): is required with ${SETTINGS[given].key}; set both or neither`,
     });
   }
 

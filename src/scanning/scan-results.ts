@@ -126,8 +126,7 @@ export class ScanResults {
     return this.specImages(spec, skipInit).flatMap((image) => {
       const digest = digests[image.container];
       if (!digest) return [];
-      const scanRef = `${image.registry}/${image.repository}@${digest}`;
-      return [{ ...image, digest, scanRef }];
+      return [{ ...image, digest, scanRef: `${image.registry}/${image.repository}@${digest}` }];
     });
   }
 
