@@ -105,9 +105,10 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
     if (caDir) rmSync(caDir, { recursive: true, force: true });
   });
 
-  const deploy = (app: keyof typeof images, labels: Record<string, string> = {}) =>
+  /** A one-replica Deployment on the real node, running the image from the node's cache if there. */
+  const deploy = (namespace: string, app: string, image: string, labels: Record<string, string> = {}) =>
     apps.createNamespacedDeployment({
-      namespace: ns,
+      namespace,
       body: {
         metadata: { name: app },
         spec: {
@@ -118,7 +119,7 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
             spec: {
               ...scans.placement,
               terminationGracePeriodSeconds: 2,
-              containers: [{ name: 'main', image: images[app].ref }],
+              containers: [{ name: 'main', image, imagePullPolicy: 'IfNotPresent' }],
             },
           },
         },
@@ -134,11 +135,11 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
       120_000,
       500,
     );
-  const reportsOf = async (app: string): Promise<Report[]> => {
+  const reportsOf = async (app: string, namespace = ns): Promise<Report[]> => {
     const list = (await objects.listNamespacedCustomObject({
       group: 'aquasecurity.github.io',
       version: 'v1alpha1',
-      namespace: ns,
+      namespace,
       plural: 'vulnerabilityreports',
     })) as { items: Report[] };
     return list.items.filter((r) => r.metadata.name.startsWith(`replicaset-${app}-`));
@@ -152,11 +153,11 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
     // running; then one from the TLS registry and one from the plain registry.
     // Out: the last two get reports with exactly the findings of DB v1 (so the DB came through the
     // login) and the additional labels; the first two get neither a scan Job nor a report.
-    await deploy('skipped', { [SKIP_LABEL]: 'yes' });
-    await deploy('excluded');
+    await deploy(ns, 'skipped', images.skipped.ref, { [SKIP_LABEL]: 'yes' });
+    await deploy(ns, 'excluded', images.excluded.ref);
     await Promise.all([running('skipped'), running('excluded')]);
-    await deploy('tls');
-    await deploy('plain');
+    await deploy(ns, 'tls', images.tls.ref);
+    await deploy(ns, 'plain', images.plain.ref);
     const failures = () => operator.logs().filter((l) => l.msg === 'scan failed');
     /** What a timeout should show: the operator's scan lines and where every pod stands. */
     const state = async () => {
@@ -227,40 +228,12 @@ describe("Trivy-Operator's DB login, private CA, exclusions and report labels, w
     });
     try {
       await rootfs.waitForReady(60_000);
-      for (const [app, image] of [
-        ['private-os', privateOs],
-        ['java', java],
-      ] as const)
-        await apps.createNamespacedDeployment({
-          namespace: appNs,
-          body: {
-            metadata: { name: app },
-            spec: {
-              replicas: 1,
-              selector: { matchLabels: { app } },
-              template: {
-                metadata: { labels: { app } },
-                spec: {
-                  ...scans.placement,
-                  terminationGracePeriodSeconds: 2,
-                  containers: [{ name: 'main', image: image.ref, imagePullPolicy: 'IfNotPresent' }],
-                },
-              },
-            },
-          },
-        });
+      await deploy(appNs, 'private-os', privateOs.ref);
+      await deploy(appNs, 'java', java.ref);
       const reportOf = (app: string) =>
         waitUntil(
           `the rootfs report of ${app}`,
-          async () => {
-            const list = (await objects.listNamespacedCustomObject({
-              group: 'aquasecurity.github.io',
-              version: 'v1alpha1',
-              namespace: appNs,
-              plural: 'vulnerabilityreports',
-            })) as { items: Report[] };
-            return list.items.find((r) => r.metadata.name.startsWith(`replicaset-${app}-`));
-          },
+          async () => (await reportsOf(app, appNs))[0],
           REPORT_TIMEOUT,
           1_000,
         ).catch((err: Error) => {
