@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -141,6 +142,28 @@ describe('alert rules', () => {
     }
   });
 
+  it('fire a new finding once per namespace, image repository, CVE and package, without delay', () => {
+    for (const name of ['TrivyNewCriticalVulnerability', 'TrivyNewHighVulnerability']) {
+      const rule = alerts().find((r) => r.alert === name);
+      assert.ok(rule, name);
+      assert.equal(rule.for, undefined, name);
+      const by = /max by \(([^)]*)\)/
+        .exec(rule.expr)?.[1]
+        ?.split(',')
+        .map((l) => l.trim());
+      // Replicas (pod/instance), tags, workloads and versions must not split or re-fire the alert.
+      assert.deepEqual(by?.sort(), [
+        'image_registry',
+        'image_repository',
+        'namespace',
+        'package',
+        'vulnerability_id',
+      ]);
+      for (const key of ['versions', 'images', 'workloads'])
+        assert.ok(rule.annotations?.[key], `${name} ${key}`);
+    }
+  });
+
   it('fire exposed secrets without delay', () => {
     const secrets = alerts().find((rule) => rule.alert === 'TrivyExposedSecrets');
     assert.ok(secrets);
@@ -201,6 +224,59 @@ describe('Alertmanager example', () => {
     assert.equal(await route('severity=warning', 'namespace=payments'), 'slack-security');
     assert.equal(await route('severity=info', 'alertname=TrivyComplianceControlsFailing'), 'slack-security');
     assert.equal(await route('severity=warning', 'alertname=TrivyLookoutDown'), 'slack-security');
+    assert.equal(
+      await route('severity=warning', 'alertname=TrivyVulnerabilityRemediationOverdue', 'namespace=shop'),
+      'slack-shop',
+    );
+  });
+
+  it('pages new Criticals and posts new Highs to chat, through receivers that send them once', async () => {
+    const newCritical = ['severity=critical', 'alertname=TrivyNewCriticalVulnerability'];
+    const newHigh = ['severity=warning', 'alertname=TrivyNewHighVulnerability'];
+    assert.equal(
+      await route(...newCritical, 'namespace=shop-staging'),
+      'pagerduty-shop-new-findings,slack-shop-new-findings',
+    );
+    assert.equal(await route(...newHigh, 'namespace=shop'), 'slack-shop-new-findings');
+    assert.equal(
+      await route(...newCritical, 'namespace=payments'),
+      'pagerduty-security-new-findings,slack-security-new-findings',
+    );
+    assert.equal(await route(...newHigh, 'namespace=payments'), 'slack-security-new-findings');
+
+    interface Route {
+      receiver: string;
+      matchers?: string[];
+      repeat_interval?: string;
+      routes?: Route[];
+    }
+    const config = loadYaml(alertmanagerFile) as {
+      route: Route;
+      receivers: { name: string; slack_configs?: object[]; pagerduty_configs?: object[] }[];
+    };
+    // A resolution means the 24h window ended, not that anything was fixed: never sent.
+    const newFindingReceivers = config.receivers.filter((r) => r.name.endsWith('-new-findings'));
+    assert.equal(newFindingReceivers.length, 4);
+    for (const receiver of newFindingReceivers) {
+      for (const integration of [...(receiver.slack_configs ?? []), ...(receiver.pagerduty_configs ?? [])]) {
+        assert.equal((integration as { send_resolved?: boolean }).send_resolved, false, receiver.name);
+      }
+    }
+    // Not repeated while the alert lives: 24h window plus keep_firing_for, below the 120h retention.
+    const hours = (d: string): number => {
+      const m = /^(\d+)h$/.exec(d);
+      assert.ok(m, d);
+      return Number(m[1]);
+    };
+    const walk = (r: Route): Route[] => [r, ...(r.routes ?? []).flatMap(walk)];
+    const newFindingRoutes = walk(config.route).filter((r) =>
+      (r.matchers ?? []).some((m) => m.includes('TrivyNewCriticalVulnerability')),
+    );
+    assert.equal(newFindingRoutes.length, 2);
+    for (const r of newFindingRoutes) {
+      const repeat = hours(r.repeat_interval ?? '0h');
+      assert.ok(repeat > 25 && repeat < 120, `${r.receiver} repeat_interval ${r.repeat_interval}`);
+    }
   });
 
   it('groups by namespace and alertname and inhibits warnings with criticals', () => {
@@ -236,5 +312,103 @@ describe('Alertmanager example', () => {
     assert.match(out, /Namespace: `shop`/);
     assert.match(out, /Image: `ghcr\.io\/acme\/cart:1\.0`/);
     assert.match(out, /docs\/runbooks\/TrivyExposedSecrets\.md\|Runbook>/);
+  });
+
+  it('lists CVE, versions, images and workloads of new findings in Slack and PagerDuty', async () => {
+    // The annotations as the rules render them (alert-rules/tests/new-findings.test.yaml checks those).
+    const finding = (id: string, pkg: string, versions: string, images: string, workloads: string) => ({
+      status: 'firing',
+      labels: {
+        alertname: 'TrivyNewCriticalVulnerability',
+        severity: 'critical',
+        vulnerability_severity: 'Critical',
+        namespace: 'shop',
+        image_registry: 'ghcr.io',
+        image_repository: 'acme/web',
+        image: 'ghcr.io/acme/web',
+        vulnerability_id: id,
+        package: pkg,
+      },
+      annotations: {
+        summary: `New Critical vulnerability ${id} in ${pkg} (shop)`,
+        description: `${id} (Critical) in package ${pkg} of image ghcr.io/acme/web was first seen in namespace shop at 2026-01-01 00:00:00 +0000 UTC.`,
+        versions,
+        images,
+        workloads,
+        runbook_url:
+          'https://github.com/trivy-lookout/trivy-lookout/blob/main/docs/runbooks/TrivyNewCriticalVulnerability.md',
+      },
+      startsAt: '2026-01-01T00:00:00Z',
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: '',
+      fingerprint: id,
+    });
+    const data = {
+      receiver: 'slack-shop-new-findings',
+      status: 'firing',
+      alerts: [
+        finding(
+          'CVE-2021-44228',
+          'org.apache.logging.log4j:log4j-core',
+          '2.14.1 → 2.15.0',
+          'ghcr.io/acme/web:1.0, ghcr.io/acme/web:1.1',
+          'CronJob/report (report), ReplicaSet/web-6d4cf56db6 (app)',
+        ),
+        finding(
+          'GHSA-abcd-1234-wxyz',
+          'requests',
+          '2.31.0 → no fix yet',
+          'ghcr.io/acme/web:1.1',
+          'ReplicaSet/api-5c9 (api)',
+        ),
+      ],
+      groupLabels: { namespace: 'shop', alertname: 'TrivyNewCriticalVulnerability' },
+      commonLabels: {
+        alertname: 'TrivyNewCriticalVulnerability',
+        severity: 'critical',
+        vulnerability_severity: 'Critical',
+        namespace: 'shop',
+        image_registry: 'ghcr.io',
+        image_repository: 'acme/web',
+        image: 'ghcr.io/acme/web',
+      },
+      commonAnnotations: {},
+      externalURL: 'http://alertmanager.example',
+    };
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'trivy-lookout-am-'));
+    try {
+      const dataFile = path.join(dir, 'new-findings.json');
+      writeFileSync(dataFile, JSON.stringify(data));
+      const { code, out } = await tool(
+        'amtool',
+        [
+          'template',
+          'render',
+          '--template.glob=trivy-lookout.tmpl',
+          `--template.data=${dataFile}`,
+          '--template.text={{ template "trivy_lookout.slack.title" . }}\n{{ template "trivy_lookout.slack.text" . }}\n--- pagerduty\n{{ template "trivy_lookout.pagerduty.description" . }}',
+        ],
+        alertmanagerDir,
+      );
+      assert.equal(code, 0, out);
+      const [slack = '', pagerduty = ''] = out.split('--- pagerduty\n');
+      assert.match(slack, /\[FIRING:2\] TrivyNewCriticalVulnerability in namespace shop/);
+      assert.match(
+        slack,
+        /Vulnerability: <https:\/\/avd\.aquasec\.com\/nvd\/cve-2021-44228\|CVE-2021-44228> \(Critical\)/,
+      );
+      assert.match(slack, /Package: `org\.apache\.logging\.log4j:log4j-core` 2\.14\.1 → 2\.15\.0/);
+      assert.match(slack, /Image: `ghcr\.io\/acme\/web:1\.0, ghcr\.io\/acme\/web:1\.1`/);
+      assert.match(slack, /Workloads: CronJob\/report \(report\), ReplicaSet\/web-6d4cf56db6 \(app\)/);
+      // Only CVE ids have an AVD page.
+      assert.match(slack, /Vulnerability: GHSA-abcd-1234-wxyz \(Critical\)/);
+      assert.match(slack, /Package: `requests` 2\.31\.0 → no fix yet/);
+      assert.match(
+        pagerduty,
+        /^TrivyNewCriticalVulnerability in shop: CVE-2021-44228 Critical \(https:\/\/avd\.aquasec\.com\/nvd\/cve-2021-44228\): org\.apache\.logging\.log4j:log4j-core 2\.14\.1 → 2\.15\.0; image ghcr\.io\/acme\/web:1\.0, ghcr\.io\/acme\/web:1\.1; workloads CronJob\/report \(report\), ReplicaSet\/web-6d4cf56db6 \(app\) \| GHSA-abcd-1234-wxyz Critical: requests 2\.31\.0 → no fix yet; image ghcr\.io\/acme\/web:1\.1; workloads ReplicaSet\/api-5c9 \(api\)/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
