@@ -4,10 +4,25 @@
  */
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
-import { ignoredTrivyOperatorVariables, loadConfig, redactConfig, type Config } from './config/index.ts';
+import {
+  ignoredTrivyOperatorVariables,
+  loadConfig,
+  namespaceSelector,
+  redactConfig,
+  SEVERITIES,
+  type Config,
+  type Severity,
+} from './config/index.ts';
 import { isLookoutError, ErrorCodes } from './errors/index.ts';
 import { ComplianceController } from './compliance/index.ts';
 import { ConfigAuditController } from './configaudit/index.ts';
+import {
+  affectedHandler,
+  FindingsIndex,
+  FirstSeenTracker,
+  NEW_FINDING_SEVERITIES,
+  registerFindingsMetrics,
+} from './findings/index.ts';
 import { closeHttpServer, startHttpServer } from './http/index.ts';
 import { InfraAssessmentController } from './infraassessment/index.ts';
 import { LeaderElection, loadKubeConfig } from './kube/index.ts';
@@ -47,8 +62,28 @@ async function main(): Promise<void> {
     health.watchRestarted('namespaces', reason),
   );
 
+  // Every replica indexes the vulnerability reports' findings from the exporter's own watch.
+  const findings = config.findings.enabled
+    ? new FindingsIndex({
+        tracked: new Set<Severity>([
+          ...NEW_FINDING_SEVERITIES,
+          ...SEVERITIES.filter((s) => config.findings.deadlinesMs[s] !== undefined),
+        ]),
+        namespaceFilter: namespaceSelector(config).matches,
+      })
+    : undefined;
   // Every replica serves metrics from the report watches; they only read.
-  const reportMetrics = new ReportMetrics(kc, config, log.child({ component: 'metrics' }), health);
+  const reportMetrics = new ReportMetrics(kc, config, log.child({ component: 'metrics' }), health, {
+    ...(findings ? { findings } : {}),
+  });
+  if (findings) {
+    registerFindingsMetrics({
+      index: findings,
+      policy: { deadlinesMs: config.findings.deadlinesMs, fixableOnly: config.findings.fixableOnly },
+      newWindowMs: config.findings.newWindowMs,
+      registry: health.registry,
+    });
+  }
 
   // Only the leader scans and writes reports; every replica serves metrics and health.
   let scanner: ScanController | undefined;
@@ -56,6 +91,7 @@ async function main(): Promise<void> {
   let compliance: ComplianceController | undefined;
   let audit: ConfigAuditController | undefined;
   let infra: InfraAssessmentController | undefined;
+  let tracker: FirstSeenTracker | undefined;
   const startScanner = async () => {
     // Before anything writes reports: the webhook's baseline is what exists before this leader starts.
     webhook = await startWebhookBroadcaster({
@@ -65,6 +101,17 @@ async function main(): Promise<void> {
       observer: health.webhook,
       onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
     });
+    // First-seen stamps: the leader writes them, every replica reads them back from the reports.
+    if (findings) {
+      tracker = new FirstSeenTracker({
+        kc,
+        index: findings,
+        log: log.child({ component: 'first-seen' }),
+        synced: () => reportMetrics.waitForSync(),
+        ...(webhook?.newFindings ? { onNewFindings: webhook.newFindings } : {}),
+      });
+      void tracker.start();
+    }
     // Image scans (vulnerabilities, exposed secrets, SBOM): none of them switched on, no scanner.
     if (imageReportKinds(config).length > 0) {
       scanner = new ScanController({
@@ -115,7 +162,8 @@ async function main(): Promise<void> {
     log.info({ component: name, durationMs: Date.now() - started }, 'stopped');
   };
   const stopScanner = async () => {
-    const current = { scanner, audit, infra, compliance, webhook };
+    const current = { scanner, audit, infra, compliance, webhook, tracker };
+    tracker = undefined;
     scanner = undefined;
     audit = undefined;
     infra = undefined;
@@ -126,6 +174,7 @@ async function main(): Promise<void> {
       stopComponent('infra-assessment', current.infra),
       stopComponent('compliance', current.compliance),
       stopComponent('scanner', current.scanner),
+      stopComponent('first-seen', current.tracker),
     ]);
     // Last, so the writers' final reports can still go out.
     await stopComponent('webhook', current.webhook);
@@ -157,6 +206,20 @@ async function main(): Promise<void> {
       reportMetrics.readiness,
     ],
     metrics: reportMetrics.handler,
+    routes: findings
+      ? [
+          {
+            path: '/affected',
+            handler: affectedHandler({
+              index: findings,
+              auth: config.findings.affectedEndpointAuth,
+              kc,
+              log: log.child({ component: 'affected' }),
+              ready: () => reportMetrics.synced,
+            }),
+          },
+        ]
+      : [],
   });
 
   namespaces.start();

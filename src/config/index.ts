@@ -21,6 +21,8 @@ export {
 } from './types.ts';
 export type {
   AdditionalVulnerabilityField,
+  AffectedEndpointAuth,
+  FindingsConfig,
   BindAddress,
   Config,
   ConfigProblem,

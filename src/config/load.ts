@@ -200,6 +200,7 @@ function assemble(s: SettingValues, namespace: string): Config {
       webhookBroadcastCustomHeaders: s.webhookBroadcastCustomHeaders,
       webhookSendDeletedReports: s.webhookSendDeletedReports,
       webhookBroadcastQueueSize: s.webhookBroadcastQueueSize,
+      webhookSendNewFindingsOnly: s.webhookSendNewFindingsOnly,
       clusterComplianceEnabled: s.clusterComplianceEnabled,
       leaderElectionEnabled: s.leaderElectionEnabled,
       leaderElectionId: s.leaderElectionId,
@@ -281,6 +282,13 @@ function assemble(s: SettingValues, namespace: string): Config {
       batchSize: s.configAuditBatchSize,
       batchDelayMs: s.configAuditBatchDelay,
       concurrency: s.configAuditConcurrency || Math.min(4, os.availableParallelism()),
+    },
+    findings: {
+      enabled: s.newFindingsEnabled,
+      newWindowMs: s.newFindingsWindow,
+      deadlinesMs: s.remediationDeadlines,
+      fixableOnly: s.remediationFixableOnly,
+      affectedEndpointAuth: s.affectedEndpointAuth,
     },
     metrics: {
       aggregates: s.metricsAggregatesEnabled,

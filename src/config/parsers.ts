@@ -271,6 +271,36 @@ function mapEntries(raw: unknown, separator: string): [string, string][] | undef
   return pairs.every((pair): pair is [string, string] => pair[1] !== undefined) ? pairs : undefined;
 }
 
+/**
+ * Deadlines per severity, `CRITICAL=7d,HIGH=30d` (or a map), as milliseconds. Values are Go
+ * durations or whole days (`7d`): deadlines are counted in days, which Go's syntax lacks.
+ */
+export function severityDeadlines<S extends string>(
+  severities: readonly S[],
+): Parser<Readonly<Partial<Record<S, number>>>> {
+  const expected = `SEVERITY=duration pairs like CRITICAL=7d,HIGH=30d (severities ${severities.join(', ')}; durations like 7d, 36h or 90m)`;
+  const pairs = mapOf('=', (key, value) => severityOf(key) !== undefined && deadlineMs(value) !== undefined, expected);
+  const severityOf = (key: string) => severities.find((s) => s.toLowerCase() === key.toLowerCase());
+  return parser(pairs.schema, (raw) => {
+    const parsed = pairs(raw);
+    if (!parsed.ok) return parsed;
+    const out: Partial<Record<S, number>> = {};
+    for (const [key, value] of Object.entries(parsed.value)) out[severityOf(key) as S] = deadlineMs(value) as number;
+    return ok(out);
+  });
+}
+
+function deadlineMs(text: string): number | undefined {
+  const days = /^(\d+)d$/.exec(text.trim());
+  if (days) return Number(days[1]) > 0 ? Number(days[1]) * 86_400_000 : undefined;
+  try {
+    const ms = parseGoDuration(text.trim());
+    return ms > 0 ? ms : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export const headers: Parser<Readonly<Record<string, string>>> = mapOf(
   ':',
   (name, value) => HEADER_NAME.test(name) && value !== '',

@@ -40,6 +40,7 @@ import {
   oneOf,
   optional,
   secretNamesByNamespace,
+  severityDeadlines,
   text,
 } from './parsers.ts';
 import type { Parser } from './parsers.ts';
@@ -47,6 +48,7 @@ import { goPathGlob } from './glob.ts';
 import { DEFAULT_NODE_COLLECTOR_PATHS, hostPathVolumes, hostVolumeMounts } from './node-collector.ts';
 import {
   ADDITIONAL_VULNERABILITY_FIELDS,
+  AFFECTED_ENDPOINT_AUTH,
   CONFIG_AUDIT_KINDS,
   LOG_LEVELS,
   SEVERITIES,
@@ -223,6 +225,51 @@ export const SETTINGS = {
       "Export this exporter's aggregates `trivy_lookout_namespace_vulnerabilities`, `trivy_lookout_image_vulnerabilities` and `trivy_lookout_image_containers` (10 samples per namespace, 11 per distinct image). Off: the dashboards' namespace, image and fixable panels and the TrivyFixableVulnerabilitiesHigh alert have no data.",
     parse: bool,
   }),
+  newFindingsEnabled: setting({
+    key: 'operator.newFindingsEnabled',
+    env: 'OPERATOR_NEW_FINDINGS_ENABLED',
+    type: 'boolean',
+    default: 'true',
+    description:
+      'Track when each High/Critical vulnerability (and each one under a remediation deadline) was first seen in a namespace and image repository, kept in the annotation `trivy-lookout.dev/first-seen` of VulnerabilityReports (the leader writes it); export `trivy_lookout_new_vulnerability` and the remediation families (docs/findings.md).',
+    parse: bool,
+  }),
+  newFindingsWindow: setting({
+    key: 'operator.newFindingsWindow',
+    env: 'OPERATOR_NEW_FINDINGS_WINDOW',
+    type: 'duration',
+    default: '24h',
+    description:
+      'How long a finding counts as new: `trivy_lookout_new_vulnerability` holds a series for it from when it is first seen until this much later.',
+    parse: duration,
+  }),
+  remediationDeadlines: setting({
+    key: 'operator.remediationDeadlines',
+    env: 'OPERATOR_REMEDIATION_DEADLINES',
+    type: '`SEVERITY=duration,…` or map',
+    default: 'CRITICAL=7d,HIGH=30d',
+    description:
+      'Time to fix a finding of each severity, counted from when it was first seen; past it the finding is overdue (`trivy_lookout_overdue_vulnerabilities`). Durations like `7d`, `36h`. Severities not listed have no deadline.',
+    parse: severityDeadlines(SEVERITIES),
+    blankIsValue: true,
+  }),
+  remediationFixableOnly: setting({
+    key: 'operator.remediationFixableOnly',
+    env: 'OPERATOR_REMEDIATION_FIXABLE_ONLY',
+    type: 'boolean',
+    default: 'true',
+    description: 'Apply remediation deadlines only to findings with a fixed version.',
+    parse: bool,
+  }),
+  affectedEndpointAuth: setting({
+    key: 'operator.affectedEndpointAuth',
+    env: 'OPERATOR_AFFECTED_ENDPOINT_AUTH',
+    type: 'kubernetes | none',
+    default: 'kubernetes',
+    description:
+      '`/affected` ("where does CVE-X run?"): `kubernetes` answers only callers with a bearer token the API server accepts (TokenReview), with the namespaces in which they may list VulnerabilityReports (SubjectAccessReview); `none` answers anyone who reaches the port.',
+    parse: oneOf(AFFECTED_ENDPOINT_AUTH),
+  }),
   metricsExposedSecretInfo: setting({
     key: 'operator.metricsExposedSecretInfo',
     env: 'OPERATOR_METRICS_EXPOSED_SECRET_INFO',
@@ -353,6 +400,15 @@ export const SETTINGS = {
     type: 'boolean',
     default: 'false',
     description: 'Also notify the webhook when a report is deleted.',
+    parse: bool,
+  }),
+  webhookSendNewFindingsOnly: setting({
+    key: 'operator.webhookSendNewFindingsOnly',
+    env: 'OPERATOR_WEBHOOK_SEND_NEW_FINDINGS_ONLY',
+    type: 'boolean',
+    default: 'false',
+    description:
+      'For VulnerabilityReports, send only the findings first seen since the last message (a `newFindings` payload, docs/webhook.md) instead of the whole report; other kinds are sent as before. Needs `operator.newFindingsEnabled`.',
     parse: bool,
   }),
   webhookBroadcastQueueSize: setting({

@@ -83,6 +83,10 @@ export type SbomSource = (typeof SBOM_SOURCES)[number];
 export type SeveritySourceMode = (typeof SEVERITY_SOURCES)[number];
 
 /** pino's level names. */
+/** Who may ask the operator's `/affected` endpoint. */
+export const AFFECTED_ENDPOINT_AUTH = ['kubernetes', 'none'] as const;
+export type AffectedEndpointAuth = (typeof AFFECTED_ENDPOINT_AUTH)[number];
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -119,6 +123,8 @@ export interface OperatorConfig {
   readonly webhookSendDeletedReports: boolean;
   /** Most notifications held while the webhook is slow or down; the oldest is dropped beyond. */
   readonly webhookBroadcastQueueSize: number;
+  /** VulnerabilityReports go out as their new findings only. */
+  readonly webhookSendNewFindingsOnly: boolean;
   /** Evaluate ClusterComplianceReports (leader only). */
   readonly clusterComplianceEnabled: boolean;
   readonly leaderElectionEnabled: boolean;
@@ -220,6 +226,16 @@ export interface MetricsConfig {
 }
 
 /** Config audit and RBAC assessment (run in the operator with the pinned Trivy binary). */
+/** First-seen tracking, new-finding series and remediation deadlines (src/findings). */
+export interface FindingsConfig {
+  readonly enabled: boolean;
+  readonly newWindowMs: number;
+  /** Per severity; a severity without an entry has no deadline. */
+  readonly deadlinesMs: Readonly<Partial<Record<Severity, number>>>;
+  readonly fixableOnly: boolean;
+  readonly affectedEndpointAuth: AffectedEndpointAuth;
+}
+
 export interface ConfigAuditConfig {
   readonly enabled: boolean;
   readonly rbacAssessmentEnabled: boolean;
@@ -286,6 +302,7 @@ export interface Config {
     readonly additionalReportLabels: Readonly<Record<string, string>>;
   };
   readonly metrics: MetricsConfig;
+  readonly findings: FindingsConfig;
   readonly configAudit: ConfigAuditConfig;
   readonly nodeCollector: NodeCollectorConfig;
   readonly compliance: {

@@ -2,6 +2,7 @@ export {
   closeHttpServer,
   createHttpApp,
   startHttpServer,
+  type HttpRoute,
   type HttpServerOptions,
   type MetricsHandler,
   type ReadinessCheck,

@@ -11,12 +11,19 @@ export interface ReadinessCheck {
 /** Serves the scrape endpoint; the metrics module provides it so the HTTP layer knows nothing of series. */
 export type MetricsHandler = (req: Request, res: Response) => void | Promise<void>;
 
+/** A further GET endpoint served beside the built-in ones (e.g. /affected). */
+export interface HttpRoute {
+  path: string;
+  handler: MetricsHandler;
+}
+
 export interface HttpServerOptions {
   port: number;
   host?: string;
   log: Logger;
   readiness: readonly ReadinessCheck[];
   metrics?: MetricsHandler;
+  routes?: readonly HttpRoute[];
 }
 
 export function createHttpApp(options: Omit<HttpServerOptions, 'port' | 'host'>): Express {
@@ -44,6 +51,11 @@ export function createHttpApp(options: Omit<HttpServerOptions, 'port' | 'host'>)
       Promise.resolve(handler(req, res)).catch(next);
     });
   }
+  for (const route of options.routes ?? []) {
+    app.get(route.path, (req, res, next) => {
+      Promise.resolve(route.handler(req, res)).catch(next);
+    });
+  }
   return app;
 }
 
@@ -53,7 +65,8 @@ export function startHttpServer(options: HttpServerOptions): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = app.listen(options.port, options.host ?? '0.0.0.0');
     server.once('listening', () => {
-      options.log.info({ port: options.port }, 'http server listening (/metrics, /healthz, /readyz)');
+      const paths = ['/metrics', '/healthz', '/readyz', ...(options.routes ?? []).map((r) => r.path)];
+      options.log.info({ port: options.port }, `http server listening (${paths.join(', ')})`);
       resolve(server);
     });
     server.once('error', reject);

@@ -9,6 +9,7 @@ import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { namespaceSelector, type Config } from '../config/index.ts';
 import { API_GROUP, API_VERSION, ReportKind, type ReportKindName } from '../crds/index.ts';
+import type { FindingsIndex } from '../findings/index.ts';
 import type { MetricsHandler, ReadinessCheck } from '../http/index.ts';
 import { ResourceWatcher, type BackoffOptions } from '../kube/index.ts';
 import { ExporterMetrics } from './exporter-metrics.ts';
@@ -26,6 +27,8 @@ export interface ReportMetricsOptions {
   pageSize?: number;
   watchTimeoutSeconds?: number;
   backoff?: BackoffOptions;
+  /** Also fed every VulnerabilityReport event (watched even when no vulnerability family is on). */
+  findings?: FindingsIndex;
 }
 
 /** Longest stretch of report rendering before the watch handler yields to the event loop. */
@@ -38,6 +41,7 @@ export class ReportMetrics {
   /** For /readyz: true once every report watch has delivered its first full list. */
   readonly readiness: ReadinessCheck;
   private readonly watchers: ResourceWatcher<KubernetesObject>[] = [];
+  private readonly findings: FindingsIndex | undefined;
   private sliceStart = performance.now();
 
   constructor(
@@ -73,7 +77,10 @@ export class ReportMetrics {
       },
     });
 
-    for (const kind of layout.kinds) {
+    this.findings = options.findings;
+    const kinds = new Set(layout.kinds);
+    if (this.findings) kinds.add('VulnerabilityReport');
+    for (const kind of kinds) {
       const { plural, namespaced } = ReportKind[kind];
       // With only literal target namespaces, watch each of them: that works with namespaced RBAC too.
       const namespaces = namespaced && selector.literalNamespaces ? selector.literalNamespaces : [undefined];
@@ -154,7 +161,8 @@ export class ReportMetrics {
     type: 'ADDED' | 'MODIFIED' | 'DELETED',
     obj: KubernetesObject,
   ): Promise<void> {
-    this.store.apply(kind, type, obj);
+    if (this.store.layout.kinds.includes(kind)) this.store.apply(kind, type, obj);
+    if (kind === 'VulnerabilityReport') this.findings?.apply(type, obj);
     // A list page of large reports is rendered back to back; let scrapes and probes in between.
     if (performance.now() - this.sliceStart >= RENDER_SLICE_MS) {
       await yieldToEventLoop();

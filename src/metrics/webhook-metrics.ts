@@ -50,7 +50,7 @@ export class WebhookMetrics {
     const registers = [registry];
     this.sentCounter = new Counter({
       name: 'trivy_lookout_webhook_sent_total',
-      help: 'Webhook notifications the receiver accepted (2xx), by verb (update, delete).',
+      help: 'Webhook notifications the receiver accepted (2xx), by verb (update, delete, newFindings).',
       labelNames: ['verb'],
       registers,
     });
@@ -84,7 +84,7 @@ export class WebhookMetrics {
       registers,
     });
     // Every label value from the start, so rate() and increase() see the first event of each.
-    for (const verb of ['update', 'delete']) this.sentCounter.inc({ verb }, 0);
+    for (const verb of ['update', 'delete', 'newFindings']) this.sentCounter.inc({ verb }, 0);
     for (const reason of Object.values(WebhookFailureReason)) this.failedCounter.inc({ reason }, 0);
     for (const reason of Object.values(WebhookDropReason)) this.droppedCounter.inc({ reason }, 0);
   }

@@ -33,9 +33,11 @@ import {
   WEBHOOK_REPORT_KINDS,
   webhookBody,
   WebhookVerb,
+  type NewFindingsBody,
   type ReportRef,
   type WebhookReportKind,
 } from './payload.ts';
+import type { NewFindings } from '../findings/index.ts';
 import { postJson } from './post.ts';
 import { NotificationQueue, type Notification } from './queue.ts';
 import { DEFAULT_RETRY_POLICY, type AttemptResult, type RetryPolicy } from './retry.ts';
@@ -88,6 +90,11 @@ export class WebhookBroadcaster {
   private accepting = true;
   private dropsSinceLog = 0;
   private lastDropLogAt = -Infinity;
+  /**
+   * With `webhookSendNewFindingsOnly`: takes a report's newly seen findings from first-seen
+   * tracking; VulnerabilityReport changes are then not sent as whole reports.
+   */
+  readonly newFindings: ((news: NewFindings) => void) | undefined;
 
   constructor(private readonly o: WebhookBroadcasterOptions) {
     const { operator } = o.config;
@@ -99,6 +106,7 @@ export class WebhookBroadcaster {
     this.policy = { ...DEFAULT_RETRY_POLICY, ...o.retry };
     this.concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
     this.queue = new NotificationQueue(operator.webhookBroadcastQueueSize);
+    this.newFindings = operator.webhookSendNewFindingsOnly ? (news) => this.onNewFindings(news) : undefined;
 
     for (const kind of WEBHOOK_REPORT_KINDS) {
       const { plural, namespaced } = ReportKind[kind];
@@ -197,12 +205,38 @@ export class WebhookBroadcaster {
     const fingerprint = type === 'DELETED' ? '' : contentFingerprint(obj, detection);
     const change = this.changes.observe(type, key, fingerprint, baseline);
     if (change === 'update') {
+      if (kind === 'VulnerabilityReport' && this.newFindings) return;
       // Trivy-Operator skips these too: historical reports are about to go, terminating ones are going.
       if (isHistorical(obj) || isTerminating(obj)) return;
       this.enqueue({ key, ref, verb: WebhookVerb.update });
     } else if (change === 'delete' && this.sendDeleted) {
       this.enqueue({ key, ref, verb: WebhookVerb.delete, deleted: deletedReportObject(kind, obj) });
     }
+  }
+
+  private onNewFindings(news: NewFindings): void {
+    if (!this.accepting || news.findings.length === 0) return;
+    if (!this.selector.matches(news.namespace)) return;
+    const first = news.findings[0]!;
+    const body: NewFindingsBody = {
+      verb: WebhookVerb.newFindings,
+      kind: 'VulnerabilityReport',
+      namespace: news.namespace,
+      name: news.report,
+      workload: { kind: first.resourceKind, name: first.resourceName, container: first.containerName },
+      image: first.image,
+      findings: news.findings.map((f) => ({
+        vulnerabilityID: f.vulnerabilityId,
+        severity: f.severity,
+        resource: f.package,
+        installedVersion: f.installedVersion,
+        fixedVersion: f.fixedVersion,
+        firstSeen: f.firstSeen,
+      })),
+    };
+    const ref: ReportRef = { kind: 'VulnerabilityReport', namespace: news.namespace, name: news.report };
+    // Its own key: new findings are not merged into (or replaced by) another message of the report.
+    this.enqueue({ key: `${refKey(ref)}#new`, ref, verb: WebhookVerb.newFindings, body: JSON.stringify(body) });
   }
 
   private enqueue(notification: Notification): void {
@@ -308,6 +342,7 @@ export class WebhookBroadcaster {
     if (notification.verb === WebhookVerb.delete) {
       return { body: webhookBody(notification.deleted ?? {}, WebhookVerb.delete, true) };
     }
+    if (notification.body !== undefined) return { body: notification.body };
     let obj: KubernetesObject;
     try {
       obj = await kubeRequestJson<KubernetesObject>(this.o.kc, {

@@ -28,7 +28,7 @@ export const WEBHOOK_REPORT_KINDS = [
 ] as const satisfies readonly ReportKindName[];
 export type WebhookReportKind = (typeof WEBHOOK_REPORT_KINDS)[number];
 
-export const WebhookVerb = { update: 'update', delete: 'delete' } as const;
+export const WebhookVerb = { update: 'update', delete: 'delete', newFindings: 'newFindings' } as const;
 export type WebhookVerb = (typeof WebhookVerb)[keyof typeof WebhookVerb];
 
 /** Which report a notification is about; the object itself is read when it is sent. */
@@ -95,4 +95,29 @@ export function webhookBody(
   sendDeletedReports: boolean,
 ): string {
   return JSON.stringify(sendDeletedReports ? { verb, operatorObject: object } : object);
+}
+
+/** One finding of a `newFindings` message, named as in the report's `vulnerabilities[]`. */
+export interface NewFindingBody {
+  readonly vulnerabilityID: string;
+  readonly severity: string;
+  readonly resource: string;
+  readonly installedVersion: string;
+  readonly fixedVersion: string;
+  /** When it was first seen in this namespace and image repository (RFC 3339). */
+  readonly firstSeen: string;
+}
+
+/**
+ * `operator.webhookSendNewFindingsOnly`: what a receiver gets for a VulnerabilityReport, only the
+ * findings first seen since the last message, with the workload and image they run in.
+ */
+export interface NewFindingsBody {
+  readonly verb: typeof WebhookVerb.newFindings;
+  readonly kind: 'VulnerabilityReport';
+  readonly namespace: string;
+  readonly name: string;
+  readonly workload: { readonly kind: string; readonly name: string; readonly container: string };
+  readonly image: string;
+  readonly findings: readonly NewFindingBody[];
 }

@@ -14,6 +14,8 @@ export interface Notification {
   readonly verb: WebhookVerb;
   /** For deletions only: what is sent, since the report can no longer be read. */
   readonly deleted?: KubernetesObject;
+  /** For new findings only: the body, decided when the findings were stamped. */
+  readonly body?: string;
 }
 
 export interface PushResult {
@@ -40,7 +42,7 @@ export class NotificationQueue {
     const { key } = notification;
     if (notification.verb === 'update') {
       if (this.waitingUpdates.has(key)) return { added: false };
-    } else {
+    } else if (notification.verb === 'delete') {
       // The report is gone: a waiting update could only find nothing to send.
       const stale = this.waitingUpdates.get(key);
       if (stale) this.remove(stale);

@@ -1,5 +1,6 @@
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION } from '../crds/index.ts';
+import { FIRST_SEEN_ANNOTATION } from '../findings/index.ts';
 import { isConflict, isNotFound, kubeError } from '../kube/index.ts';
 
 export interface ReportObject {
@@ -81,9 +82,18 @@ export class ReportWriter {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const current = (await api.get()) as T;
+        // First-seen stamps belong to the findings' history, not to this scan: keep them, and let
+        // first-seen tracking adjust them to the new findings.
+        const firstSeen = current.metadata.annotations?.[FIRST_SEEN_ANNOTATION];
         await api.replace({
           ...report,
-          metadata: { ...report.metadata, resourceVersion: current.metadata.resourceVersion },
+          metadata: {
+            ...report.metadata,
+            ...(firstSeen === undefined
+              ? {}
+              : { annotations: { ...report.metadata.annotations, [FIRST_SEEN_ANNOTATION]: firstSeen } }),
+            resourceVersion: current.metadata.resourceVersion,
+          },
         });
         return;
       } catch (err) {

@@ -53,6 +53,7 @@ describe('loadConfig defaults', () => {
       webhookBroadcastCustomHeaders: {},
       webhookSendDeletedReports: false,
       webhookBroadcastQueueSize: 10_000,
+      webhookSendNewFindingsOnly: false,
       clusterComplianceEnabled: true,
       leaderElectionEnabled: true,
       leaderElectionId: 'trivy-lookout-lock',

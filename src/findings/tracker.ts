@@ -1,0 +1,199 @@
+/**
+ * The leader's part of first-seen tracking: whenever a report's findings change, decide the stamps
+ * (stamps.ts) and write them into the report's annotation with a merge patch, which touches no
+ * finding and races with no writer. Writes are retried with backoff; a report deleted meanwhile is
+ * dropped. Newly seen findings are handed to `onNewFindings` once their stamps are stored.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { API_GROUP, API_VERSION, ReportKind } from '../crds/index.ts';
+import { backoffDelay, isNotFound, kubeRequestJson, type BackoffOptions } from '../kube/index.ts';
+import { annotationDigest, FIRST_SEEN_ANNOTATION } from './first-seen.ts';
+import type { AffectedRow, FindingsIndex, IndexedReport, ReportKey } from './findings-index.ts';
+import { decideStamps } from './stamps.ts';
+
+/** A report's findings first seen just now, for the webhook. */
+export interface NewFindings {
+  readonly namespace: string;
+  readonly report: string;
+  readonly findings: readonly (AffectedRow & { readonly firstSeen: string })[];
+}
+
+export interface FirstSeenTrackerOptions {
+  readonly kc: KubeConfig;
+  readonly index: FindingsIndex;
+  readonly log: Logger;
+  /** Resolves once the index holds every report (the exporter's watch has listed). */
+  readonly synced: () => Promise<void>;
+  readonly onNewFindings?: (news: NewFindings) => void;
+  readonly now?: () => number;
+  readonly concurrency?: number;
+  readonly backoff?: BackoffOptions;
+}
+
+const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 60_000 };
+
+export class FirstSeenTracker {
+  private readonly queue = new Set<ReportKey>();
+  private readonly retries = new Map<ReportKey, number>();
+  private readonly timers = new Map<ReportKey, NodeJS.Timeout>();
+  /** Digests of annotation values written and not yet seen back through the watch. */
+  private readonly written = new Map<ReportKey, string>();
+  /** New findings decided but not yet stored, per report: sent once their write succeeds. */
+  private readonly unsent = new Map<ReportKey, NewFindings>();
+  private active = 0;
+  private running = false;
+  private unsubscribe: (() => void) | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly o: FirstSeenTrackerOptions) {}
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.o.synced();
+    if (!this.running) return;
+    // A cluster where no report carries stamps has never been tracked: what is there now is the
+    // baseline, recorded but not announced. Later arrivals are new.
+    let stamped = 0;
+    for (const report of this.o.index.values()) if (report.annotation !== undefined) stamped++;
+    const baseline = stamped === 0 && this.o.index.size > 0;
+    if (baseline) this.baselineKeys = new Set([...this.o.index.values()].map((r) => r.key));
+    this.o.log.info(
+      { reports: this.o.index.size, stamped, baseline },
+      baseline
+        ? 'first-seen tracking starts: the findings present now are the baseline, not announced'
+        : 'first-seen tracking resumes from the reports\u2019 annotations',
+    );
+    this.unsubscribe = this.o.index.subscribe((key, report) => {
+      if (report) this.enqueue(key);
+      else this.forget(key);
+    });
+    for (const report of this.o.index.values()) this.enqueue(report.key);
+  }
+
+  /** Reports listed when tracking began on a cluster never tracked: their findings are the baseline. */
+  private baselineKeys: Set<ReportKey> | undefined;
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.unsubscribe?.();
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.queue.clear();
+    await this.idle();
+  }
+
+  /** Resolves when nothing is queued or being written (for tests and shutdown). */
+  idle(): Promise<void> {
+    if (this.active === 0 && (this.queue.size === 0 || !this.running)) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private enqueue(key: ReportKey): void {
+    if (!this.running || this.timers.has(key)) return;
+    this.queue.add(key);
+    this.pump();
+  }
+
+  private forget(key: ReportKey): void {
+    this.queue.delete(key);
+    this.written.delete(key);
+    this.unsent.delete(key);
+    this.retries.delete(key);
+    this.baselineKeys?.delete(key);
+    const timer = this.timers.get(key);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(key);
+  }
+
+  private pump(): void {
+    const limit = this.o.concurrency ?? 4;
+    while (this.running && this.active < limit && this.queue.size > 0) {
+      const key = this.queue.values().next().value as ReportKey;
+      this.queue.delete(key);
+      this.active++;
+      void this.process(key).finally(() => {
+        this.active--;
+        this.pump();
+        if (this.active === 0 && this.queue.size === 0) {
+          for (const resolve of this.idleWaiters.splice(0)) resolve();
+        }
+      });
+    }
+  }
+
+  private async process(key: ReportKey): Promise<void> {
+    const report = this.o.index.get(key);
+    if (!report) return;
+    const baseline = this.baselineKeys?.has(key) ?? false;
+    const nowSeconds = Math.floor((this.o.now ?? Date.now)() / 1000);
+    const decision = decideStamps(this.o.index, report, nowSeconds, baseline);
+    if (decision.fresh.length > 0) this.rememberNews(report, decision.fresh, nowSeconds);
+    const digest = annotationDigest(decision.annotation);
+    if (digest === report.annotation) this.written.delete(key);
+    if (digest === report.annotation || digest === this.written.get(key)) {
+      this.baselineKeys?.delete(key);
+      this.flushNews(key);
+      return;
+    }
+    this.o.index.recordStamps(key, decision.stamps);
+    if (decision.omitted > 0) {
+      this.o.log.warn(
+        { namespace: report.subject.namespace, report: report.subject.report, omitted: decision.omitted },
+        'first-seen annotation full: the lowest-severity stamps are kept in memory only',
+      );
+    }
+    try {
+      await this.write(report, decision.annotation);
+      this.written.set(key, digest ?? '');
+      this.retries.delete(key);
+      this.baselineKeys?.delete(key);
+      this.flushNews(key);
+    } catch (err) {
+      if (isNotFound(err)) {
+        this.forget(key);
+        return;
+      }
+      const attempt = this.retries.get(key) ?? 0;
+      this.retries.set(key, attempt + 1);
+      const delay = backoffDelay(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
+      this.o.log.warn(
+        { err, namespace: report.subject.namespace, report: report.subject.report, retryInMs: delay },
+        'writing first-seen stamps failed; retrying',
+      );
+      this.timers.set(
+        key,
+        setTimeout(() => {
+          this.timers.delete(key);
+          this.enqueue(key);
+        }, delay),
+      );
+    }
+  }
+
+  private rememberNews(report: IndexedReport, slots: readonly number[], nowSeconds: number): void {
+    const firstSeen = new Date(nowSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const previous = this.unsent.get(report.key)?.findings ?? [];
+    this.unsent.set(report.key, {
+      namespace: report.subject.namespace,
+      report: report.subject.report,
+      findings: [...previous, ...slots.map((slot) => ({ ...this.o.index.row(report, slot), firstSeen }))],
+    });
+  }
+
+  private flushNews(key: ReportKey): void {
+    const news = this.unsent.get(key);
+    this.unsent.delete(key);
+    if (news && this.o.onNewFindings) this.o.onNewFindings(news);
+  }
+
+  private async write(report: IndexedReport, annotation: string): Promise<void> {
+    const { namespace, report: name } = report.subject;
+    await kubeRequestJson(this.o.kc, {
+      method: 'PATCH',
+      path: `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${ReportKind.VulnerabilityReport.plural}/${name}`,
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { [FIRST_SEEN_ANNOTATION]: annotation } } },
+    });
+  }
+}
