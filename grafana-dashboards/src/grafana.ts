@@ -99,8 +99,8 @@ export interface Variable {
   name: string;
   label: string;
   description?: string;
-  type: 'datasource' | 'query' | 'custom';
-  /** Query variables: `label_values(<selector>, <label>)`; custom: `text : value` pairs; datasource: its type. */
+  type: 'datasource' | 'query' | 'custom' | 'textbox';
+  /** Query variables: `label_values(<selector>, <label>)`; custom: `text : value` pairs; datasource: its type; textbox: the default. */
   query: string;
   definition?: string;
   datasource?: DatasourceRef;
@@ -616,6 +616,23 @@ export function customVariable(o: CustomVariableOptions): Variable {
     multi: o.multi,
     includeAll: o.includeAll,
     ...(o.allValue !== undefined ? { allValue: o.allValue } : {}),
+    skipUrlSync: false,
+  };
+}
+
+/** Free text typed into the dashboard (a CVE id), with a default so the panels show something. */
+export function textboxVariable(o: { name: string; label: string; description: string; value: string }): Variable {
+  return {
+    name: o.name,
+    label: o.label,
+    description: o.description,
+    type: 'textbox',
+    query: o.value,
+    current: { text: o.value, value: o.value },
+    options: [{ selected: true, text: o.value, value: o.value }],
+    hide: 0,
+    multi: false,
+    includeAll: false,
     skipUrlSync: false,
   };
 }

@@ -29,6 +29,7 @@ import {
   timeseries,
   type Dashboard,
 } from './grafana.ts';
+import { newVulnerabilitiesTable, remediationTable } from './new-findings.ts';
 
 const vulns = (...matchers: string[]) =>
   sel('trivy_image_vulnerabilities', CLUSTER, NAMESPACE, SEVERITY, ...matchers);
@@ -135,6 +136,10 @@ export function namespaceDashboard(): Dashboard {
     5,
   );
 
+  grid.row('New findings and remediation deadlines');
+  grid.add(newVulnerabilitiesTable(), 24, 8);
+  grid.add(remediationTable(), 24, 8);
+
   grid.row('Exposed secrets, config audit and RBAC');
   grid.add(
     secretWorkloadsTable(
@@ -174,7 +179,7 @@ export function namespaceDashboard(): Dashboard {
     uid: UIDS.namespace,
     title: 'Trivy Lookout / Namespace',
     description:
-      'One or more namespaces in detail: vulnerabilities by severity and over time, every workload container with its image, exposed secrets, failed config and RBAC checks.',
+      'One or more namespaces in detail: vulnerabilities by severity and over time, every workload container with its image, new High/Critical findings and remediation deadlines, exposed secrets, failed config and RBAC checks.',
     tags: ['vulnerabilities'],
     variables: [datasource(), cluster(), namespace(), severity()],
     panels: grid.panels(),

@@ -30,6 +30,15 @@ import {
   timeseries,
   type Dashboard,
 } from './grafana.ts';
+import {
+  cveVariable,
+  meanAgeByNamespace,
+  newVulnerabilitiesTable,
+  oldestOpenStat,
+  overdueByNamespace,
+  overdueStat,
+  whereDoesCveRunTable,
+} from './new-findings.ts';
 
 const scope: Scope = { namespace: true, severity: true };
 const unique = (...matchers: string[]) => uniqueImageVulnerabilities(scope, ...matchers);
@@ -293,14 +302,26 @@ export function overview(): Dashboard {
     12,
   );
 
+  grid.row('New findings and remediation deadlines');
+  grid.add(newVulnerabilitiesTable(), 24, 10);
+  grid.stack(4, [
+    [overdueStat(), 4],
+    [oldestOpenStat(), 4],
+  ]);
+  grid.add(overdueByNamespace(), 10, 8);
+  grid.add(meanAgeByNamespace(), 10, 8);
+
+  grid.row('Where does a CVE run?');
+  grid.add(whereDoesCveRunTable(), 24, 8);
+
   return dashboard({
     uid: UIDS.overview,
     title: 'Trivy Lookout / Overview',
     description:
-      'Where the cluster stands: vulnerabilities of the running images (each image counted once), by severity, namespace and fix availability, with exposed secrets, config audit and compliance at a glance.',
+      'Where the cluster stands: vulnerabilities of the running images (each image counted once), by severity, namespace and fix availability, with exposed secrets, config audit and compliance at a glance; the new High/Critical findings of the last 24h, remediation deadlines, and where a given CVE runs.',
     tags: ['vulnerabilities'],
     time: 'now-7d',
-    variables: [datasource(), cluster(), namespace(), severity()],
+    variables: [datasource(), cluster(), namespace(), severity(), cveVariable()],
     panels: grid.panels(),
   });
 }
