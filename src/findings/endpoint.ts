@@ -52,14 +52,21 @@ export function affectedHandler(o: AffectedEndpointOptions): (req: Request, res:
     const hash = createHash('sha256').update(token).digest('base64url');
     const cached = callers.get(hash);
     if (cached && cached.expires > Date.now()) return cached;
-    const review = await kubeRequestJson<{ status?: { authenticated?: boolean; user?: Caller['user'] } }>(o.kc, {
-      method: 'POST',
-      path: '/apis/authentication.k8s.io/v1/tokenreviews',
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
-    });
+    const review = await kubeRequestJson<{ status?: { authenticated?: boolean; user?: Caller['user'] } }>(
+      o.kc,
+      {
+        method: 'POST',
+        path: '/apis/authentication.k8s.io/v1/tokenreviews',
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+      },
+    );
     if (!review.status?.authenticated || !review.status.user) return undefined;
     if (callers.size >= MAX_CACHED_CALLERS) callers.clear();
-    const caller: Caller = { user: review.status.user, expires: Date.now() + DECISION_TTL_MS, namespaces: new Map() };
+    const caller: Caller = {
+      user: review.status.user,
+      expires: Date.now() + DECISION_TTL_MS,
+      namespaces: new Map(),
+    };
     callers.set(hash, caller);
     return caller;
   }
@@ -115,14 +122,20 @@ export function affectedHandler(o: AffectedEndpointOptions): (req: Request, res:
       const header = req.get('authorization') ?? '';
       const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
       if (!token) {
-        res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'a Kubernetes bearer token is required' });
+        res
+          .status(401)
+          .set('WWW-Authenticate', 'Bearer')
+          .json({ error: 'a Kubernetes bearer token is required' });
         return;
       }
       let caller: Caller | undefined;
       try {
         caller = await identify(token);
         if (!caller) {
-          res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'the API server did not accept the token' });
+          res
+            .status(401)
+            .set('WWW-Authenticate', 'Bearer')
+            .json({ error: 'the API server did not accept the token' });
           return;
         }
         if (!(await mayList(caller, undefined))) {
@@ -135,7 +148,10 @@ export function affectedHandler(o: AffectedEndpointOptions): (req: Request, res:
         res.status(503).json({ error: 'could not check the caller with the API server; retry shortly' });
         return;
       }
-      o.log.debug({ user: caller.user.username, vulnerabilityId: id, rows: rows.length }, '/affected answered');
+      o.log.debug(
+        { user: caller.user.username, vulnerabilityId: id, rows: rows.length },
+        '/affected answered',
+      );
     }
     rows.sort(
       (a, b) =>

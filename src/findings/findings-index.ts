@@ -7,7 +7,14 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { SEVERITIES, type Severity } from '../crds/index.ts';
 import type { WatchEventType } from '../kube/index.ts';
-import { annotationDigest, FIRST_SEEN_ANNOTATION, findingKey, parseFirstSeen, type FindingKey, type Stamp } from './first-seen.ts';
+import {
+  annotationDigest,
+  FIRST_SEEN_ANNOTATION,
+  findingKey,
+  parseFirstSeen,
+  type FindingKey,
+  type Stamp,
+} from './first-seen.ts';
 import { StringTable } from './strings.ts';
 import {
   imageName,
@@ -23,7 +30,8 @@ export type ReportKey = string & { readonly __reportKey: true };
 export type ScopeKey = string & { readonly __scopeKey: true };
 
 export const reportKey = (namespace: string, name: string): ReportKey => `${namespace}/${name}` as ReportKey;
-const scopeKeyOf = (s: ReportSubject): ScopeKey => `${s.namespace}\n${s.registry}/${s.repository}` as ScopeKey;
+const scopeKeyOf = (s: ReportSubject): ScopeKey =>
+  `${s.namespace}\n${s.registry}/${s.repository}` as ScopeKey;
 
 /** One report as the index holds it. Arrays are parallel, one slot per finding. */
 export interface IndexedReport {
@@ -99,7 +107,8 @@ export class FindingsIndex {
   apply(type: WatchEventType, obj: KubernetesObject): void {
     const key = reportKey(obj.metadata?.namespace ?? '', obj.metadata?.name ?? '');
     const previous = this.reports.get(key);
-    const filtered = this.options.namespaceFilter && !this.options.namespaceFilter(obj.metadata?.namespace ?? '');
+    const filtered =
+      this.options.namespaceFilter && !this.options.namespaceFilter(obj.metadata?.namespace ?? '');
     if (type === 'DELETED' || filtered) {
       if (!previous) return;
       this.remove(previous);
@@ -149,7 +158,10 @@ export class FindingsIndex {
   }
 
   findingKeyAt(report: IndexedReport, slot: number): FindingKey {
-    return findingKey(this.strings.value(report.vulnerabilityIds[slot] ?? 0), this.strings.value(report.packages[slot] ?? 0));
+    return findingKey(
+      this.strings.value(report.vulnerabilityIds[slot] ?? 0),
+      this.strings.value(report.packages[slot] ?? 0),
+    );
   }
 
   /** The stamps a report holds now (tracked findings only). */
@@ -179,7 +191,10 @@ export class FindingsIndex {
   }
 
   /** Every workload container whose report lists `vulnerabilityId`, optionally only in some namespaces. */
-  affected(vulnerabilityId: string, namespaceAllowed: (namespace: string) => boolean = () => true): AffectedRow[] {
+  affected(
+    vulnerabilityId: string,
+    namespaceAllowed: (namespace: string) => boolean = () => true,
+  ): AffectedRow[] {
     const id = this.strings.find(normalizeVulnerabilityId(vulnerabilityId));
     if (id === undefined) return [];
     const rows: AffectedRow[] = [];
@@ -263,7 +278,11 @@ export class FindingsIndex {
     }
   }
 
-  private notify(key: ReportKey, report: IndexedReport | undefined, previous: IndexedReport | undefined): void {
+  private notify(
+    key: ReportKey,
+    report: IndexedReport | undefined,
+    previous: IndexedReport | undefined,
+  ): void {
     for (const listener of this.listeners) listener(key, report, previous);
   }
 }

@@ -55,7 +55,8 @@ export function parseFirstSeen(value: string | undefined): Map<FindingKey, Stamp
   for (const [key, entries] of Object.entries(parsed as Record<string, unknown>)) {
     const [time = '', flag] = key.split(' ');
     const ms = Date.parse(time);
-    if (!Number.isFinite(ms) || (flag !== undefined && flag !== 'baseline') || !Array.isArray(entries)) continue;
+    if (!Number.isFinite(ms) || (flag !== undefined && flag !== 'baseline') || !Array.isArray(entries))
+      continue;
     const stamp: Stamp = { at: Math.floor(ms / 1000), baseline: flag === 'baseline' };
     for (const entry of entries) {
       if (typeof entry !== 'string' || !entry.includes(' ')) continue;

@@ -3,7 +3,14 @@
  * (every replica), first-seen stamps kept in the reports' annotation (written by the leader),
  * new-finding and remediation-deadline series, and "where does CVE-X run?".
  */
-export { FIRST_SEEN_ANNOTATION, findingKey, formatFirstSeen, parseFirstSeen, type FindingKey, type Stamp } from './first-seen.ts';
+export {
+  FIRST_SEEN_ANNOTATION,
+  findingKey,
+  formatFirstSeen,
+  parseFirstSeen,
+  type FindingKey,
+  type Stamp,
+} from './first-seen.ts';
 export {
   FindingsIndex,
   reportKey,

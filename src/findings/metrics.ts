@@ -85,11 +85,14 @@ export function registerFindingsMetrics(options: FindingsMetricsOptions): void {
   // One computation per second feeds the four remediation families of a scrape.
   let rows: RemediationRow[] = [];
   let rowsAt = -1;
+  let changed = true;
+  index.subscribe(() => (changed = true));
   const remediationRows = () => {
     const seconds = Math.floor(now() / 1000);
-    if (seconds !== rowsAt) {
+    if (seconds !== rowsAt || changed) {
       rows = remediation.rows(seconds);
       rowsAt = seconds;
+      changed = false;
     }
     return rows;
   };

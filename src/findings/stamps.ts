@@ -48,7 +48,8 @@ export function decideStamps(
     if (!index.isTracked(severity)) continue;
     const key = index.findingKeyAt(report, i);
     if (stamps.has(key)) continue; // the same package twice (two paths): one finding
-    const own = (report.seen[i] ?? 0) > 0 ? { at: report.seen[i]!, baseline: report.baseline[i] === 1 } : undefined;
+    const own =
+      (report.seen[i] ?? 0) > 0 ? { at: report.seen[i]!, baseline: report.baseline[i] === 1 } : undefined;
     const peer = scopeStamps.get(key);
     let stamp = own && (!peer || own.at <= peer.at) ? own : peer;
     if (!stamp) {

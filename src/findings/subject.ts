@@ -53,7 +53,9 @@ export function reportSubject(obj: KubernetesObject): ReportSubject {
 }
 
 /** `registry/repository:tag` (or `@digest` without a tag), as people write an image. */
-export function imageName(subject: Pick<ReportSubject, 'registry' | 'repository' | 'tag' | 'digest'>): string {
+export function imageName(
+  subject: Pick<ReportSubject, 'registry' | 'repository' | 'tag' | 'digest'>,
+): string {
   const base = subject.registry ? `${subject.registry}/${subject.repository}` : subject.repository;
   if (subject.tag) return `${base}:${subject.tag}`;
   return subject.digest ? `${base}@${subject.digest}` : base;

@@ -29,6 +29,8 @@ export interface FirstSeenTrackerOptions {
   readonly now?: () => number;
   readonly concurrency?: number;
   readonly backoff?: BackoffOptions;
+  /** Stores the annotation; by default a merge patch of the report through the API server. */
+  readonly write?: (namespace: string, name: string, annotation: string) => Promise<void>;
 }
 
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 60_000 };
@@ -41,6 +43,9 @@ export class FirstSeenTracker {
   private readonly written = new Map<ReportKey, string>();
   /** New findings decided but not yet stored, per report: sent once their write succeeds. */
   private readonly unsent = new Map<ReportKey, NewFindings>();
+  /** Reports being processed now, and those changed meanwhile (processed again after). */
+  private readonly processing = new Set<ReportKey>();
+  private readonly dirty = new Set<ReportKey>();
   private active = 0;
   private running = false;
   private unsubscribe: (() => void) | undefined;
@@ -91,12 +96,18 @@ export class FirstSeenTracker {
 
   private enqueue(key: ReportKey): void {
     if (!this.running || this.timers.has(key)) return;
+    // Never two passes over one report at once: the second would decide before the first stored.
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
     this.queue.add(key);
     this.pump();
   }
 
   private forget(key: ReportKey): void {
     this.queue.delete(key);
+    this.dirty.delete(key);
     this.written.delete(key);
     this.unsent.delete(key);
     this.retries.delete(key);
@@ -112,8 +123,11 @@ export class FirstSeenTracker {
       const key = this.queue.values().next().value as ReportKey;
       this.queue.delete(key);
       this.active++;
+      this.processing.add(key);
       void this.process(key).finally(() => {
         this.active--;
+        this.processing.delete(key);
+        if (this.dirty.delete(key)) this.enqueue(key);
         this.pump();
         if (this.active === 0 && this.queue.size === 0) {
           for (const resolve of this.idleWaiters.splice(0)) resolve();
@@ -143,13 +157,16 @@ export class FirstSeenTracker {
         'first-seen annotation full: the lowest-severity stamps are kept in memory only',
       );
     }
+    // Set before writing: recordStamps above already re-queued this report, and that pass must
+    // see the write as done rather than write the same value again.
+    this.written.set(key, digest ?? '');
     try {
       await this.write(report, decision.annotation);
-      this.written.set(key, digest ?? '');
       this.retries.delete(key);
       this.baselineKeys?.delete(key);
       this.flushNews(key);
     } catch (err) {
+      this.written.delete(key);
       if (isNotFound(err)) {
         this.forget(key);
         return;
@@ -189,6 +206,7 @@ export class FirstSeenTracker {
 
   private async write(report: IndexedReport, annotation: string): Promise<void> {
     const { namespace, report: name } = report.subject;
+    if (this.o.write) return this.o.write(namespace, name, annotation);
     await kubeRequestJson(this.o.kc, {
       method: 'PATCH',
       path: `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${ReportKind.VulnerabilityReport.plural}/${name}`,
