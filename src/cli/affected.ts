@@ -164,21 +164,30 @@ interface ReportList {
 
 /** Lists the reports (every namespace, or the given ones) into an index and asks it. */
 export async function findAffected(kc: KubeConfig, o: FindAffectedOptions): Promise<AffectedResult> {
+  const index = await readReports(kc, o);
+  return {
+    vulnerabilityId: normalizeVulnerabilityId(o.vulnerabilityId),
+    reports: index.size,
+    workloads: sortRows(index.affected(o.vulnerabilityId)),
+  };
+}
+
+/** Every VulnerabilityReport of the namespaces (all when none), a page at a time, into a new index. */
+export async function readReports(
+  kc: KubeConfig,
+  o: Omit<FindAffectedOptions, 'vulnerabilityId'>,
+): Promise<FindingsIndex> {
   const scopes: (string | undefined)[] = o.namespaces?.length ? [...o.namespaces] : [undefined];
   for (let attempt = 0; ; attempt++) {
     // Nothing is tracked: the CLI only asks where findings are, never when they were first seen.
     const index = new FindingsIndex({ tracked: new Set() });
     try {
       for (const namespace of scopes) await listInto(kc, index, namespace, o);
+      return index;
     } catch (err) {
       if (err instanceof ListFailure && isGone(err.cause) && attempt < RELISTS) continue;
       throw err;
     }
-    return {
-      vulnerabilityId: normalizeVulnerabilityId(o.vulnerabilityId),
-      reports: index.size,
-      workloads: sortRows(index.affected(o.vulnerabilityId)),
-    };
   }
 }
 
@@ -186,7 +195,7 @@ async function listInto(
   kc: KubeConfig,
   index: FindingsIndex,
   namespace: string | undefined,
-  o: FindAffectedOptions,
+  o: Omit<FindAffectedOptions, 'vulnerabilityId'>,
 ): Promise<void> {
   const path =
     namespace === undefined
