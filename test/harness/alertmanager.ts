@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.ts';
 import { ProcessGroup, waitForReadyEndpoint, type ManagedProcess } from './processes.ts';
-import { toolPath } from './tools.ts';
+import yaml from 'js-yaml';
+import { readFileSync } from 'node:fs';
+import { repoRoot, toolPath } from './tools.ts';
 
 /** One request a notification receiver got (Slack webhook or PagerDuty Events API). */
 export interface ReceivedNotification {
@@ -122,4 +124,32 @@ export class Alertmanager {
     await this.group.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+type SinkReceiver = {
+  name: string;
+  slack_configs?: Record<string, unknown>[];
+  pagerduty_configs?: Record<string, unknown>[];
+};
+
+/**
+ * The shipped example configuration (alertmanager/alertmanager.yaml) with its receivers pointed at
+ * a NotificationSink (`/slack/<receiver>`, `/pagerduty/<receiver>`) and the root's grouping timers
+ * shortened; routes (and their own timers), inhibition, templates and messages stay as shipped.
+ */
+export function shippedAlertmanagerConfigForSink(sinkUrl: string): string {
+  const config = yaml.load(
+    readFileSync(path.join(repoRoot, 'alertmanager', 'alertmanager.yaml'), 'utf8'),
+  ) as {
+    route: Record<string, unknown>;
+    receivers: SinkReceiver[];
+    templates: string[];
+  };
+  config.templates = config.templates.map((t) => path.join(repoRoot, 'alertmanager', t));
+  Object.assign(config.route, { group_wait: '1s', group_interval: '2s', repeat_interval: '1h' });
+  for (const receiver of config.receivers) {
+    for (const slack of receiver.slack_configs ?? []) slack.api_url = `${sinkUrl}/slack/${receiver.name}`;
+    for (const pd of receiver.pagerduty_configs ?? []) pd.url = `${sinkUrl}/pagerduty/${receiver.name}`;
+  }
+  return yaml.dump(config);
 }

@@ -51,7 +51,9 @@ export async function startOperator(
   const onExit = () => child.kill('SIGKILL');
   process.once('exit', onExit);
   void exited.then(() => process.removeListener('exit', onExit));
-  const baseUrl = `http://127.0.0.1:${port}`;
+  // A caller that fixes the address (to restart on the same one) gets its own port back.
+  const fixed = /:(\d+)$/.exec(env.OPERATOR_METRICS_BIND_ADDRESS ?? '')?.[1];
+  const baseUrl = `http://127.0.0.1:${fixed ?? port}`;
 
   const logs = () =>
     out
