@@ -28,6 +28,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Gauge, Registry } from 'prom-client';
 import { loadConfig } from '../src/config/index.ts';
 import type { Vulnerability } from '../src/crds/index.ts';
+import { findingsForReplica } from '../src/findings/index.ts';
 import { createHttpApp } from '../src/http/index.ts';
 import { createLogger } from '../src/logging/index.ts';
 import {
@@ -122,7 +123,9 @@ async function runExporter(): Promise<void> {
   });
   const log = createLogger('silent');
   const health = new OperatorHealthMetrics();
-  const metrics = new ReportMetrics(kc, config, log, health);
+  // As the operator runs it: the findings index is fed by the same watch (operator.newFindingsEnabled).
+  const findings = findingsForReplica(config, health.registry);
+  const metrics = new ReportMetrics(kc, config, log, health, findings ? { findings } : {});
   const started = performance.now();
   metrics.start();
   await metrics.waitForSync();

@@ -4,25 +4,11 @@
  */
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
-import {
-  ignoredTrivyOperatorVariables,
-  loadConfig,
-  namespaceSelector,
-  redactConfig,
-  SEVERITIES,
-  type Config,
-  type Severity,
-} from './config/index.ts';
+import { ignoredTrivyOperatorVariables, loadConfig, redactConfig, type Config } from './config/index.ts';
 import { isLookoutError, ErrorCodes } from './errors/index.ts';
 import { ComplianceController } from './compliance/index.ts';
 import { ConfigAuditController } from './configaudit/index.ts';
-import {
-  affectedHandler,
-  FindingsIndex,
-  FirstSeenTracker,
-  NEW_FINDING_SEVERITIES,
-  registerFindingsMetrics,
-} from './findings/index.ts';
+import { affectedHandler, findingsForReplica, FirstSeenTracker } from './findings/index.ts';
 import { closeHttpServer, startHttpServer } from './http/index.ts';
 import { InfraAssessmentController } from './infraassessment/index.ts';
 import { LeaderElection, loadKubeConfig } from './kube/index.ts';
@@ -63,27 +49,11 @@ async function main(): Promise<void> {
   );
 
   // Every replica indexes the vulnerability reports' findings from the exporter's own watch.
-  const findings = config.findings.enabled
-    ? new FindingsIndex({
-        tracked: new Set<Severity>([
-          ...NEW_FINDING_SEVERITIES,
-          ...SEVERITIES.filter((s) => config.findings.deadlinesMs[s] !== undefined),
-        ]),
-        namespaceFilter: namespaceSelector(config).matches,
-      })
-    : undefined;
+  const findings = findingsForReplica(config, health.registry);
   // Every replica serves metrics from the report watches; they only read.
   const reportMetrics = new ReportMetrics(kc, config, log.child({ component: 'metrics' }), health, {
     ...(findings ? { findings } : {}),
   });
-  if (findings) {
-    registerFindingsMetrics({
-      index: findings,
-      policy: { deadlinesMs: config.findings.deadlinesMs, fixableOnly: config.findings.fixableOnly },
-      newWindowMs: config.findings.newWindowMs,
-      registry: health.registry,
-    });
-  }
 
   // Only the leader scans and writes reports; every replica serves metrics and health.
   let scanner: ScanController | undefined;

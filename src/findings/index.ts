@@ -25,3 +25,4 @@ export { NEW_FINDING_SEVERITIES, registerFindingsMetrics, type FindingsMetricsOp
 export { FirstSeenTracker, type FirstSeenTrackerOptions, type NewFindings } from './tracker.ts';
 export { imageName, normalizeVulnerabilityId, type ReportSubject } from './subject.ts';
 export { affectedHandler, type AffectedEndpointOptions, type AffectedResponse } from './endpoint.ts';
+export { findingsForReplica } from './setup.ts';
