@@ -20,6 +20,13 @@
  * workloads, five pods and two namespaces. Scan health shows the ages of the DBs the scans used
  * (their metadata UpdatedAt, test/harness/images/trivy-db.ts) and the private image failing with
  * registry_auth, in every namespace selection.
+ * The findings panels (grafana-dashboards/src/new-findings.ts) have data because the operator starts
+ * before any report exists (no baseline: every High/Critical scanned here is new in its namespace and
+ * image repository), runs with a 30 s Critical remediation deadline (so CVE-2021-44228, fixable,
+ * is overdue within a minute of its scan), and exports the per-CVE series (vuln-id metrics on) that
+ * "Where does $cve run?" reads with the cve box at its default, CVE-2021-44228: it lists the web
+ * Deployments of both namespaces, the new-findings table has that CVE in both, and shop and team each
+ * count one overdue Critical.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -278,6 +285,8 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
       OPERATOR_METRICS_INFRA_ASSESSMENT_INFO: 'true',
       OPERATOR_METRICS_IMAGE_INFO: 'true',
       OPERATOR_METRICS_CLUSTER_COMPLIANCE_INFO: 'true',
+      // Critical findings overdue 30 s after they are first seen, so the overdue panels have some.
+      OPERATOR_REMEDIATION_DEADLINES: 'CRITICAL=30s,HIGH=30d',
       // The reports below are written by this test, not by the audit and compliance controllers.
       OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED: 'false',
       OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
@@ -481,6 +490,65 @@ describe('Grafana dashboards against a real Prometheus scraping the operator', (
         );
       }
     }, 30_000);
+  });
+
+  it('the findings panels show the new CVE-2021-44228 where it runs, and it overdue in both namespaces', async () => {
+    // Instant reads: retried, since one slow scrape leaves every series stale until the next.
+    await eventually(async () => {
+      const overview = (title: string) =>
+        panelSamples(plain, 'trivy-lookout-overview', title, { namespace: [shop, team] });
+      const web = repositoryOf(images.web);
+      // The cve box at its default: the web Deployments of both namespaces, one row each.
+      const where = await overview('Where does $cve run?');
+      assert.deepEqual(
+        where
+          .map((s) => [
+            s.metric.namespace,
+            s.metric.resource_kind,
+            s.metric.container_name,
+            s.metric.image_repository,
+            s.metric.resource,
+            s.metric.installed_version,
+            s.metric.fixed_version,
+          ])
+          .sort(),
+        [shop, team]
+          .sort()
+          .map((ns) => [
+            ns,
+            'ReplicaSet',
+            'web',
+            web,
+            'org.apache.logging.log4j:log4j-core',
+            '2.14.1',
+            '2.15.0',
+          ]),
+      );
+      // New where it arrived (the operator started before any report): first seen during this test.
+      const fresh = (await overview('New vulnerabilities (last 24h)')).filter(
+        (s) => s.metric.vulnerability_id === 'CVE-2021-44228',
+      );
+      assert.deepEqual(
+        fresh.map((s) => [s.metric.namespace, s.metric.image_repository]).sort(),
+        [
+          [shop, web],
+          [team, web],
+        ].sort(),
+      );
+      for (const s of fresh) {
+        const firstSeen = Number(s.value?.[1]);
+        assert.ok(firstSeen >= STARTED_AT - 1_000 && firstSeen <= Date.now(), `first seen ${firstSeen}`);
+      }
+      // Past the 30 s Critical deadline: one overdue finding (web × CVE × log4j-core) per namespace.
+      const overdue = await overview('Overdue findings by namespace and severity');
+      assert.deepEqual(
+        overdue.map((s) => [s.metric.namespace, s.metric.severity, s.value?.[1]]).sort(),
+        [
+          [shop, 'Critical', '1'],
+          [team, 'Critical', '1'],
+        ].sort(),
+      );
+    }, 60_000);
   });
 
   it('the plain ConfigMaps (grafana-dashboards/configmaps.yaml) apply with kubectl and hold the dashboards', async () => {
