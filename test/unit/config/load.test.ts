@@ -422,3 +422,51 @@ describe('config file errors', () => {
     assertFileError(files({ [CONFIG_PATH]: '- a\n- b\n' }), 'must hold a YAML map of settings');
   });
 });
+
+describe('findings settings', () => {
+  const load = (env: Record<string, string>) =>
+    loadConfig({ OPERATOR_NAMESPACE: 'trivy-system', ...env }, () => '');
+
+  it('defaults: tracking on, 24h window, Critical 7 days and High 30 days for fixable findings, /affected behind Kubernetes auth', () => {
+    assert.deepEqual(load({}).findings, {
+      enabled: true,
+      newWindowMs: 86_400_000,
+      deadlinesMs: { CRITICAL: 7 * 86_400_000, HIGH: 30 * 86_400_000 },
+      fixableOnly: true,
+      affectedEndpointAuth: 'kubernetes',
+    });
+  });
+
+  it('reads deadlines in days or Go durations, any case of severity, as a string or a YAML map; blank means none', () => {
+    assert.deepEqual(
+      load({ OPERATOR_REMEDIATION_DEADLINES: 'critical=3d, High=36h,MEDIUM=90m' }).findings.deadlinesMs,
+      {
+        CRITICAL: 3 * 86_400_000,
+        HIGH: 36 * 3_600_000,
+        MEDIUM: 90 * 60_000,
+      },
+    );
+    const fromFile = loadConfig(
+      { OPERATOR_NAMESPACE: 'x', OPERATOR_CONFIG_FILE: '/c.yaml' },
+      () => 'operator:\n  remediationDeadlines:\n    CRITICAL: 14d\n',
+    );
+    assert.deepEqual(fromFile.findings.deadlinesMs, { CRITICAL: 14 * 86_400_000 });
+    assert.deepEqual(load({ OPERATOR_REMEDIATION_DEADLINES: '' }).findings.deadlinesMs, {});
+  });
+
+  it('names the bad entry of a deadline list, and a bad endpoint auth mode', () => {
+    for (const bad of ['CRITICAL=7', 'SEVERE=7d', 'CRITICAL=0d', 'CRITICAL']) {
+      assert.throws(
+        () => load({ OPERATOR_REMEDIATION_DEADLINES: bad }),
+        (err: unknown) =>
+          isLookoutError(err, ErrorCodes.CONFIG_INVALID) &&
+          err.message.includes('OPERATOR_REMEDIATION_DEADLINES (operator.remediationDeadlines)'),
+        bad,
+      );
+    }
+    assert.throws(
+      () => load({ OPERATOR_AFFECTED_ENDPOINT_AUTH: 'basic' }),
+      (err: unknown) => isLookoutError(err) && err.message.includes('is not one of kubernetes, none'),
+    );
+  });
+});
