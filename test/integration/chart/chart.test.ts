@@ -569,6 +569,10 @@ describe('the Helm chart, rendered', () => {
         [],
       ],
       [['aquasecurity.github.io'], allReports, ['list', 'watch'], []],
+      // First-seen stamps (merge patch), and /affected checking its callers.
+      [['aquasecurity.github.io'], ['vulnerabilityreports'], ['patch'], []],
+      [['authentication.k8s.io'], ['tokenreviews'], ['create'], []],
+      [['authorization.k8s.io'], ['subjectaccessreviews'], ['create'], []],
       // Infra assessment: nodes watched, infra reports written by server-side apply.
       [[''], ['nodes'], ['list', 'watch'], []],
       [
@@ -682,7 +686,7 @@ describe('the Helm chart, rendered', () => {
     );
   });
 
-  it('grants only reads with every scanner off: a pure exporter (and its leader-election Lease)', async () => {
+  it('grants only reads with every scanner and first-seen tracking off: a pure exporter (and its leader-election Lease)', async () => {
     const off = [
       'vulnerabilityScannerEnabled',
       'exposedSecretScannerEnabled',
@@ -691,6 +695,7 @@ describe('the Helm chart, rendered', () => {
       'rbacAssessmentScannerEnabled',
       'infraAssessmentScannerEnabled',
       'clusterComplianceEnabled',
+      'newFindingsEnabled',
     ].flatMap((key) => ['--set', `operator.${key}=false`]);
     const objects = await renderChart('lookout', 'trivy-system', off);
     const rules = (kind: string) =>
@@ -1101,6 +1106,8 @@ describe('the Helm chart on the real control plane', () => {
       'rbacAssessmentScannerEnabled',
       'infraAssessmentScannerEnabled',
       'clusterComplianceEnabled',
+      // First-seen stamps are a write (an annotation on VulnerabilityReports).
+      'newFindingsEnabled',
     ];
     const rendered = await helmOk([
       'template',
