@@ -6,9 +6,15 @@
  */
 import { parseArgs } from 'node:util';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { DNS_LABEL } from '../config/index.ts';
 import { API_GROUP, API_VERSION, ReportKind } from '../crds/index.ts';
 import { isLookoutError } from '../errors/index.ts';
-import { FindingsIndex, normalizeVulnerabilityId, type AffectedRow } from '../findings/index.ts';
+import {
+  FindingsIndex,
+  isVulnerabilityId,
+  normalizeVulnerabilityId,
+  type AffectedRow,
+} from '../findings/index.ts';
 import { apiErrorMessage, apiErrorStatus, isGone, kubeRequestJson, loadKubeConfig } from '../kube/index.ts';
 
 /** Exit codes: grep-like 0/1 so scripts can branch on "found", distinct codes for what went wrong. */
@@ -51,9 +57,6 @@ export class ListFailure extends Error {
 
 const PLURAL = ReportKind.VulnerabilityReport.plural;
 const RESOURCE = `${PLURAL}.${API_GROUP}`;
-/** The same shape the /affected endpoint accepts. */
-const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/;
-const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** Reports can be up to ~1.5 MB each: 100 a page keeps the worst page at a bearable size. */
 export const PAGE_SIZE = 100;
 /** Restarts of the listing when its continue token expired (a list slower than etcd compaction). */
@@ -116,14 +119,14 @@ export function parseAffectedArgs(argv: readonly string[]): AffectedArgs | undef
   if (positionals.length > 1)
     throw new UsageError(`one vulnerability ID at a time, got ${positionals.join(' ')}`);
   const raw = positionals[0]!.trim();
-  if (!ID.test(raw)) {
+  if (!isVulnerabilityId(raw)) {
     throw new UsageError(
       `"${raw}" is not a vulnerability ID: letters, digits and - _ . : only (up to 100), e.g. CVE-2021-44228`,
     );
   }
   const namespaces = [...new Set(values.namespace ?? [])];
   for (const ns of namespaces) {
-    if (!NAMESPACE.test(ns)) throw new UsageError(`"${ns}" is not a namespace name`);
+    if (!DNS_LABEL.test(ns)) throw new UsageError(`"${ns}" is not a namespace name`);
   }
   if (values['all-namespaces'] && namespaces.length > 0) {
     throw new UsageError('-A/--all-namespaces and -n/--namespace exclude each other');

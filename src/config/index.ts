@@ -6,6 +6,7 @@ export type { SettingId, SettingSpec, SettingValues } from './settings.ts';
 export { parseGoDuration, formatGoDuration } from './duration.ts';
 export { namespaceSelector, isNamespaceTargeted, globToRegExp } from './namespaces.ts';
 export { goPathGlob } from './glob.ts';
+export { DNS_LABEL } from './formats.ts';
 export type { NamespaceSelector } from './namespaces.ts';
 export { redactConfig } from './redact.ts';
 export { ignoredTrivyOperatorVariables } from './trivy-operator-env.ts';

@@ -10,14 +10,12 @@ import { createHash } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
-import type { AffectedEndpointAuth } from '../config/index.ts';
+import { DNS_LABEL, type AffectedEndpointAuth } from '../config/index.ts';
 import { API_GROUP, ReportKind } from '../crds/index.ts';
 import { kubeRequestJson } from '../kube/index.ts';
 import type { AffectedRow, FindingsIndex } from './findings-index.ts';
-import { normalizeVulnerabilityId } from './subject.ts';
+import { isVulnerabilityId, normalizeVulnerabilityId } from './subject.ts';
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/;
-const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** How long an identity and its permissions are trusted before asking the API server again. */
 const DECISION_TTL_MS = 60_000;
 const MAX_CACHED_CALLERS = 1_000;
@@ -105,11 +103,11 @@ export function affectedHandler(o: AffectedEndpointOptions): (req: Request, res:
   return async (req, res) => {
     const id = typeof req.query.vulnerability === 'string' ? req.query.vulnerability.trim() : '';
     const namespace = typeof req.query.namespace === 'string' ? req.query.namespace : undefined;
-    if (!ID.test(id)) {
+    if (!isVulnerabilityId(id)) {
       res.status(400).json({ error: 'give the vulnerability ID as ?vulnerability=CVE-2021-44228' });
       return;
     }
-    if (namespace !== undefined && !NAMESPACE.test(namespace)) {
+    if (namespace !== undefined && !DNS_LABEL.test(namespace)) {
       res.status(400).json({ error: 'namespace is not a valid namespace name' });
       return;
     }

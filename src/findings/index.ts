@@ -23,6 +23,6 @@ export { decideStamps } from './stamps.ts';
 export { RemediationView, type DeadlinePolicy, type RemediationRow } from './remediation.ts';
 export { NEW_FINDING_SEVERITIES, registerFindingsMetrics, type FindingsMetricsOptions } from './metrics.ts';
 export { FirstSeenTracker, type FirstSeenTrackerOptions, type NewFindings } from './tracker.ts';
-export { imageName, normalizeVulnerabilityId, type ReportSubject } from './subject.ts';
+export { imageName, isVulnerabilityId, normalizeVulnerabilityId, type ReportSubject } from './subject.ts';
 export { affectedHandler, type AffectedEndpointOptions, type AffectedResponse } from './endpoint.ts';
 export { findingsForReplica } from './setup.ts';

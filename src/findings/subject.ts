@@ -85,6 +85,11 @@ export function reportFindings(obj: KubernetesObject): ReportFinding[] {
   return out;
 }
 
+/** What a vulnerability ID may look like (CVE-…, GHSA-…, DSA-…, TEMP-…): letters, digits, . _ : -. */
+export function isVulnerabilityId(id: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/.test(id);
+}
+
 /** IDs are compared as Trivy prints them (upper case), so `cve-2021-44228` finds CVE-2021-44228. */
 export function normalizeVulnerabilityId(id: string): string {
   return id.trim().toUpperCase();
