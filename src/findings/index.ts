@@ -21,7 +21,12 @@ export {
 } from './findings-index.ts';
 export { decideStamps } from './stamps.ts';
 export { RemediationView, type DeadlinePolicy, type RemediationRow } from './remediation.ts';
-export { NEW_FINDING_SEVERITIES, registerFindingsMetrics, type FindingsMetricsOptions } from './metrics.ts';
+export {
+  FINDINGS_FAMILIES,
+  NEW_FINDING_SEVERITIES,
+  registerFindingsMetrics,
+  type FindingsMetricsOptions,
+} from './metrics.ts';
 export { FirstSeenTracker, type FirstSeenTrackerOptions, type NewFindings } from './tracker.ts';
 export { imageName, isVulnerabilityId, normalizeVulnerabilityId, type ReportSubject } from './subject.ts';
 export { affectedHandler, type AffectedEndpointOptions, type AffectedResponse } from './endpoint.ts';

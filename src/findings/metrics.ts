@@ -30,6 +30,18 @@ const NEW_LABELS = [
   'fixed_version',
 ] as const;
 
+const REMEDIATION_LABELS = ['namespace', 'severity'] as const;
+
+/** The findings families: names and label names (the dashboards' tests check queries against them). */
+export const FINDINGS_FAMILIES = {
+  newVulnerability: { name: 'trivy_lookout_new_vulnerability', labels: NEW_LABELS },
+  open: { name: 'trivy_lookout_open_vulnerabilities', labels: REMEDIATION_LABELS },
+  overdue: { name: 'trivy_lookout_overdue_vulnerabilities', labels: REMEDIATION_LABELS },
+  oldestAge: { name: 'trivy_lookout_oldest_open_vulnerability_age_seconds', labels: REMEDIATION_LABELS },
+  meanAge: { name: 'trivy_lookout_open_vulnerability_mean_age_seconds', labels: REMEDIATION_LABELS },
+  deadline: { name: 'trivy_lookout_remediation_deadline_seconds', labels: ['severity'] },
+} as const;
+
 export interface FindingsMetricsOptions {
   readonly index: FindingsIndex;
   readonly policy: DeadlinePolicy;
@@ -46,9 +58,9 @@ export function registerFindingsMetrics(options: FindingsMetricsOptions): void {
   const newSlots = new Set(NEW_FINDING_SEVERITIES.map((s) => SEVERITIES.indexOf(s)));
 
   new Gauge({
-    name: 'trivy_lookout_new_vulnerability',
+    name: FINDINGS_FAMILIES.newVulnerability.name,
     help: 'High and Critical vulnerabilities first seen in their namespace and image repository within operator.newFindingsWindow, one series per workload container; the value is when it was first seen (unix seconds).',
-    labelNames: NEW_LABELS,
+    labelNames: FINDINGS_FAMILIES.newVulnerability.labels,
     registers: [registry],
     collect() {
       this.reset();
@@ -100,7 +112,7 @@ export function registerFindingsMetrics(options: FindingsMetricsOptions): void {
     new Gauge({
       name,
       help,
-      labelNames: ['namespace', 'severity'],
+      labelNames: REMEDIATION_LABELS,
       registers: [registry],
       collect() {
         this.reset();
@@ -110,29 +122,29 @@ export function registerFindingsMetrics(options: FindingsMetricsOptions): void {
       },
     });
   remediationGauge(
-    'trivy_lookout_open_vulnerabilities',
+    FINDINGS_FAMILIES.open.name,
     'Vulnerabilities under a remediation deadline (operator.remediationDeadlines), counted once per namespace and image repository.',
     (row) => row.open,
   );
   remediationGauge(
-    'trivy_lookout_overdue_vulnerabilities',
+    FINDINGS_FAMILIES.overdue.name,
     'Vulnerabilities under a remediation deadline first seen longer ago than the deadline.',
     (row) => row.overdue,
   );
   remediationGauge(
-    'trivy_lookout_oldest_open_vulnerability_age_seconds',
+    FINDINGS_FAMILIES.oldestAge.name,
     'Age of the oldest vulnerability under a remediation deadline, since first seen.',
     (row) => row.oldestAgeSeconds,
   );
   remediationGauge(
-    'trivy_lookout_open_vulnerability_mean_age_seconds',
+    FINDINGS_FAMILIES.meanAge.name,
     'Mean age of the vulnerabilities under a remediation deadline, since first seen.',
     (row) => Math.round(row.meanAgeSeconds),
   );
   const deadlines = new Gauge({
-    name: 'trivy_lookout_remediation_deadline_seconds',
+    name: FINDINGS_FAMILIES.deadline.name,
     help: 'The remediation deadline of each severity (operator.remediationDeadlines).',
-    labelNames: ['severity'],
+    labelNames: FINDINGS_FAMILIES.deadline.labels,
     registers: [registry],
   });
   for (const severity of SEVERITIES) {

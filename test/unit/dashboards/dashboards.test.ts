@@ -27,6 +27,7 @@ import {
   type Panel,
   type Variable,
 } from '../../../grafana-dashboards/src/index.ts';
+import { FINDINGS_FAMILIES } from '../../../src/findings/index.ts';
 import { ExporterMetrics } from '../../../src/metrics/exporter-metrics.ts';
 import { SEVERITY_LABELS } from '../../../src/metrics/families.ts';
 import { FAMILIES, OperatorHealthMetrics } from '../../../src/metrics/index.ts';
@@ -57,34 +58,8 @@ function knownMetrics(): Map<string, Set<string>> {
       metrics.set(`${m.name}${suffix}`, new Set([...labels, 'le']));
   }
   metrics.set('up', new Set());
-  // The findings families (issue #18), which src/findings registers when the operator starts with
-  // its index and deadline policy; their labels as the operator exports them.
-  const remediation = new Set(['namespace', 'severity']);
-  for (const name of [
-    'trivy_lookout_open_vulnerabilities',
-    'trivy_lookout_overdue_vulnerabilities',
-    'trivy_lookout_oldest_open_vulnerability_age_seconds',
-    'trivy_lookout_open_vulnerability_mean_age_seconds',
-  ])
-    metrics.set(name, remediation);
-  metrics.set('trivy_lookout_remediation_deadline_seconds', new Set(['severity']));
-  metrics.set(
-    'trivy_lookout_new_vulnerability',
-    new Set([
-      'namespace',
-      'resource_kind',
-      'resource_name',
-      'container_name',
-      'image_registry',
-      'image_repository',
-      'image_tag',
-      'vulnerability_id',
-      'severity',
-      'package',
-      'installed_version',
-      'fixed_version',
-    ]),
-  );
+  // The findings families (issue #18), registered by src/findings when the operator starts.
+  for (const family of Object.values(FINDINGS_FAMILIES)) metrics.set(family.name, new Set(family.labels));
   return metrics;
 }
 const METRICS = knownMetrics();
