@@ -1,46 +1,64 @@
 /**
  * The alerting pack end to end, with real parts only: workloads on the real node, the operator as a
  * real process whose scan Jobs run the real Trivy there against the test vulnerability DB (this
- * file's own DB repository), a real Prometheus scraping the operator with the shipped rules, and a
- * real Alertmanager running the shipped example configuration, whose Slack and PagerDuty receivers
- * point at a local sink instead of the internet.
+ * file's own DB repository), a real Prometheus scraping the operator with the shipped rule file as
+ * it is, and a real Alertmanager running the shipped example configuration (grouping timers
+ * shortened; routes, the new-findings receivers and their 72h repeat as shipped), whose Slack and
+ * PagerDuty receivers point at a local sink instead of the internet.
  *
  * The images, variants of the test images (same layers, own config and digest) pushed under this
  * file's own repositories (`alerting-<pid>/…`), so no other test file's scan (with another DB) is
  * reused for them:
- * - `catalog:2.0` = the test `os` image: High/Medium/Low test advisories, no Critical (CLEAN);
- * - `web:1.4` = the test `java` image: log4j-core 2.14.1, CVE-2021-44228 Critical (VULNERABLE);
- * - `web:1.5` = the test `node` image: lodash, no Critical (FIXED: a new tag of the same repository);
- * - `ledger:3.1` = the `java` image again, for the new-DB scenario: 1 Critical with DB v1, 2 with DB
- *   v2 (CVE-2021-45046 added), nothing else changed.
+ * - `web:1.4` = the test `java` image: log4j-core 2.14.1, CVE-2021-44228 Critical;
+ * - `web:1.5` = the test `node` image: lodash 4.17.20 (a Medium with DB v1), a new tag of web;
+ * - `ledger:3.1` = the `java` image again: CVE-2021-44228 with DB v1, and CVE-2021-45046 (Critical)
+ *   too with DB v2.
+ * Every test image also has the Debian base's High, TEST-2026-0003 in liblz4-1. The operator starts
+ * before any report exists, so nothing is a baseline: every High and Critical a namespace gets for
+ * an image repository is new there (test/harness/images/expected.ts says which).
  *
- * In: a namespace whose first workload has no Critical; then a Deployment of web:1.4. Out: a
- * Slack-format notification to the team's channel and a PagerDuty trigger, both naming the namespace
- * and the image; after the window has passed and the Deployment moved to web:1.5, the resolved
- * notifications, and nothing fires for the new tag.
- * In: a running ledger:3.1 (its arrival alert resolved), then DB v2 published to the DB repository.
- * Out: the next rescan (report TTL, as production rescans) reports CVE-2021-45046, /metrics counts 2
- * Criticals, and TrivyNewCriticalVulnerabilities fires again, now because the image has more
- * Criticals than a window earlier ("now has 2"), reaching Slack with namespace and image.
+ * In, in order, and what must come out (the new-findings receivers of the `shop` team, nothing to
+ * any other receiver, never a "resolved"):
+ * a. web:1.4 deployed in `shop-…` → exactly one TrivyNewCriticalVulnerability Slack message and one
+ *    PagerDuty trigger naming CVE-2021-44228, log4j-core 2.14.1 → 2.15.0, the image and the
+ *    workload, and one TrivyNewHighVulnerability Slack message for TEST-2026-0003 (no page). Then
+ *    the rollout to web:1.5, a new tag of the same repository, sends nothing: its High carries the
+ *    first-seen of web:1.4.
+ * b. ledger:3.1 running in `shop-ledger-…` (its arrival announced like a.), then DB v2 published:
+ *    the report TTL rescans it as production rescans running images, and exactly one new
+ *    TrivyNewCriticalVulnerability message and one page follow, naming CVE-2021-45046 and nothing
+ *    already announced (CVE-2021-44228 of the same repository).
+ * c. the operator process stopped and started again with the same settings → nothing is sent for
+ *    60 s after Prometheus scraped the new process, through the new process' own TTL rescans, and
+ *    every report's first-seen annotation is what it was.
+ * d. ledger:3.1 deployed into another namespace, `shop-eu-…` → its Criticals (both known in
+ *    shop-ledger) and its High are new there: one Critical message and one page naming both
+ *    CVEs, one High message.
  *
- * Timing: the shipped rule compares with one hour earlier (`offset 1h`). This test loads the shipped
- * rule file with that window shortened to 20 s and nothing else changed; the hour itself is proven by
- * the promtool unit tests in alert-rules/tests. The operator runs with a 60 s report TTL checked every
- * 5 s, so that the new DB reaches running images the way it does in production, by a rescan that
- * replaces the report in place (deleting the report would remove the image's series until its
- * rescan finishes, and a rescan slower than the window would then compare with nothing).
+ * Timing: the operator runs with a 60 s report TTL checked every 5 s, so that DB v2 reaches the
+ * running image the way it does in production, by a rescan that replaces the report in place (its
+ * annotation kept). Prometheus scrapes and evaluates every second; the shipped rules need no
+ * shortening (no window of their own: the operator's newFindingsWindow, 24h, is longer than this
+ * test). Alertmanager waits 1 s before a group's first message and 2 s between its updates.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CustomObjectsApi, type V1Deployment } from '@kubernetes/client-node';
-import yaml from 'js-yaml';
-import { Alertmanager, NotificationSink, type ReceivedNotification } from '../../harness/alertmanager.ts';
-import { expectedFindings, severityCounts, type TestImageName } from '../../harness/images/index.ts';
+import { FIRST_SEEN_ANNOTATION } from '../../../src/findings/index.ts';
+import {
+  Alertmanager,
+  NotificationSink,
+  shippedAlertmanagerConfigForSink,
+  type ReceivedNotification,
+} from '../../harness/alertmanager.ts';
+import { expectedFindings, type Severity, type TestImageName } from '../../harness/images/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
 import { writeVariantLayout } from '../../harness/oci/layout.ts';
+import { freePort } from '../../harness/ports.ts';
 import { Prometheus } from '../../harness/prometheus.ts';
 import { useRealScans, type RealScans } from '../../harness/real-scans.ts';
 import { pushLayout } from '../../harness/registry/index.ts';
@@ -48,45 +66,19 @@ import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts'
 import { repoRoot } from '../../harness/tools.ts';
 import { waitUntil } from '../../harness/waiting.ts';
 
-const WINDOW = '20s';
 const REPORT_TTL = '60s';
 const RESCAN_SCHEDULE = '*/5 * * * * *';
 // Scans are real Trivy Jobs (~5-10 s, much more on a busy machine): every wait is generous.
 const SCAN_WAIT = 480_000;
 const NOTIFY_WAIT = 180_000;
+/** How long, after the expected messages, nothing more may arrive: many evaluations and flushes. */
+const QUIET_MS = 20_000;
+/** How long after the restarted operator was scraped nothing may arrive. */
+const RESTART_QUIET_MS = 60_000;
 
-/** The shipped rule file with its one-hour comparison window shortened for a test that can't wait an hour. */
-export function rulesWithWindow(rulesText: string, window: string): string {
-  const shortened = rulesText.replaceAll('offset 1h', `offset ${window}`);
-  if (shortened === rulesText) throw new Error('the rule file has no `offset 1h` any more: update this test');
-  return shortened;
-}
-
-type Receiver = {
-  name: string;
-  slack_configs?: Record<string, unknown>[];
-  pagerduty_configs?: Record<string, unknown>[];
-};
-
-/**
- * The shipped example Alertmanager configuration with its receivers pointed at the sink
- * (`/slack/<receiver>`, `/pagerduty/<receiver>`) and its grouping timers shortened; routes,
- * inhibition, templates and message formats stay as shipped.
- */
-export function exampleConfigForSink(configText: string, sinkUrl: string): string {
-  const config = yaml.load(configText) as {
-    route: Record<string, unknown>;
-    receivers: Receiver[];
-    templates: string[];
-  };
-  config.templates = config.templates.map((t) => path.join(repoRoot, 'alertmanager', t));
-  Object.assign(config.route, { group_wait: '1s', group_interval: '2s', repeat_interval: '1h' });
-  for (const receiver of config.receivers) {
-    for (const slack of receiver.slack_configs ?? []) slack.api_url = `${sinkUrl}/slack/${receiver.name}`;
-    for (const pd of receiver.pagerduty_configs ?? []) pd.url = `${sinkUrl}/pagerduty/${receiver.name}`;
-  }
-  return yaml.dump(config);
-}
+const NEW_CRITICAL = 'TrivyNewCriticalVulnerability';
+const NEW_HIGH = 'TrivyNewHighVulnerability';
+const LOG4J = 'org.apache.logging.log4j:log4j-core';
 
 interface SlackMessage {
   channel?: string;
@@ -98,24 +90,100 @@ interface PagerDutyEvent {
   payload: { summary: string; severity: string };
 }
 interface Report {
+  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
   report: {
-    summary: Record<string, number>;
-    vulnerabilities?: { vulnerabilityID: string; severity: string }[];
+    updateTimestamp: string;
+    vulnerabilities?: { vulnerabilityID: string; severity: string; resource: string }[];
   };
 }
 
-const slackText = (n: ReceivedNotification) => {
-  const m = n.body as SlackMessage;
-  return m.attachments.map((a) => `${a.title}\n${a.text}`).join('\n');
-};
+/** A notification in short: receiver, alert, the finding ids it lists, and as one comparable line. */
+interface Sent {
+  receiver: string;
+  /** Slack: the title's status (`FIRING:1`); PagerDuty: the event action. */
+  status: string;
+  alertname: string;
+  ids: string[];
+  line: string;
+  /** The whole text (Slack title and text, PagerDuty summary). */
+  text: string;
+  body: unknown;
+}
 
-const NEW_CRITICALS = 'TrivyNewCriticalVulnerabilities';
+function sent(n: ReceivedNotification): Sent {
+  const receiver = n.path.split('/')[2] ?? n.path;
+  if (n.path.startsWith('/slack/')) {
+    const m = n.body as SlackMessage;
+    const title = m.attachments.map((a) => a.title).join(' | ');
+    const text = m.attachments.map((a) => `${a.title}\n${a.text}`).join('\n');
+    // One block per alert: `*CRITICAL* New Critical vulnerability <id> in <package> (<namespace>)`.
+    const ids = [...text.matchAll(/^\*[A-Z]+\* New (?:Critical|High) vulnerability (\S+) in /gm)]
+      .map((x) => x[1]!)
+      .sort();
+    const [, status = '', alertname = ''] = /^\[([^\]]+)\] (\S+)/.exec(title) ?? [];
+    return {
+      receiver,
+      status,
+      alertname,
+      ids,
+      line: `${receiver} ${title}: ${ids.join(', ')}`,
+      text,
+      body: n.body,
+    };
+  }
+  const e = n.body as PagerDutyEvent;
+  const summary = e.payload?.summary ?? '';
+  // `<alertname> in <namespace>: <id> <Severity> (<link>): …; … | <id> <Severity> …`
+  const ids = [...summary.matchAll(/\b((?:CVE|GHSA|TEST)-[\w-]+) (?:Critical|High)\b/g)]
+    .map((x) => x[1]!)
+    .sort();
+  const head = summary.slice(0, Math.max(0, summary.indexOf(':')));
+  return {
+    receiver,
+    status: e.event_action,
+    alertname: head.split(' ')[0] ?? '',
+    ids,
+    line: `${receiver} ${e.event_action} ${head}: ${ids.join(', ')}`,
+    text: summary,
+    body: n.body,
+  };
+}
+
+/** The new High/Critical ids of an image with a DB version: what arrives new in a namespace. */
+const newIds = (image: TestImageName, db: 'v1' | 'v2', severity: Severity) =>
+  expectedFindings[image][db].vulnerabilities
+    .filter((v) => v.severity === severity)
+    .map((v) => v.id)
+    .sort();
+
+/**
+ * The lines the shop team's new-findings receivers get when these findings are new in a namespace:
+ * one Slack message per alert (Critical, High) listing them, and a page for the Criticals.
+ */
+function announced(namespace: string, critical: string[], high: string[]): string[] {
+  const lines: string[] = [];
+  if (critical.length > 0) {
+    lines.push(
+      `slack-shop-new-findings [FIRING:${critical.length}] ${NEW_CRITICAL} in namespace ${namespace}: ${critical.join(', ')}`,
+      `pagerduty-shop-new-findings trigger ${NEW_CRITICAL} in ${namespace}: ${critical.join(', ')}`,
+    );
+  }
+  if (high.length > 0) {
+    lines.push(
+      `slack-shop-new-findings [FIRING:${high.length}] ${NEW_HIGH} in namespace ${namespace}: ${high.join(', ')}`,
+    );
+  }
+  return lines.sort();
+}
 
 describe('alerting pack end to end: real scans → operator → Prometheus rules → Alertmanager → Slack/PagerDuty', () => {
   let cluster: TestCluster;
   let scans: RealScans;
   let dbRepository: string;
   let operator: OperatorProcess;
+  let operatorEnv: Record<string, string>;
+  /** The operator's fixed metrics address: the restarted process serves Prometheus' one target. */
+  let metricsUrl: string;
   let prometheus: Prometheus;
   let alertmanager: Alertmanager;
   let sink: NotificationSink;
@@ -124,11 +192,16 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
   // `shop-…` namespaces are routed to the shop team's receivers by the example configuration.
   let ns: string;
   let ledgerNs: string;
-  let rulesDir: string;
-  let CLEAN: string;
+  let euNs: string;
   let VULNERABLE: string;
-  let FIXED: string;
+  let NEW_TAG: string;
   let LEDGER: string;
+  /** First-seen (unix s) of web's High in ns, from the alert's series. */
+  let webHighFirstSeen: number;
+  /** The ledger's report in ledgerNs. */
+  let ledgerReport: string;
+  /** Web's ReplicaSet with web:1.4. */
+  let webRs: string;
 
   /**
    * Pushes a variant of a test image (same layers, a config and digest of its own) under this file's
@@ -148,14 +221,19 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
     return `${http.host}/${reference}`;
   }
 
+  async function startTheOperator(): Promise<void> {
+    operator = await startOperator(cluster.kubeconfigPath, operatorEnv);
+    assert.equal(operator.baseUrl, metricsUrl);
+    await operator.waitForReady(60_000);
+  }
+
   before(async () => {
     cluster = await useTestCluster({ node: true });
     scans = await useRealScans(cluster);
     dbRepository = scans.dbRepositoryFor(`alerting-${process.pid}`);
     await scans.publishDb('v1', dbRepository);
-    CLEAN = await publishAs('os', 'catalog', '2.0');
     VULNERABLE = await publishAs('java', 'web', '1.4');
-    FIXED = await publishAs('node', 'web', '1.5');
+    NEW_TAG = await publishAs('node', 'web', '1.5');
     LEDGER = await publishAs('java', 'ledger', '3.1');
 
     const kc = cluster.kubeConfig();
@@ -164,9 +242,13 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
     const operatorNs = await cluster.createNamespace('trivy-system');
     ns = await cluster.createNamespace('shop');
     ledgerNs = await cluster.createNamespace('shop-ledger');
-    operator = await startOperator(cluster.kubeconfigPath, {
+    euNs = await cluster.createNamespace('shop-eu');
+    const port = await freePort();
+    metricsUrl = `http://127.0.0.1:${port}`;
+    operatorEnv = {
+      OPERATOR_METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
       OPERATOR_NAMESPACE: operatorNs,
-      OPERATOR_TARGET_NAMESPACES: `${ns},${ledgerNs}`,
+      OPERATOR_TARGET_NAMESPACES: [ns, ledgerNs, euNs].join(','),
       OPERATOR_SCAN_JOB_RETRY_AFTER: '2s',
       OPERATOR_SCAN_JOB_TIMEOUT: '120s',
       OPERATOR_SCANNER_REPORT_TTL: REPORT_TTL,
@@ -178,28 +260,16 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
       OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED: 'false',
       OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED: 'false',
       ...scans.operatorEnv(dbRepository),
-    });
-    await operator.waitForReady(60_000);
+    };
+    await startTheOperator();
 
     sink = await NotificationSink.start();
-    alertmanager = await Alertmanager.start({
-      config: exampleConfigForSink(
-        readFileSync(path.join(repoRoot, 'alertmanager', 'alertmanager.yaml'), 'utf8'),
-        sink.url,
-      ),
-    });
-    rulesDir = mkdtempSync(path.join(os.tmpdir(), 'trivy-lookout-rules-'));
-    const rules = path.join(rulesDir, 'trivy-lookout.rules.yaml');
-    writeFileSync(
-      rules,
-      rulesWithWindow(
-        readFileSync(path.join(repoRoot, 'alert-rules', 'trivy-lookout.rules.yaml'), 'utf8'),
-        WINDOW,
-      ),
-    );
+    // The shipped example with the root's group_wait/group_interval shortened (1 s/2 s); the
+    // new-findings routes keep their own 72h repeat_interval.
+    alertmanager = await Alertmanager.start({ config: shippedAlertmanagerConfigForSink(sink.url) });
     prometheus = await Prometheus.start({
-      targets: [new URL(operator.baseUrl).host],
-      ruleFiles: [rules],
+      targets: [new URL(metricsUrl).host],
+      ruleFiles: [path.join(repoRoot, 'alert-rules', 'trivy-lookout.rules.yaml')],
       alertmanager: alertmanager.address,
     });
   });
@@ -210,7 +280,6 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
     await sink?.stop();
     await operator?.stop();
     await cluster?.release();
-    if (rulesDir) rmSync(rulesDir, { recursive: true, force: true });
   });
 
   function deployment(namespace: string, name: string, image: string): V1Deployment {
@@ -257,256 +326,354 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
     }
   }
 
+  async function vulnerabilityReports(namespace: string): Promise<Report[]> {
+    const list = (await objects.listNamespacedCustomObject({
+      group: 'aquasecurity.github.io',
+      version: 'v1alpha1',
+      namespace,
+      plural: 'vulnerabilityreports',
+    })) as { items: Report[] };
+    return list.items;
+  }
+
+  /** Deploys and waits for the report of its current ReplicaSet, with exactly `ids` (sorted). */
+  async function deployAndScan(
+    namespace: string,
+    name: string,
+    image: string,
+    ids: string[],
+  ): Promise<{ rs: string; report: Report }> {
+    await apps.createNamespacedDeployment({ namespace, body: deployment(namespace, name, image) });
+    return scanned(namespace, name, ids);
+  }
+
+  async function scanned(
+    namespace: string,
+    name: string,
+    ids: string[],
+  ): Promise<{ rs: string; report: Report }> {
+    const rs = await activeReplicaSet(namespace, name);
+    const report = await waitUntil(
+      `the report of ${namespace}/${rs}`,
+      () => vulnerabilityReport(namespace, `replicaset-${rs}-${name}`),
+      SCAN_WAIT,
+      1_000,
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${scanStory()}`);
+    });
+    assert.deepEqual(vulnIds(report), ids, `what the DB says of ${name}`);
+    return { rs, report };
+  }
+
   const vulnIds = (report: Report) =>
     (report.report.vulnerabilities ?? []).map((v) => v.vulnerabilityID).sort();
   const expectedIds = (image: TestImageName, db: 'v1' | 'v2') =>
     expectedFindings[image][db].vulnerabilities.map((v) => v.id).sort();
 
-  /** The image's labels as the exporter sets them (`registry/repository:tag`). */
-  function imageSelector(ref: string): string {
-    const slash = ref.indexOf('/');
-    const colon = ref.lastIndexOf(':');
-    return `image_registry="${ref.slice(0, slash)}",image_repository="${ref.slice(slash + 1, colon)}",image_tag="${ref.slice(colon + 1)}"`;
-  }
-  const criticalsOf = (namespace: string, ref: string, offset = '') =>
-    prometheus.query(
-      `max(trivy_image_vulnerabilities{namespace="${namespace}",${imageSelector(ref)},severity="Critical"}${offset ? ` offset ${offset}` : ''})`,
-    );
+  /** The operator's account of its scans, for a failure message. */
+  const scanStory = () =>
+    operator
+      .logs()
+      .filter((l) => typeof l.msg === 'string' && /scan|report|first-seen/.test(l.msg))
+      .slice(-40)
+      .map((l) => JSON.stringify(l))
+      .join('\n');
 
-  /** An expression over the last `seconds`, one point a second. */
-  async function rangeQuery(
-    expr: string,
-    seconds: number,
-  ): Promise<{ metric: Record<string, string>; values: [number, string][] }[]> {
-    const end = Date.now() / 1000;
-    const params = new URLSearchParams({
-      query: expr,
-      start: String(end - seconds),
-      end: String(end),
-      step: '1',
-    });
-    const body = (await fetch(`${prometheus.url}/api/v1/query_range?${params}`).then((r) => r.json())) as {
-      status: string;
-      data: { result: { metric: Record<string, string>; values: [number, string][] }[] };
-    };
-    assert.equal(body.status, 'success', expr);
-    return body.data.result;
-  }
+  /** Everything the sink got from `mark` on, as lines. */
+  const linesSince = (mark: number) =>
+    sink.received
+      .slice(mark)
+      .map((n) => sent(n).line)
+      .sort();
 
-  /** Slack messages for TrivyNewCriticalVulnerabilities in a namespace, with their place in the sink. */
-  const slackFor = (namespace: string, status: 'FIRING' | 'RESOLVED', after = -1) =>
-    sink.received.findIndex(
-      (n, i) =>
-        i > after &&
-        n.path.startsWith('/slack/slack-shop') &&
-        slackText(n).includes(`${NEW_CRITICALS} in namespace ${namespace}\n`) &&
-        slackText(n).startsWith(`[${status}`),
-    );
-
-  it('a workload deployed with a Critical CVE pages the team and posts to its Slack channel, naming namespace and image', async () => {
-    // The namespace's existing workload, without Criticals, so Prometheus has history from before the
-    // new image: on a fresh install (no history) nothing would be "new".
-    await apps.createNamespacedDeployment({ namespace: ns, body: deployment(ns, 'catalog', CLEAN) });
+  /**
+   * Waits for `count` notifications from `mark` on, then QUIET_MS more, and returns every line: the
+   * caller compares them all, so a duplicate, a "resolved" or another receiver's message fails.
+   */
+  async function settle(mark: number, count: number, what: string): Promise<string[]> {
     await waitUntil(
-      'Prometheus to hold the exporter series from before the comparison window',
-      async () =>
-        (await prometheus.query(`count(trivy_image_vulnerabilities{namespace="${ns}"} offset ${WINDOW})`))
-          .length > 0,
-      SCAN_WAIT,
-      1_000,
-    );
-    assert.deepEqual(await criticalsOf(ns, CLEAN).then((r) => r.map((s) => s.value[1])), ['0']);
-    assert.equal(sink.received.length, 0, 'nothing is notified for what is merely present');
-
-    await apps.createNamespacedDeployment({ namespace: ns, body: deployment(ns, 'web', VULNERABLE) });
-    const rs = await activeReplicaSet(ns, 'web');
-    const report = await waitUntil(
-      'the report of web:1.4',
-      () => vulnerabilityReport(ns, `replicaset-${rs}-web`),
-      SCAN_WAIT,
-      1_000,
-    );
-    assert.deepEqual(vulnIds(report), expectedIds('java', 'v1'), 'exactly what DB v1 says of log4j 2.14.1');
-    assert.equal(report.report.summary.criticalCount, severityCounts(expectedFindings.java.v1).CRITICAL);
-
-    const firing = await waitUntil(
-      'a Slack notification for TrivyNewCriticalVulnerabilities',
-      () => {
-        const i = slackFor(ns, 'FIRING');
-        return i >= 0 ? sink.received[i] : undefined;
-      },
+      `${count} notifications for ${what}`,
+      () => sink.received.length - mark >= count,
       NOTIFY_WAIT,
       500,
-    );
-    const message = firing.body as SlackMessage;
-    assert.equal(message.channel, '#shop-alerts');
-    const text = slackText(firing);
-    assert.match(text, new RegExp(`\\[FIRING:1\\] ${NEW_CRITICALS} in namespace ${ns}`));
-    assert.ok(text.includes(`Namespace: \`${ns}\``), text);
-    assert.ok(text.includes(`Image: \`${VULNERABLE}\``), text);
-    assert.ok(text.includes('*CRITICAL*'), text);
-    assert.ok(text.includes('now has 1 Critical vulnerabilities'), text);
-    assert.ok(text.includes(`docs/runbooks/${NEW_CRITICALS}.md`), text);
-    assert.ok(!text.includes('catalog'), 'the image without Criticals is not in the notification');
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}; got:\n${linesSince(mark).join('\n')}\n${alertmanager.log()}`);
+    });
+    await sleep(QUIET_MS);
+    return linesSince(mark);
+  }
 
-    const page = await waitUntil('a PagerDuty trigger', () =>
-      sink.to('/pagerduty/pagerduty-shop').find((n) => (n.body as PagerDutyEvent).event_action === 'trigger'),
-    );
-    const event = page.body as PagerDutyEvent;
-    assert.equal(event.routing_key, 'REPLACE_WITH_SHOP_PAGERDUTY_ROUTING_KEY');
-    assert.ok(event.payload.summary.includes(`${NEW_CRITICALS} in ${ns}`), event.payload.summary);
-    assert.ok(event.payload.summary.includes(`alerting-${process.pid}/web:1.4`), event.payload.summary);
-    // Routed to the shop team only: the security team's receivers got nothing.
-    assert.equal(
-      sink.to('/slack/slack-security').length + sink.to('/pagerduty/pagerduty-security').length,
-      0,
-    );
+  /** The one message since `mark` whose line starts with `prefix`. */
+  const message = (mark: number, prefix: string): Sent => {
+    const found = sink.received
+      .slice(mark)
+      .map(sent)
+      .filter((s) => s.line.startsWith(prefix));
+    assert.equal(found.length, 1, `one message starting "${prefix}": ${linesSince(mark).join('\n')}`);
+    return found[0]!;
+  };
+
+  /** The first-seen (unix s) series of a finding in a namespace, one value per workload container. */
+  const firstSeenSeries = async (namespace: string, id: string) =>
+    (
+      await prometheus.query(
+        `max by (image_tag, resource_name) (trivy_lookout_new_vulnerability{namespace="${namespace}",vulnerability_id="${id}"})`,
+      )
+    ).map((s) => ({ tag: s.metric.image_tag, workload: s.metric.resource_name, at: Number(s.value[1]) }));
+
+  it('a: a workload with a Critical CVE arrives: one page and one Slack message naming CVE, package, versions, image and workload; its High goes to chat only', async () => {
+    const mark = sink.received.length;
+    const { rs } = await deployAndScan(ns, 'web', VULNERABLE, expectedIds('java', 'v1'));
+    webRs = rs;
+    const critical = newIds('java', 'v1', 'CRITICAL');
+    const high = newIds('java', 'v1', 'HIGH');
+    assert.deepEqual(critical, ['CVE-2021-44228']);
+    assert.deepEqual(high, ['TEST-2026-0003']);
+    const expected = announced(ns, critical, high);
+    assert.deepEqual(await settle(mark, expected.length, `web:1.4 in ${ns}`), expected);
+
+    const slack = message(mark, `slack-shop-new-findings [FIRING:1] ${NEW_CRITICAL}`);
+    assert.equal((slack.body as SlackMessage).channel, '#shop-alerts');
+    for (const part of [
+      `*CRITICAL* New Critical vulnerability CVE-2021-44228 in ${LOG4J} (${ns})`,
+      `Namespace: \`${ns}\``,
+      'Vulnerability: <https://avd.aquasec.com/nvd/cve-2021-44228|CVE-2021-44228> (Critical)',
+      `Package: \`${LOG4J}\` 2.14.1 → 2.15.0`,
+      `Image: \`${VULNERABLE}\``,
+      `Workloads: ReplicaSet/${rs} (web)`,
+      `docs/runbooks/${NEW_CRITICAL}.md`,
+    ])
+      assert.ok(slack.text.includes(part), `Slack message has "${part}":\n${slack.text}`);
+
+    const page = message(mark, `pagerduty-shop-new-findings trigger ${NEW_CRITICAL}`);
+    assert.equal((page.body as PagerDutyEvent).routing_key, 'REPLACE_WITH_SHOP_PAGERDUTY_ROUTING_KEY');
+    for (const part of [
+      `${NEW_CRITICAL} in ${ns}: CVE-2021-44228 Critical (https://avd.aquasec.com/nvd/cve-2021-44228)`,
+      `${LOG4J} 2.14.1 → 2.15.0`,
+      `image ${VULNERABLE}`,
+      `workloads ReplicaSet/${rs} (web)`,
+    ])
+      assert.ok(page.text.includes(part), `page has "${part}": ${page.text}`);
+
+    // The base's High, in chat only (no PagerDuty line for it above).
+    const lz4 = scans.images.java.built.debPackages.find((p) => p.package === 'liblz4-1');
+    assert.ok(lz4, 'the base has liblz4-1');
+    const chat = message(mark, `slack-shop-new-findings [FIRING:1] ${NEW_HIGH}`);
+    for (const part of [
+      `*WARNING* New High vulnerability TEST-2026-0003 in liblz4-1 (${ns})`,
+      'Vulnerability: TEST-2026-0003 (High)',
+      `Package: \`liblz4-1\` ${lz4.version} → 1.9.4-1+deb12u99`,
+      `Image: \`${VULNERABLE}\``,
+      `Workloads: ReplicaSet/${rs} (web)`,
+    ])
+      assert.ok(chat.text.includes(part), `chat message has "${part}":\n${chat.text}`);
+
+    const series = await firstSeenSeries(ns, 'TEST-2026-0003');
+    assert.equal(series.length, 1, JSON.stringify(series));
+    webHighFirstSeen = series[0]!.at;
   });
 
-  it('after the rollout to a fixed tag the resolution reaches Slack and PagerDuty, and the new tag of the same repository fires nothing', async () => {
-    // The alert for a new image lasts one window (here 20 s, shipped 1 h) and resolves by itself, or
-    // earlier when the image is replaced: this checks the resolution is delivered, the vulnerable
-    // tag's series are gone with its ReplicaSet, and the fixed tag is not "new".
+  it('a: the rollout to a new tag of the same repository sends nothing: its High carries the first-seen of the old tag', async () => {
+    const mark = sink.received.length;
+    const oldReport = `replicaset-${webRs}-web`;
     await apps.patchNamespacedDeployment({
       namespace: ns,
       name: 'web',
-      body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: FIXED }],
+      body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: NEW_TAG }],
     });
-    await waitUntil(
-      'the fixed image to be scanned',
-      async () => (await criticalsOf(ns, FIXED)).length > 0,
-      SCAN_WAIT,
-      1_000,
-    );
-    assert.deepEqual(await criticalsOf(ns, FIXED).then((r) => r.map((s) => s.value[1])), ['0']);
-    const resolved = await waitUntil(
-      'a resolved Slack notification',
-      () => {
-        const i = slackFor(ns, 'RESOLVED');
-        return i >= 0 ? sink.received[i] : undefined;
-      },
-      NOTIFY_WAIT,
-      500,
-    );
-    assert.ok(slackText(resolved).includes(`Image: \`${VULNERABLE}\``), slackText(resolved));
-    await waitUntil('a PagerDuty resolve', () =>
-      sink.to('/pagerduty/pagerduty-shop').find((n) => (n.body as PagerDutyEvent).event_action === 'resolve'),
-    );
-    await waitUntil(
-      'the series of web:1.4 to be gone with its ReplicaSet',
-      async () => (await criticalsOf(ns, VULNERABLE)).length === 0,
-      SCAN_WAIT,
-      1_000,
-    );
-    // The new tag of a repository already in the namespace is not "new": nothing fires again.
-    assert.deepEqual(
-      (await prometheus.alerts()).filter(
-        (a) => a.labels.alertname === NEW_CRITICALS && a.labels.namespace === ns,
-      ),
-      [],
-    );
-    assert.equal(slackFor(ns, 'FIRING', sink.received.indexOf(resolved)), -1, 'no new FIRING message');
+    try {
+      // When the old tag's report goes (with its ReplicaSet's last pod) and the new one comes.
+      const rs = await activeReplicaSet(ns, 'web');
+      let oldGoneAt: number | undefined;
+      const newReport = await waitUntil(
+        'the report of the new tag',
+        async () => {
+          if (oldGoneAt === undefined && !(await vulnerabilityReport(ns, oldReport))) oldGoneAt = Date.now();
+          return vulnerabilityReport(ns, `replicaset-${rs}-web`);
+        },
+        SCAN_WAIT,
+        500,
+      );
+      const newAt = Date.now();
+      assert.deepEqual(vulnIds(newReport), expectedIds('node', 'v1'));
+      // Web's High again, for the new ReplicaSet and tag.
+      await waitUntil(
+        'the new tag in trivy_lookout_new_vulnerability',
+        async () => (await firstSeenSeries(ns, 'TEST-2026-0003')).some((s) => s.workload === rs),
+        NOTIFY_WAIT,
+        1_000,
+      );
+      await sleep(QUIET_MS);
+      assert.deepEqual(linesSince(mark), [], 'nothing is sent');
+      // Not new: the first-seen web:1.4 had (docs/findings.md: "a new tag or a rollout of the same
+      // repository brings nothing new").
+      const series = await firstSeenSeries(ns, 'TEST-2026-0003');
+      const stamped = (await vulnerabilityReport(ns, `replicaset-${rs}-web`))?.metadata.annotations?.[
+        FIRST_SEEN_ANNOTATION
+      ];
+      assert.deepEqual(
+        series.find((s) => s.workload === rs),
+        { tag: '1.5', workload: rs, at: webHighFirstSeen },
+        `web:1.4's report was ${
+          oldGoneAt === undefined
+            ? 'still there'
+            : `deleted ${(newAt - oldGoneAt) / 1000} s before web:1.5's appeared`
+        }; web:1.5's first-seen annotation: ${stamped}`,
+      );
+    } finally {
+      // Gone before DB v2 is published, so that only the ledger's rescan brings something new.
+      await apps.deleteNamespacedDeployment({ namespace: ns, name: 'web', propagationPolicy: 'Foreground' });
+      await waitUntil(
+        `the reports of ${ns} to be gone with web`,
+        async () => (await vulnerabilityReports(ns)).length === 0,
+        NOTIFY_WAIT,
+        1_000,
+      );
+    }
   });
 
-  it('new DB: a running image whose Criticals grow with DB v2 alerts again after its rescan, naming namespace and image', async () => {
-    // A workload already running, scanned with DB v1: one Critical (CVE-2021-44228).
-    await apps.createNamespacedDeployment({
-      namespace: ledgerNs,
-      body: deployment(ledgerNs, 'ledger', LEDGER),
-    });
-    const rs = await activeReplicaSet(ledgerNs, 'ledger');
-    const reportName = `replicaset-${rs}-ledger`;
-    const v1 = await waitUntil(
-      'the ledger report from DB v1',
-      () => vulnerabilityReport(ledgerNs, reportName),
-      SCAN_WAIT,
-      1_000,
-    );
-    assert.deepEqual(vulnIds(v1), expectedIds('java', 'v1'));
-    // Its arrival is "new" by the rule's second branch (a repository not in the namespace a window
-    // earlier); that alert resolves once the image has been there for the whole window, and then
-    // its Criticals are the same as a window earlier: nothing is new any more.
-    const arrival = await waitUntil(
-      'the resolved arrival alert of ledger',
-      () => {
-        const i = slackFor(ledgerNs, 'RESOLVED');
-        return i >= 0 ? i : undefined;
-      },
-      SCAN_WAIT,
-      500,
-    );
-    assert.ok(slackFor(ledgerNs, 'FIRING') < arrival, 'its arrival fired before it resolved');
-    await waitUntil(
-      'one Critical a window earlier in Prometheus',
-      async () => (await criticalsOf(ledgerNs, LEDGER, WINDOW)).map((s) => s.value[1]).join() === '1',
-      NOTIFY_WAIT,
-      1_000,
-    );
+  it('b: DB v2 adds CVE-2021-45046 to the running ledger image: its TTL rescan sends exactly one new notification and page, naming that CVE only', async () => {
+    // The ledger running, scanned with DB v1: its arrival is announced like web's.
+    let mark = sink.received.length;
+    const { rs } = await deployAndScan(ledgerNs, 'ledger', LEDGER, expectedIds('java', 'v1'));
+    ledgerReport = `replicaset-${rs}-ledger`;
+    const arrival = announced(ledgerNs, newIds('java', 'v1', 'CRITICAL'), newIds('java', 'v1', 'HIGH'));
+    assert.deepEqual(await settle(mark, arrival.length, `ledger:3.1 in ${ledgerNs}`), arrival);
 
     // The DB mirror is updated, as Trivy-Operator users update theirs; scan Jobs download it, and
     // the report TTL makes the operator rescan the running image with it.
+    mark = sink.received.length;
     await scans.publishDb('v2', dbRepository);
     const v2 = await waitUntil(
       'the ledger report from DB v2 after its TTL',
       async () => {
-        const r = await vulnerabilityReport(ledgerNs, reportName);
+        const r = await vulnerabilityReport(ledgerNs, ledgerReport);
         return r && vulnIds(r).includes('CVE-2021-45046') ? r : undefined;
       },
       SCAN_WAIT,
       1_000,
     );
     assert.deepEqual(vulnIds(v2), expectedIds('java', 'v2'));
-    assert.equal(v2.report.summary.criticalCount, 2);
-    await waitUntil('two Criticals for the ledger container in /metrics', async () => {
-      const text = await fetch(`${operator.baseUrl}/metrics`).then((r) => r.text());
-      return text
-        .split('\n')
-        .some(
-          (l) =>
-            l.startsWith('trivy_image_vulnerabilities{') &&
-            l.includes(`namespace="${ledgerNs}"`) &&
-            l.includes('container_name="ledger"') &&
-            l.includes('severity="Critical"') &&
-            l.endsWith(' 2'),
-        );
-    });
+    const added = newIds('java', 'v2', 'CRITICAL').filter(
+      (id) => !newIds('java', 'v1', 'CRITICAL').includes(id),
+    );
+    assert.deepEqual(added, ['CVE-2021-45046']);
+    assert.deepEqual(newIds('java', 'v2', 'HIGH'), newIds('java', 'v1', 'HIGH'), 'no new High');
 
-    const firing = await waitUntil(
-      'a Slack notification for the new Critical',
-      () => {
-        const i = slackFor(ledgerNs, 'FIRING', arrival);
-        return i >= 0 ? sink.received[i] : undefined;
-      },
+    const lines = await settle(mark, 2, `CVE-2021-45046 in ${ledgerNs}`);
+    // One Slack message and one page, both about new Criticals of the ledger namespace…
+    const news = sink.received.slice(mark).map(sent);
+    assert.deepEqual(
+      news.map((n) => `${n.receiver} ${n.alertname}`).sort(),
+      [`pagerduty-shop-new-findings ${NEW_CRITICAL}`, `slack-shop-new-findings ${NEW_CRITICAL}`],
+      lines.join('\n'),
+    );
+    assert.ok(
+      news.every((n) => n.ids.includes('CVE-2021-45046') && n.text.includes(ledgerNs)),
+      lines.join('\n'),
+    );
+    const slack = message(mark, 'slack-shop-new-findings');
+    for (const part of [
+      `*CRITICAL* New Critical vulnerability CVE-2021-45046 in ${LOG4J} (${ledgerNs})`,
+      `Package: \`${LOG4J}\` 2.14.1 → 2.16.0`,
+      `Image: \`${LEDGER}\``,
+      `Workloads: ReplicaSet/${rs} (ledger)`,
+    ])
+      assert.ok(slack.text.includes(part), `Slack message has "${part}":\n${slack.text}`);
+    // …naming it only: CVE-2021-44228, announced for this namespace and repository at its arrival,
+    // is not sent again.
+    assert.deepEqual(lines, announced(ledgerNs, added, []), `the messages:\n${slack.text}`);
+  });
+
+  it('c: an operator restart sends nothing new, through its own rescans, and leaves the first-seen stamps as they were', async () => {
+    const stamps = async () =>
+      Object.fromEntries(
+        (await Promise.all([ns, ledgerNs, euNs].map((n) => vulnerabilityReports(n))))
+          .flat()
+          .map((r) => [
+            `${r.metadata.namespace}/${r.metadata.name}`,
+            r.metadata.annotations?.[FIRST_SEEN_ANNOTATION],
+          ]),
+      );
+    const stampsBefore = await stamps();
+    assert.deepEqual(Object.keys(stampsBefore), [`${ledgerNs}/${ledgerReport}`]);
+    assert.ok(stampsBefore[`${ledgerNs}/${ledgerReport}`], 'the ledger report is stamped');
+    const newSeries = async () =>
+      (
+        await prometheus.query(
+          'max by (namespace, image_repository, image_tag, resource_name, vulnerability_id, package, installed_version, fixed_version) (trivy_lookout_new_vulnerability)',
+        )
+      )
+        .map((s) => `${JSON.stringify(s.metric)} ${s.value[1]}`)
+        .sort();
+    const seriesBefore = await newSeries();
+    // The ledger's new findings (web's went with it), all still within the window.
+    assert.equal(
+      seriesBefore.length,
+      expectedFindings.java.v2.vulnerabilities.filter((v) => ['CRITICAL', 'HIGH'].includes(v.severity))
+        .length,
+    );
+    const firing = async () =>
+      (await prometheus.alerts())
+        .filter((a) => [NEW_CRITICAL, NEW_HIGH].includes(a.labels.alertname ?? '') && a.state === 'firing')
+        .map((a) => `${JSON.stringify(a.labels)} since ${(a as { activeAt?: string }).activeAt}`)
+        .sort();
+    const firingBefore = await firing();
+
+    const mark = sink.received.length;
+    assert.equal(await operator.stop(), 0, 'the operator stops cleanly');
+    const restartedAt = Date.now();
+    await startTheOperator();
+    await waitUntil(
+      'Prometheus to scrape the new process and its new-finding series',
+      async () =>
+        Number((await prometheus.query('max(process_start_time_seconds)'))[0]?.value[1] ?? 0) * 1000 >=
+          restartedAt - 1_000 && (await newSeries()).length === seriesBefore.length,
       NOTIFY_WAIT,
       500,
     );
-    const text = slackText(firing);
-    assert.match(text, new RegExp(`\\[FIRING:1\\] ${NEW_CRITICALS} in namespace ${ledgerNs}`));
-    assert.ok(text.includes(`Namespace: \`${ledgerNs}\``), text);
-    assert.ok(text.includes(`Image: \`${LEDGER}\``), text);
-    assert.ok(text.includes('now has 2 Critical vulnerabilities'), text);
-    // And it fired by the rule's first branch: more Criticals than a window earlier (2 > 1), the
-    // series continuous through the rescan, not a repository "arriving" again.
-    const firstBranch = await rangeQuery(
-      `max by (namespace, image_registry, image_repository, image_tag) (trivy_image_vulnerabilities{namespace="${ledgerNs}",severity="Critical"})` +
-        ` > max by (namespace, image_registry, image_repository, image_tag) (trivy_image_vulnerabilities{namespace="${ledgerNs}",severity="Critical"} offset ${WINDOW})`,
-      180,
+    const scrapedAt = Date.now();
+    assert.deepEqual(await newSeries(), seriesBefore, 'the same series, first-seen values and all');
+
+    // The new process' own TTL rescan replaces the ledger report (stamps kept), within the quiet time.
+    await waitUntil(
+      'a rescan of the ledger by the new process',
+      async () => {
+        const r = await vulnerabilityReport(ledgerNs, ledgerReport);
+        return r !== undefined && Date.parse(r.report.updateTimestamp) > restartedAt;
+      },
+      SCAN_WAIT,
+      1_000,
     );
-    assert.ok(
-      firstBranch.some((s) => s.values.some(([, v]) => v === '2')),
-      `2 > 1 held in Prometheus: ${JSON.stringify(firstBranch)}`,
-    );
-    // Paged again too: a trigger after the arrival's resolution.
-    const page = await waitUntil('a new PagerDuty trigger for the ledger namespace', () =>
-      sink.received
-        .slice(arrival + 1)
-        .filter((n) => n.path.startsWith('/pagerduty/pagerduty-shop'))
-        .map((n) => n.body as PagerDutyEvent)
-        .find(
-          (e) =>
-            e.event_action === 'trigger' && e.payload.summary.includes(`${NEW_CRITICALS} in ${ledgerNs}`),
-        ),
-    );
-    assert.ok(page.payload.summary.includes(`alerting-${process.pid}/ledger:3.1`), page.payload.summary);
+    const left = RESTART_QUIET_MS - (Date.now() - scrapedAt);
+    if (left > 0) await sleep(left);
+
+    assert.deepEqual(linesSince(mark), [], 'nothing sent after the restart');
+    assert.deepEqual(await stamps(), stampsBefore, 'first-seen annotations unchanged');
+    assert.deepEqual(await newSeries(), seriesBefore);
+    // keep_firing_for bridged the scrapes missed while the operator was down: the same alerts, firing
+    // since before the restart.
+    assert.deepEqual(await firing(), firingBefore);
+  });
+
+  it('d: a known CVE deployed into a new namespace is new there: one page and one message per severity for that namespace', async () => {
+    const mark = sink.received.length;
+    const { rs } = await deployAndScan(euNs, 'ledger', LEDGER, expectedIds('java', 'v2'));
+    const critical = newIds('java', 'v2', 'CRITICAL');
+    assert.deepEqual(critical, ['CVE-2021-44228', 'CVE-2021-45046']);
+    const expected = announced(euNs, critical, newIds('java', 'v2', 'HIGH'));
+    assert.deepEqual(await settle(mark, expected.length, `ledger:3.1 in ${euNs}`), expected);
+    const slack = message(mark, `slack-shop-new-findings [FIRING:2] ${NEW_CRITICAL}`);
+    for (const part of [
+      `*CRITICAL* New Critical vulnerability CVE-2021-44228 in ${LOG4J} (${euNs})`,
+      `*CRITICAL* New Critical vulnerability CVE-2021-45046 in ${LOG4J} (${euNs})`,
+      `Image: \`${LEDGER}\``,
+      `Workloads: ReplicaSet/${rs} (ledger)`,
+    ])
+      assert.ok(slack.text.includes(part), `Slack message has "${part}":\n${slack.text}`);
+    // First seen here now, not when the ledger namespace first saw it.
+    const [here] = await firstSeenSeries(euNs, 'CVE-2021-44228');
+    const [there] = await firstSeenSeries(ledgerNs, 'CVE-2021-44228');
+    assert.ok(here && there && here.at > there.at, `${JSON.stringify(here)} after ${JSON.stringify(there)}`);
   });
 });
