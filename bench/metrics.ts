@@ -52,6 +52,8 @@ const PROMETHEUS_ACCEPT =
 /** The settings of a run: the defaults, with per-CVE series on or off, and one resource label. */
 function envFor(vulnId: boolean): Record<string, string> {
   return {
+    // BENCH_NEW_FINDINGS=false measures the exporter without the findings index, for comparison.
+    OPERATOR_NEW_FINDINGS_ENABLED: process.env.BENCH_NEW_FINDINGS ?? 'true',
     OPERATOR_METRICS_VULN_ID_ENABLED: String(vulnId),
     OPERATOR_TRIVY_OPERATOR_REPORT_RESOURCE_LABELS: 'app',
   };
@@ -84,7 +86,7 @@ async function serveReports(): Promise<{ server: http.Server; url: string }> {
     const start = Number(url.searchParams.get('continue') || 0);
     const end = url.pathname === LIST_PATH ? Math.min(REPORTS, start + limit) : start;
     const items: string[] = [];
-    for (let i = start; i < end; i++) items.push(syntheticReportJson(i, pool, VULNS_PER_REPORT));
+    for (let i = start; i < end; i++) items.push(syntheticReportJson(i, pool, VULNS_PER_REPORT, firstSeenAt));
     const cont = end < REPORTS && url.pathname === LIST_PATH ? String(end) : '';
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(
@@ -102,6 +104,13 @@ type ExporterMessage =
   | { type: 'ready'; port: number; startupMs: number; rssMiB: number; storedMiB: number }
   | { type: 'packed'; packMs: number; storedMiB: number }
   | { type: 'stats'; maxLagMs: number; rssMiB: number; peakRssMiB: number };
+
+/**
+ * First-seen stamps on every report, as the leader leaves them: an image's High/Critical findings
+ * stamped 0–364 days before the run, so one image in 365 is new (within 24h), and the older ones
+ * pass their deadlines (7 days Critical, 30 days High).
+ */
+const firstSeenAt = (image: number): number => Math.floor(Date.now() / 1000) - (image % 365) * 86_400 - 60;
 
 async function runExporter(): Promise<void> {
   const [, , , apiUrl = '', vulnId = 'false'] = process.argv;
@@ -124,8 +133,14 @@ async function runExporter(): Promise<void> {
   const log = createLogger('silent');
   const health = new OperatorHealthMetrics();
   // As the operator runs it: the findings index is fed by the same watch (operator.newFindingsEnabled).
-  const findings = findingsForReplica(config, health.registry);
-  const metrics = new ReportMetrics(kc, config, log, health, findings ? { findings } : {});
+  const findings = findingsForReplica(config);
+  const metrics = new ReportMetrics(
+    kc,
+    config,
+    log,
+    health,
+    findings ? { findings: findings.index, families: () => findings.series.members() } : {},
+  );
   const started = performance.now();
   metrics.start();
   await metrics.waitForSync();

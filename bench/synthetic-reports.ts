@@ -35,6 +35,8 @@ const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'MEDIUM', 'LOW', 'LOW', 'UNKNO
 
 export interface PoolVuln {
   severity: string;
+  /** `<ID> <package>`, as first-seen stamps name a finding. */
+  key: string;
   /** The vulnerability's JSON, without its closing brace (the report adds its target). */
   json: string;
 }
@@ -65,7 +67,7 @@ export function vulnerabilityPool(): PoolVuln[] {
       class: 'os-pkgs',
       packageType: 'debian',
     };
-    pool.push({ severity, json: JSON.stringify(vuln).slice(0, -1) });
+    pool.push({ severity, key: `${id} ${vuln.resource}`, json: JSON.stringify(vuln).slice(0, -1) });
   }
   return pool;
 }
@@ -75,15 +77,23 @@ export function vulnerabilityPool(): PoolVuln[] {
  * same findings, as real reports do). Parsed with JSON.parse like the watcher does, so the garbage
  * it leaves is the garbage a real watch leaves.
  */
-export function syntheticReportJson(i: number, pool: readonly PoolVuln[], vulnsPerReport: number): string {
+export function syntheticReportJson(
+  i: number,
+  pool: readonly PoolVuln[],
+  vulnsPerReport: number,
+  /** When set: the report carries first-seen stamps of its High/Critical findings at this time (unix seconds). */
+  firstSeenAt?: (image: number) => number,
+): string {
   const image = i % IMAGES;
   const random = prng(image + 1);
   const counts = { criticalCount: 0, highCount: 0, mediumCount: 0, lowCount: 0, unknownCount: 0 };
   const start = Math.floor(random() * (VULN_POOL - vulnsPerReport));
   const target = JSON.stringify(`registry.example.com/team/service-${image}:1.${image % 10}.0 (debian 12.8)`);
   const vulnerabilities: string[] = [];
+  const tracked: string[] = [];
   for (let v = 0; v < vulnsPerReport; v++) {
     const vuln = pool[start + v] as PoolVuln;
+    if (vuln.severity === 'CRITICAL' || vuln.severity === 'HIGH') tracked.push(vuln.key);
     counts[`${vuln.severity.toLowerCase()}Count` as keyof typeof counts] += 1;
     vulnerabilities.push(`${vuln.json},"target":${target}}`);
   }
@@ -100,6 +110,17 @@ export function syntheticReportJson(i: number, pool: readonly PoolVuln[], vulnsP
       'trivy-operator.container.name': 'app',
       app: workload,
     },
+    ...(firstSeenAt
+      ? {
+          annotations: {
+            'trivy-lookout.dev/first-seen': JSON.stringify({
+              [new Date(firstSeenAt(image) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')]: [
+                ...new Set(tracked),
+              ].sort(),
+            }),
+          },
+        }
+      : {}),
   };
   const report = {
     updateTimestamp: new Date(Date.UTC(2025, 5, 1, 0, 0, i % 86_400)).toISOString(),

@@ -49,11 +49,15 @@ async function main(): Promise<void> {
   );
 
   // Every replica indexes the vulnerability reports' findings from the exporter's own watch.
-  const findings = findingsForReplica(config, health.registry);
+  const findings = findingsForReplica(config);
   // Every replica serves metrics from the report watches; they only read.
-  const reportMetrics = new ReportMetrics(kc, config, log.child({ component: 'metrics' }), health, {
-    ...(findings ? { findings } : {}),
-  });
+  const reportMetrics = new ReportMetrics(
+    kc,
+    config,
+    log.child({ component: 'metrics' }),
+    health,
+    findings ? { findings: findings.index, families: () => findings.series.members() } : {},
+  );
 
   // Only the leader scans and writes reports; every replica serves metrics and health.
   let scanner: ScanController | undefined;
@@ -75,7 +79,7 @@ async function main(): Promise<void> {
     if (findings) {
       tracker = new FirstSeenTracker({
         kc,
-        index: findings,
+        index: findings.index,
         log: log.child({ component: 'first-seen' }),
         synced: () => reportMetrics.waitForSync(),
         ...(webhook?.newFindings ? { onNewFindings: webhook.newFindings } : {}),
@@ -181,7 +185,7 @@ async function main(): Promise<void> {
           {
             path: '/affected',
             handler: affectedHandler({
-              index: findings,
+              index: findings.index,
               auth: config.findings.affectedEndpointAuth,
               kc,
               log: log.child({ component: 'affected' }),

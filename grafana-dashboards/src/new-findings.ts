@@ -87,8 +87,9 @@ const remediation = (family: string) =>
   `max by (cluster, namespace, severity) (${sel(family, CLUSTER, NAMESPACE, SEVERITY)})`;
 const OPEN = 'trivy_lookout_open_vulnerabilities';
 const OVERDUE = 'trivy_lookout_overdue_vulnerabilities';
-const OLDEST = 'trivy_lookout_oldest_open_vulnerability_age_seconds';
-const MEAN = 'trivy_lookout_open_vulnerability_mean_age_seconds';
+// First-seen timestamps: ages are time() minus these (the exporter then changes nothing as time passes).
+const OLDEST = 'trivy_lookout_oldest_open_vulnerability_timestamp_seconds';
+const MEAN = 'trivy_lookout_open_vulnerability_mean_timestamp_seconds';
 const POLICY =
   'Findings under a remediation deadline (operator.remediationDeadlines, by default Critical 7d and High 30d; with operator.remediationFixableOnly only those with a fixed version), each distinct image repository × CVE × package once per namespace, aged from when it was first seen there.';
 
@@ -105,7 +106,7 @@ export function oldestOpenStat(): PanelBody {
   return stat({
     title: 'Oldest open finding',
     description: `${POLICY} How long ago the oldest of them was first seen.`,
-    query: { expr: `max(${remediation(OLDEST)})` },
+    query: { expr: `time() - min(${remediation(OLDEST)})` },
     unit: 's',
     color: 'text',
   });
@@ -118,8 +119,8 @@ export function remediationTable(): PanelBody {
     queries: [
       { expr: remediation(OPEN), legend: 'Open' },
       { expr: remediation(OVERDUE), legend: 'Overdue' },
-      { expr: remediation(OLDEST), legend: 'Oldest' },
-      { expr: remediation(MEAN), legend: 'Mean age' },
+      { expr: `time() - ${remediation(OLDEST)}`, legend: 'Oldest' },
+      { expr: `time() - ${remediation(MEAN)}`, legend: 'Mean age' },
     ],
     rename: { cluster: 'Cluster', namespace: 'Namespace', severity: 'Severity' },
     order: ['Cluster', 'Namespace', 'Severity', 'Open', 'Overdue', 'Oldest', 'Mean age'],
@@ -130,14 +131,14 @@ export function remediationTable(): PanelBody {
 }
 
 export function meanAgeByNamespace(): PanelBody {
-  // The mean over severities weighs each severity's mean by its count.
+  // The mean over severities weighs each severity's mean first-seen time by its count.
   const weighted = `sum by (cluster, namespace) (${remediation(MEAN)} * ${remediation(OPEN)})`;
   return barGauge({
     title: 'Mean age of open findings by namespace',
     description: `${POLICY} Their mean age per namespace, across the selected severities.`,
     queries: [
       {
-        expr: `${weighted} / sum by (cluster, namespace) (${remediation(OPEN)})`,
+        expr: `time() - ${weighted} / sum by (cluster, namespace) (${remediation(OPEN)})`,
         legend: '{{namespace}}',
       },
     ],

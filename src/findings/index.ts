@@ -20,14 +20,19 @@ export {
   type ReportKey,
 } from './findings-index.ts';
 export { decideStamps } from './stamps.ts';
-export { RemediationView, type DeadlinePolicy, type RemediationRow } from './remediation.ts';
+export {
+  RemediationView,
+  type DeadlinePolicy,
+  type RemediationRow,
+  type RemediationState,
+} from './remediation.ts';
 export {
   FINDINGS_FAMILIES,
+  FindingsSeries,
   NEW_FINDING_SEVERITIES,
-  registerFindingsMetrics,
   type FindingsMetricsOptions,
 } from './metrics.ts';
 export { FirstSeenTracker, type FirstSeenTrackerOptions, type NewFindings } from './tracker.ts';
 export { imageName, isVulnerabilityId, normalizeVulnerabilityId, type ReportSubject } from './subject.ts';
 export { affectedHandler, type AffectedEndpointOptions, type AffectedResponse } from './endpoint.ts';
-export { findingsForReplica } from './setup.ts';
+export { findingsForReplica, type ReplicaFindings } from './setup.ts';

@@ -1,6 +1,7 @@
 /**
  * Remediation deadlines over the index: per namespace and severity, how many findings are open
- * under a deadline, how many are past it, the oldest and the mean age. A finding is counted once
+ * under a deadline, how many are past it, and when the oldest (and on average they) were first
+ * seen. A finding is counted once
  * per namespace and image repository, however many workloads run it; its age runs from its
  * first-seen stamp. Computed per scope and cached until a report of that scope changes, so a
  * scrape only compares a few sorted arrays with the clock.
@@ -20,8 +21,15 @@ export interface RemediationRow {
   readonly severity: Severity;
   readonly open: number;
   readonly overdue: number;
-  readonly oldestAgeSeconds: number;
-  readonly meanAgeSeconds: number;
+  /** First-seen (unix seconds) of the oldest open finding, and the mean first-seen. */
+  readonly oldestFirstSeen: number;
+  readonly meanFirstSeen: number;
+}
+
+/** The rows at a time, and until when they hold if no report changes (the next deadline passed). */
+export interface RemediationState {
+  readonly rows: readonly RemediationRow[];
+  readonly validUntil: number;
 }
 
 interface ScopeSummary {
@@ -46,8 +54,13 @@ export class RemediationView {
     });
   }
 
-  rows(nowSeconds: number): RemediationRow[] {
+  /**
+   * Counts, oldest and mean first-seen per namespace and severity. Only the overdue counts move
+   * with the clock, so the answer says until when it holds.
+   */
+  state(nowSeconds: number): RemediationState {
     const totals = new Map<string, { open: number; overdue: number; oldest: number; sum: number }>();
+    let validUntil = Infinity;
     for (const group of this.index.scopeGroups()) {
       const first = group[0];
       if (!first) continue;
@@ -61,7 +74,11 @@ export class RemediationView {
         let total = totals.get(key);
         if (!total) totals.set(key, (total = { open: 0, overdue: 0, oldest: Infinity, sum: 0 }));
         total.open += seen.length;
-        total.overdue += countAtOrBefore(seen, nowSeconds - deadline / 1000);
+        const overdue = countAtOrBefore(seen, nowSeconds - deadline / 1000);
+        total.overdue += overdue;
+        // The next finding of this scope to pass its deadline changes the count then.
+        const next = seen[overdue];
+        if (next !== undefined) validUntil = Math.min(validUntil, next + deadline / 1000);
         total.oldest = Math.min(total.oldest, seen[0] ?? Infinity);
         total.sum += summary.sums[slot] ?? 0;
       }
@@ -74,11 +91,11 @@ export class RemediationView {
         severity: SEVERITIES[Number(slot)] ?? 'UNKNOWN',
         open: t.open,
         overdue: t.overdue,
-        oldestAgeSeconds: Math.max(0, nowSeconds - t.oldest),
-        meanAgeSeconds: Math.max(0, nowSeconds - t.sum / t.open),
+        oldestFirstSeen: t.oldest,
+        meanFirstSeen: Math.round(t.sum / t.open),
       });
     }
-    return rows;
+    return { rows, validUntil };
   }
 
   private summarise(group: readonly IndexedReport[]): ScopeSummary {

@@ -2,19 +2,23 @@
  * The findings pieces every replica runs, built from the configuration in one place (the operator
  * and the benchmarks build the same thing).
  */
-import type { Registry } from 'prom-client';
 import { namespaceSelector, SEVERITIES, type Config, type Severity } from '../config/index.ts';
 import { FindingsIndex } from './findings-index.ts';
-import { NEW_FINDING_SEVERITIES, registerFindingsMetrics } from './metrics.ts';
+import { FindingsSeries, NEW_FINDING_SEVERITIES } from './metrics.ts';
+
+/** What every replica runs: the index, fed by the report watch, and the families computed from it. */
+export interface ReplicaFindings {
+  readonly index: FindingsIndex;
+  readonly series: FindingsSeries;
+}
 
 /**
- * The index with its series registered, or undefined when `operator.newFindingsEnabled` is off.
+ * The index and its series, or undefined when `operator.newFindingsEnabled` is off.
  * Tracked: the severities that can be new, and those with a remediation deadline.
  */
 export function findingsForReplica(
   config: Pick<Config, 'findings' | 'targetNamespaces' | 'excludeNamespaces'>,
-  registry: Registry,
-): FindingsIndex | undefined {
+): ReplicaFindings | undefined {
   const { findings } = config;
   if (!findings.enabled) return undefined;
   const index = new FindingsIndex({
@@ -24,11 +28,10 @@ export function findingsForReplica(
     ]),
     namespaceFilter: namespaceSelector(config).matches,
   });
-  registerFindingsMetrics({
+  const series = new FindingsSeries({
     index,
     policy: { deadlinesMs: findings.deadlinesMs, fixableOnly: findings.fixableOnly },
     newWindowMs: findings.newWindowMs,
-    registry,
   });
-  return index;
+  return { index, series };
 }

@@ -24,7 +24,7 @@ export {
   type FamilySpec,
   type Layout,
 } from './families.ts';
-export { BLOCK_REPORTS, SeriesStore, type Snapshot, type StoreEvents } from './store.ts';
+export { BLOCK_REPORTS, gzipMember, SeriesStore, type Snapshot, type StoreEvents } from './store.ts';
 export { createScrapeHandler, holdBudgetMs, type ScrapeHandlerOptions } from './scrape.ts';
 export { ReportWarning, renderReport, type RenderedReport, type ReportWarningCode } from './render.ts';
-export { CONTENT_TYPES, ExpositionFormat, negotiateFormat } from './exposition.ts';
+export { CONTENT_TYPES, ExpositionFormat, gaugeHeader, labelPairs, negotiateFormat } from './exposition.ts';

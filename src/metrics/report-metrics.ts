@@ -29,6 +29,8 @@ export interface ReportMetricsOptions {
   backoff?: BackoffOptions;
   /** Also fed every VulnerabilityReport event (watched even when no vulnerability family is on). */
   findings?: FindingsIndex;
+  /** Further gauge families, as gzip members, served after the report families. */
+  families?: () => readonly Buffer[];
 }
 
 /** Longest stretch of report rendering before the watch handler yields to the event loop. */
@@ -111,6 +113,7 @@ export class ReportMetrics {
       // Until every watch has listed once, report series would be partial (wrong sums, false
       // disappearances): a scrape is held until then (bounded) and otherwise fails with 503.
       snapshot: () => (this.synced ? this.store.snapshot() : undefined),
+      ...(options.families ? { families: options.families } : {}),
       waitForSnapshot: (ms) => this.waitForSync(ms),
       health: health.registry,
       observe: (seconds, format, encoding) => exporter.scrapeFinished(seconds, format, encoding),

@@ -48,6 +48,8 @@ export interface ScrapeHandlerOptions {
    * X-Prometheus-Scrape-Timeout-Seconds; the hold ends a second before it). Default 10 s.
    */
   maxHoldMs?: number;
+  /** Further gauge families as gzip members (valid in both formats), after the report families. */
+  families?: () => readonly Buffer[];
   /** Series appended after the report families (the operator's own health metrics). */
   health?: Registry;
   /** Called after each completed scrape, for the exporter's own render-duration metric. */
@@ -170,6 +172,9 @@ export function createScrapeHandler(options: ScrapeHandlerOptions): MetricsHandl
         for (const member of family.members()) {
           if (sink.member(member)) await sink.flush();
         }
+      }
+      for (const member of options.families?.() ?? []) {
+        if (sink.member(member)) await sink.flush();
       }
       let tail = options.health ? await options.health.metrics() : '';
       if (format === ExpositionFormat.openMetrics) tail = `${promTextToOpenMetrics(tail)}# EOF\n`;

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Registry } from 'prom-client';
-import { FindingsIndex, registerFindingsMetrics } from '../../../src/findings/index.ts';
+import { gunzipSync } from 'node:zlib';
+import { FindingsIndex, FindingsSeries } from '../../../src/findings/index.ts';
 import { LODASH, LOG4J_2, LOG4SHELL, vulnReport, ZLIB } from './support.ts';
 
 const DAY = 86_400_000;
@@ -15,24 +15,36 @@ const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 function setup() {
   let now = STAMPED;
   const index = new FindingsIndex({ tracked: new Set(['CRITICAL', 'HIGH'] as const) });
-  const registry = new Registry();
-  registerFindingsMetrics({
+  const series = new FindingsSeries({
     index,
-    registry,
     newWindowMs: DAY,
     policy: { deadlinesMs: { CRITICAL: 7 * DAY, HIGH: 30 * DAY }, fixableOnly: true },
     now: () => now,
   });
+  /** Every family as a scrape writes it, parsed back. */
+  const scrape = () =>
+    series
+      .members()
+      .map((m) => gunzipSync(m).toString())
+      .join('')
+      .split('\n')
+      .filter((line) => line && !line.startsWith('#'))
+      .map((line) => {
+        const [, name = '', labels = '', value = ''] = /^(\w+)\{(.*)\} (\S+)$/.exec(line) ?? [];
+        return {
+          name,
+          labels: Object.fromEntries(
+            [...labels.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1] ?? '', m[2] ?? '']),
+          ),
+          value: Number(value),
+        };
+      });
   return {
     index,
+    series,
     at: (ms: number) => (now = ms),
-    async samples(name: string) {
-      const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
-      return (metric?.values ?? []).map((v) => ({
-        labels: v.labels as Record<string, string>,
-        value: v.value,
-      }));
-    },
+    newSeries: () => scrape().filter((s) => s.name === 'trivy_lookout_new_vulnerability'),
+    samples: (name: string) => scrape().filter((s) => s.name === name),
   };
 }
 
@@ -57,7 +69,7 @@ describe('findings metrics', () => {
       }),
     );
     m.index.apply('ADDED', vulnReport({ namespace: 'shop', workload: 'unstamped', vulns: [LOG4SHELL] }));
-    const series = await m.samples('trivy_lookout_new_vulnerability');
+    const series = m.newSeries();
     assert.deepEqual(series.map((s) => [s.labels.vulnerability_id, s.labels.severity, s.value]).sort(), [
       [LODASH.id, 'High', STAMPED / 1000],
       [LOG4SHELL.id, 'Critical', STAMPED / 1000],
@@ -77,13 +89,26 @@ describe('findings metrics', () => {
       fixed_version: '2.15.0',
     });
     m.at(STAMPED + DAY - 1000);
-    assert.equal(
-      (await m.samples('trivy_lookout_new_vulnerability')).length,
-      2,
-      'still new just before the window ends',
-    );
+    assert.equal(m.newSeries().length, 2, 'still new just before the window ends');
     m.at(STAMPED + DAY + 1000);
-    assert.deepEqual(await m.samples('trivy_lookout_new_vulnerability'), [], 'gone after the window');
+    assert.deepEqual(m.newSeries(), [], 'gone after the window, though no report changed');
+    // A rescan stamps a new finding: rendered again at once.
+    m.index.apply(
+      'MODIFIED',
+      vulnReport({
+        namespace: 'shop',
+        workload: 'web',
+        vulns: [LOG4SHELL, LODASH, LOG4J_2, ZLIB, { ...ZLIB, id: 'CVE-2026-0001', severity: 'CRITICAL' }],
+        firstSeen: firstSeen({
+          [iso(STAMPED)]: [LOG4SHELL, LODASH],
+          [iso(STAMPED + DAY)]: [{ id: 'CVE-2026-0001', pkg: ZLIB.pkg }],
+        }),
+      }),
+    );
+    assert.deepEqual(
+      m.newSeries().map((s) => [s.labels.vulnerability_id, s.value]),
+      [['CVE-2026-0001', (STAMPED + DAY) / 1000]],
+    );
   });
 
   it('remediation: counted once per namespace and repository, overdue after the deadline, fixable only', async () => {
@@ -116,10 +141,10 @@ describe('findings metrics', () => {
             const name = {
               open: 'trivy_lookout_open_vulnerabilities',
               overdue: 'trivy_lookout_overdue_vulnerabilities',
-              oldest: 'trivy_lookout_oldest_open_vulnerability_age_seconds',
-              mean: 'trivy_lookout_open_vulnerability_mean_age_seconds',
+              oldest: 'trivy_lookout_oldest_open_vulnerability_timestamp_seconds',
+              mean: 'trivy_lookout_open_vulnerability_mean_timestamp_seconds',
             }[what]!;
-            const samples = await m.samples(name);
+            const samples = m.samples(name);
             return [
               what,
               Object.fromEntries(samples.map((s) => [`${s.labels.namespace}/${s.labels.severity}`, s.value])),
@@ -131,8 +156,9 @@ describe('findings metrics', () => {
     assert.deepEqual(await rows(), {
       open: { 'shop/Critical': 1, 'shop/High': 1 },
       overdue: { 'shop/Critical': 0, 'shop/High': 0 },
-      oldest: { 'shop/Critical': 6 * 86_400, 'shop/High': 6 * 86_400 },
-      mean: { 'shop/Critical': 6 * 86_400, 'shop/High': 6 * 86_400 },
+      // Timestamps: the age is time() minus these, in PromQL.
+      oldest: { 'shop/Critical': STAMPED / 1000, 'shop/High': STAMPED / 1000 },
+      mean: { 'shop/Critical': STAMPED / 1000, 'shop/High': STAMPED / 1000 },
     });
     m.at(STAMPED + 8 * DAY);
     assert.deepEqual(
@@ -153,9 +179,10 @@ describe('findings metrics', () => {
     );
     assert.deepEqual((await rows()).open, {});
     assert.deepEqual(
-      await m
+      m
         .samples('trivy_lookout_remediation_deadline_seconds')
-        .then((s) => s.map((x) => [x.labels.severity, x.value]).sort()),
+        .map((x) => [x.labels.severity, x.value])
+        .sort(),
       [
         ['Critical', 7 * 86_400],
         ['High', 30 * 86_400],
