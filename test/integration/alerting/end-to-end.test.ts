@@ -613,12 +613,19 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
       expectedFindings.java.v2.vulnerabilities.filter((v) => ['CRITICAL', 'HIGH'].includes(v.severity))
         .length,
     );
+    // The ledger's alerts (web's, without series since web went, end when keep_firing_for does).
     const firing = async () =>
       (await prometheus.alerts())
-        .filter((a) => [NEW_CRITICAL, NEW_HIGH].includes(a.labels.alertname ?? '') && a.state === 'firing')
+        .filter(
+          (a) =>
+            [NEW_CRITICAL, NEW_HIGH].includes(a.labels.alertname ?? '') &&
+            a.labels.namespace === ledgerNs &&
+            a.state === 'firing',
+        )
         .map((a) => `${JSON.stringify(a.labels)} since ${(a as { activeAt?: string }).activeAt}`)
         .sort();
     const firingBefore = await firing();
+    assert.equal(firingBefore.length, 3, firingBefore.join('\n'));
 
     const mark = sink.received.length;
     assert.equal(await operator.stop(), 0, 'the operator stops cleanly');
