@@ -79,6 +79,7 @@ async function main(): Promise<void> {
     if (findings) {
       tracker = new FirstSeenTracker({
         kc,
+        namespace: config.operator.namespace,
         index: findings.index,
         log: log.child({ component: 'first-seen' }),
         synced: () => reportMetrics.waitForSync(),

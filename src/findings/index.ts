@@ -32,7 +32,13 @@ export {
   NEW_FINDING_SEVERITIES,
   type FindingsMetricsOptions,
 } from './metrics.ts';
-export { FirstSeenTracker, type FirstSeenTrackerOptions, type NewFindings } from './tracker.ts';
+export {
+  BASELINE_CONFIGMAP,
+  FirstSeenTracker,
+  type BaselineMarker,
+  type FirstSeenTrackerOptions,
+  type NewFindings,
+} from './tracker.ts';
 export { imageName, isVulnerabilityId, normalizeVulnerabilityId, type ReportSubject } from './subject.ts';
 export { affectedHandler, type AffectedEndpointOptions, type AffectedResponse } from './endpoint.ts';
 export { findingsForReplica, type ReplicaFindings } from './setup.ts';

@@ -7,7 +7,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP, API_VERSION, ReportKind } from '../crds/index.ts';
-import { backoffDelay, isNotFound, kubeRequestJson, type BackoffOptions } from '../kube/index.ts';
+import { backoffDelay, isConflict, isNotFound, kubeRequestJson, type BackoffOptions } from '../kube/index.ts';
 import { annotationDigest, FIRST_SEEN_ANNOTATION } from './first-seen.ts';
 import type { AffectedRow, FindingsIndex, IndexedReport, ReportKey } from './findings-index.ts';
 import { decideStamps } from './stamps.ts';
@@ -21,6 +21,8 @@ export interface NewFindings {
 
 export interface FirstSeenTrackerOptions {
   readonly kc: KubeConfig;
+  /** The operator namespace (where the baseline marker lives). */
+  readonly namespace: string;
   readonly index: FindingsIndex;
   readonly log: Logger;
   /** Resolves once the index holds every report (the exporter's watch has listed). */
@@ -31,6 +33,59 @@ export interface FirstSeenTrackerOptions {
   readonly backoff?: BackoffOptions;
   /** Stores the annotation; by default a merge patch of the report through the API server. */
   readonly write?: (namespace: string, name: string, annotation: string) => Promise<void>;
+  /** Where the baseline is recorded as taken; by default a ConfigMap in the operator namespace. */
+  readonly baselineMarker?: BaselineMarker;
+}
+
+/**
+ * Records that the baseline has been taken on this cluster. Deciding it from the reports alone
+ * ("none carries stamps") would go wrong when a leader dies halfway through stamping the baseline:
+ * its successor would see some stamps and announce every finding of the rest as new.
+ */
+export interface BaselineMarker {
+  taken(): Promise<boolean>;
+  record(): Promise<void>;
+}
+
+/** Name of the ConfigMap that records the baseline (in the operator namespace). */
+export const BASELINE_CONFIGMAP = 'trivy-lookout-first-seen';
+
+export function configMapBaselineMarker(kc: KubeConfig, namespace: string): BaselineMarker {
+  const path = `/api/v1/namespaces/${namespace}/configmaps`;
+  return {
+    async taken() {
+      try {
+        await kubeRequestJson(kc, { path: `${path}/${BASELINE_CONFIGMAP}` });
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    },
+    async record() {
+      try {
+        await kubeRequestJson(kc, {
+          method: 'POST',
+          path,
+          body: {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: {
+              name: BASELINE_CONFIGMAP,
+              labels: { 'app.kubernetes.io/managed-by': 'trivy-lookout' },
+            },
+            data: {
+              baselineTakenAt: new Date().toISOString(),
+              about:
+                'First-seen tracking took its baseline: findings present then were not announced as new. Delete this ConfigMap and the trivy-lookout.dev/first-seen annotations to take a new one.',
+            },
+          },
+        });
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    },
+  };
 }
 
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 60_000 };
@@ -56,27 +111,64 @@ export class FirstSeenTracker {
   async start(): Promise<void> {
     this.running = true;
     await this.o.synced();
-    if (!this.running) return;
-    // A cluster where no report carries stamps has never been tracked: what is there now is the
-    // baseline, recorded but not announced. Later arrivals are new.
-    let stamped = 0;
-    for (const report of this.o.index.values()) if (report.annotation !== undefined) stamped++;
-    const baseline = stamped === 0 && this.o.index.size > 0;
-    if (baseline) this.baselineKeys = new Set([...this.o.index.values()].map((r) => r.key));
+    const marker = this.o.baselineMarker ?? configMapBaselineMarker(this.o.kc, this.o.namespace);
+    this.marker = marker;
+    let taken: boolean | undefined;
+    for (let attempt = 0; this.running && taken === undefined; attempt++) {
+      try {
+        taken = await marker.taken();
+      } catch (err) {
+        const delay = backoffDelay(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
+        this.o.log.warn({ err, retryInMs: delay }, 'could not read the first-seen baseline marker; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+    if (!this.running || taken === undefined) return;
+    // On a cluster never tracked, what is there now is the baseline: recorded, never announced.
+    // Reports that carry stamps already were stamped by a leader that stopped before it finished.
+    if (!taken) {
+      this.baselineKeys = new Set(
+        [...this.o.index.values()].filter((r) => r.annotation === undefined).map((r) => r.key),
+      );
+    }
     this.o.log.info(
-      { reports: this.o.index.size, stamped, baseline },
-      baseline
-        ? 'first-seen tracking starts: the findings present now are the baseline, not announced'
-        : 'first-seen tracking resumes from the reports\u2019 annotations',
+      { reports: this.o.index.size, baseline: this.baselineKeys?.size ?? 0 },
+      taken
+        ? 'first-seen tracking resumes from the reports\u2019 annotations'
+        : 'first-seen tracking starts: the findings present now are the baseline, not announced',
     );
     this.unsubscribe = this.o.index.subscribe((key, report) => {
       if (report) this.enqueue(key);
       else this.forget(key);
     });
     for (const report of this.o.index.values()) this.enqueue(report.key);
+    this.recordBaselineWhenDone();
   }
 
-  /** Reports listed when tracking began on a cluster never tracked: their findings are the baseline. */
+  private marker: BaselineMarker | undefined;
+  private recordingBaseline = false;
+
+  /** Once every baseline report is stamped, records the baseline as taken (retrying until it is). */
+  private recordBaselineWhenDone(): void {
+    if (!this.baselineKeys || this.baselineKeys.size > 0 || this.recordingBaseline || !this.running) return;
+    this.recordingBaseline = true;
+    void (async () => {
+      for (let attempt = 0; this.running; attempt++) {
+        try {
+          await this.marker?.record();
+          this.baselineKeys = undefined;
+          this.o.log.info('first-seen baseline taken and recorded');
+          return;
+        } catch (err) {
+          const delay = backoffDelay(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
+          this.o.log.warn({ err, retryInMs: delay }, 'could not record the first-seen baseline; retrying');
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    })().finally(() => (this.recordingBaseline = false));
+  }
+
+  /** Reports to stamp as baseline (not announced) until the baseline is recorded as taken. */
   private baselineKeys: Set<ReportKey> | undefined;
 
   async stop(): Promise<void> {
@@ -111,7 +203,7 @@ export class FirstSeenTracker {
     this.written.delete(key);
     this.unsent.delete(key);
     this.retries.delete(key);
-    this.baselineKeys?.delete(key);
+    this.baselineDone(key);
     const timer = this.timers.get(key);
     if (timer) clearTimeout(timer);
     this.timers.delete(key);
@@ -146,7 +238,7 @@ export class FirstSeenTracker {
     const digest = annotationDigest(decision.annotation);
     if (digest === report.annotation) this.written.delete(key);
     if (digest === report.annotation || digest === this.written.get(key)) {
-      this.baselineKeys?.delete(key);
+      this.baselineDone(key);
       this.flushNews(key);
       return;
     }
@@ -163,7 +255,7 @@ export class FirstSeenTracker {
     try {
       await this.write(report, decision.annotation);
       this.retries.delete(key);
-      this.baselineKeys?.delete(key);
+      this.baselineDone(key);
       this.flushNews(key);
     } catch (err) {
       this.written.delete(key);
@@ -186,6 +278,10 @@ export class FirstSeenTracker {
         }, delay),
       );
     }
+  }
+
+  private baselineDone(key: ReportKey): void {
+    if (this.baselineKeys?.delete(key)) this.recordBaselineWhenDone();
   }
 
   private rememberNews(report: IndexedReport, slots: readonly number[], nowSeconds: number): void {

@@ -620,6 +620,9 @@ describe('the Helm chart, rendered', () => {
       [[''], ['secrets'], ['create', 'update', 'patch'], []],
       [[''], ['pods/log'], ['get'], []],
       [[''], ['configmaps'], ['list', 'watch'], []],
+      // First-seen tracking's baseline marker.
+      [[''], ['configmaps'], ['create'], []],
+      [[''], ['configmaps'], ['get'], ['trivy-lookout-first-seen']],
       [['coordination.k8s.io'], ['leases'], ['create'], []],
       [['coordination.k8s.io'], ['leases'], ['get', 'update'], ['trivy-lookout-lock']],
     ]);

@@ -19,7 +19,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 
 const NOW = Date.parse('2026-12-03T04:00:00Z');
 
-function setup(options: { fail?: (attempt: number) => Error | undefined } = {}) {
+function setup(options: { fail?: (attempt: number) => Error | undefined; baselineTaken?: boolean } = {}) {
+  let baselineTaken = options.baselineTaken ?? false;
   const index = new FindingsIndex({ tracked: new Set(['CRITICAL', 'HIGH'] as const) });
   const objects = new Map<string, KubernetesObject>();
   const writes: { name: string; annotation: string }[] = [];
@@ -32,7 +33,14 @@ function setup(options: { fail?: (attempt: number) => Error | undefined } = {}) 
   };
   const tracker = new FirstSeenTracker({
     kc: new KubeConfig(),
+    namespace: 'trivy-system',
     index,
+    baselineMarker: {
+      taken: async () => baselineTaken,
+      record: async () => {
+        baselineTaken = true;
+      },
+    },
     log: pino({ level: 'silent' }),
     synced: async () => {},
     now: () => NOW,
@@ -55,7 +63,7 @@ function setup(options: { fail?: (attempt: number) => Error | undefined } = {}) 
       );
     },
   });
-  return { index, tracker, put, writes, news, objects };
+  return { index, tracker, put, writes, news, objects, baselineTaken: () => baselineTaken };
 }
 
 const settle = async (tracker: FirstSeenTracker) => {
@@ -74,6 +82,7 @@ describe('FirstSeenTracker', () => {
     assert.equal(t.writes.length, 1);
     assert.match(t.writes[0]!.annotation, / baseline"/);
     assert.equal(t.news.length, 0);
+    assert.equal(t.baselineTaken(), true, 'the baseline is recorded once stamped');
 
     t.put(vulnReport({ namespace: 'shop', workload: 'cart', repository: 'shop/cart', vulns: [LODASH] }));
     await settle(t.tracker);
@@ -86,7 +95,7 @@ describe('FirstSeenTracker', () => {
   });
 
   it('resumes from annotations after a restart: nothing is rewritten and nothing announced; a rescan with one fixed and one new Critical announces the new one', async () => {
-    const t = setup();
+    const t = setup({ baselineTaken: true });
     const stamped = JSON.stringify({ '2026-11-20T08:00:00Z': [`${LOG4SHELL.id} ${LOG4SHELL.pkg}`] });
     t.put(vulnReport({ namespace: 'shop', workload: 'web', vulns: [LOG4SHELL], firstSeen: stamped }));
     await t.tracker.start();
@@ -120,5 +129,21 @@ describe('FirstSeenTracker', () => {
     assert.equal(gone.news.length, 0);
     await t.tracker.stop();
     await gone.tracker.stop();
+  });
+
+  it('a leader that died halfway through the baseline: its successor finishes it as baseline, announcing nothing', async () => {
+    const t = setup({ baselineTaken: false });
+    const stamped = JSON.stringify({ '2026-12-03T03:00:00Z baseline': [`${LOG4SHELL.id} ${LOG4SHELL.pkg}`] });
+    t.put(vulnReport({ namespace: 'shop', workload: 'web', vulns: [LOG4SHELL], firstSeen: stamped }));
+    t.put(vulnReport({ namespace: 'shop', workload: 'cart', repository: 'shop/cart', vulns: [LODASH] }));
+    await t.tracker.start();
+    await settle(t.tracker);
+    assert.deepEqual(
+      t.writes.map((w) => [w.name, w.annotation]),
+      [['replicaset-cart-app', `{"2026-12-03T04:00:00Z baseline":["${LODASH.id} ${LODASH.pkg}"]}`]],
+    );
+    assert.equal(t.news.length, 0);
+    assert.equal(t.baselineTaken(), true);
+    await t.tracker.stop();
   });
 });
