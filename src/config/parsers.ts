@@ -279,13 +279,18 @@ export function severityDeadlines<S extends string>(
   severities: readonly S[],
 ): Parser<Readonly<Partial<Record<S, number>>>> {
   const expected = `SEVERITY=duration pairs like CRITICAL=7d,HIGH=30d (severities ${severities.join(', ')}; durations like 7d, 36h or 90m)`;
-  const pairs = mapOf('=', (key, value) => severityOf(key) !== undefined && deadlineMs(value) !== undefined, expected);
+  const pairs = mapOf(
+    '=',
+    (key, value) => severityOf(key) !== undefined && deadlineMs(value) !== undefined,
+    expected,
+  );
   const severityOf = (key: string) => severities.find((s) => s.toLowerCase() === key.toLowerCase());
   return parser(pairs.schema, (raw) => {
     const parsed = pairs(raw);
     if (!parsed.ok) return parsed;
     const out: Partial<Record<S, number>> = {};
-    for (const [key, value] of Object.entries(parsed.value)) out[severityOf(key) as S] = deadlineMs(value) as number;
+    for (const [key, value] of Object.entries(parsed.value))
+      out[severityOf(key) as S] = deadlineMs(value) as number;
     return ok(out);
   });
 }

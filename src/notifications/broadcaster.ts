@@ -236,7 +236,12 @@ export class WebhookBroadcaster {
     };
     const ref: ReportRef = { kind: 'VulnerabilityReport', namespace: news.namespace, name: news.report };
     // Its own key: new findings are not merged into (or replaced by) another message of the report.
-    this.enqueue({ key: `${refKey(ref)}#new`, ref, verb: WebhookVerb.newFindings, body: JSON.stringify(body) });
+    this.enqueue({
+      key: `${refKey(ref)}#new`,
+      ref,
+      verb: WebhookVerb.newFindings,
+      body: JSON.stringify(body),
+    });
   }
 
   private enqueue(notification: Notification): void {
