@@ -296,16 +296,21 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
     };
   }
 
-  /** The ReplicaSet of the Deployment's current revision (its reports are named after it). */
-  function activeReplicaSet(namespace: string, name: string): Promise<string> {
+  /**
+   * The ReplicaSet of the Deployment's current revision running `image` (its reports are named after
+   * it): right after a rollout the Deployment's revision may still name the previous one.
+   */
+  function activeReplicaSet(namespace: string, name: string, image: string): Promise<string> {
     return waitUntil(
-      `the current ReplicaSet of ${name}`,
+      `the current ReplicaSet of ${name} with ${image}`,
       async () => {
         const d = await apps.readNamespacedDeployment({ name, namespace });
         const revision = d.metadata?.annotations?.['deployment.kubernetes.io/revision'];
         const sets = await apps.listNamespacedReplicaSet({ namespace, labelSelector: `app=${name}` });
         return sets.items.find(
-          (rs) => rs.metadata?.annotations?.['deployment.kubernetes.io/revision'] === revision,
+          (rs) =>
+            rs.metadata?.annotations?.['deployment.kubernetes.io/revision'] === revision &&
+            rs.spec?.template?.spec?.containers[0]?.image === image,
         )?.metadata?.name;
       },
       120_000,
@@ -344,15 +349,7 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
     ids: string[],
   ): Promise<{ rs: string; report: Report }> {
     await apps.createNamespacedDeployment({ namespace, body: deployment(namespace, name, image) });
-    return scanned(namespace, name, ids);
-  }
-
-  async function scanned(
-    namespace: string,
-    name: string,
-    ids: string[],
-  ): Promise<{ rs: string; report: Report }> {
-    const rs = await activeReplicaSet(namespace, name);
+    const rs = await activeReplicaSet(namespace, name, image);
     const report = await waitUntil(
       `the report of ${namespace}/${rs}`,
       () => vulnerabilityReport(namespace, `replicaset-${rs}-${name}`),
@@ -483,7 +480,7 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
     });
     try {
       // When the old tag's report goes (with its ReplicaSet's last pod) and the new one comes.
-      const rs = await activeReplicaSet(ns, 'web');
+      const rs = await activeReplicaSet(ns, 'web', NEW_TAG);
       let oldGoneAt: number | undefined;
       const newReport = await waitUntil(
         'the report of the new tag',
