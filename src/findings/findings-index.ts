@@ -80,7 +80,18 @@ export interface FindingsIndexOptions {
   readonly tracked: ReadonlySet<Severity>;
   /** Whether reports in a namespace count (target/exclude namespaces). */
   readonly namespaceFilter?: (namespace: string) => boolean;
+  /**
+   * How long the stamp of a finding that left a report is remembered for its scope (default 0:
+   * not at all). A rollout deletes the old revision's reports before the new image is scanned,
+   * and a rollback brings a finding back: neither makes it new, nor restarts its deadline.
+   */
+  readonly retainMs?: number;
+  /** Unix milliseconds; tests pass their own clock. */
+  readonly now?: () => number;
 }
+
+/** Departed stamps kept at most (oldest dropped first): a bound whatever the churn. */
+const MAX_DEPARTED = 200_000;
 
 const severityIndex = new Map<string, number>(SEVERITIES.map((s, i) => [s, i]));
 
@@ -90,6 +101,8 @@ export class FindingsIndex {
   private readonly scopes = new Map<ScopeKey, Set<ReportKey>>();
   private readonly listeners = new Set<IndexListener>();
   private readonly trackedSlots: ReadonlySet<number>;
+  /** `scope NUL finding` → the stamp of a finding no longer in that report, until when it counts; oldest first. */
+  private readonly departed = new Map<string, { readonly stamp: Stamp; readonly until: number }>();
 
   constructor(private readonly options: FindingsIndexOptions) {
     this.trackedSlots = new Set([...options.tracked].map((s) => severityIndex.get(s) ?? -1));
@@ -111,12 +124,16 @@ export class FindingsIndex {
       this.options.namespaceFilter && !this.options.namespaceFilter(obj.metadata?.namespace ?? '');
     if (type === 'DELETED' || filtered) {
       if (!previous) return;
+      this.remember(previous, undefined);
       this.remove(previous);
       this.notify(key, undefined, previous);
       return;
     }
     const next = this.build(key, obj, previous);
-    if (previous) this.remove(previous);
+    if (previous) {
+      this.remember(previous, next);
+      this.remove(previous);
+    }
     this.reports.set(key, next);
     let members = this.scopes.get(next.scope);
     if (!members) this.scopes.set(next.scope, (members = new Set()));
@@ -188,6 +205,35 @@ export class FindingsIndex {
       report.baseline[i] = stamp.baseline ? 1 : 0;
     }
     this.notify(key, report, report);
+  }
+
+  /** The stamp a finding had in `scope` before it left its last report there, if still remembered. */
+  departedStamp(scope: ScopeKey, key: FindingKey): Stamp | undefined {
+    const entry = this.departed.get(`${scope}\u0000${key}`);
+    if (!entry) return undefined;
+    return entry.until > (this.options.now ?? Date.now)() ? entry.stamp : undefined;
+  }
+
+  /** Keeps the stamps of `previous` that `next` no longer carries (for retainMs). */
+  private remember(previous: IndexedReport, next: IndexedReport | undefined): void {
+    const retainMs = this.options.retainMs ?? 0;
+    if (retainMs <= 0) return;
+    const now = (this.options.now ?? Date.now)();
+    const kept = next && next.scope === previous.scope ? this.stampsOf(next) : undefined;
+    for (const [key, stamp] of this.stampsOf(previous)) {
+      if (kept?.has(key)) continue;
+      const id = `${previous.scope}\u0000${key}`;
+      const known = this.departed.get(id);
+      this.departed.delete(id); // re-inserted last: the map stays in order of departure
+      this.departed.set(id, {
+        stamp: known && known.stamp.at < stamp.at ? known.stamp : stamp,
+        until: now + retainMs,
+      });
+    }
+    for (const [id, entry] of this.departed) {
+      if (this.departed.size <= MAX_DEPARTED && entry.until > now) break;
+      this.departed.delete(id);
+    }
   }
 
   /** Every workload container whose report lists `vulnerabilityId`, optionally only in some namespaces. */

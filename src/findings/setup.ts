@@ -27,6 +27,8 @@ export function findingsForReplica(
       ...SEVERITIES.filter((s) => findings.deadlinesMs[s] !== undefined),
     ]),
     namespaceFilter: namespaceSelector(config).matches,
+    // A finding back within the window (a rollout, a rollback) is not new, and keeps its deadline.
+    retainMs: findings.newWindowMs,
   });
   const series = new FindingsSeries({
     index,

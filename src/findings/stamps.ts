@@ -1,8 +1,9 @@
 /**
  * Deciding first-seen stamps, on plain data. A finding's first-seen belongs to its namespace and
  * image repository: a report takes the earliest stamp any report of that scope holds for it, so a
- * second workload, a new tag or a rollout of the same repository brings nothing new, while the
- * same finding arriving in another namespace is new there.
+ * second workload, a new tag or a rollout of the same repository brings nothing new (the old
+ * revision's stamps are remembered for a while after its reports go), while the same finding
+ * arriving in another namespace is new there.
  */
 import { SEVERITIES } from '../crds/index.ts';
 import { formatFirstSeen, type FindingKey, type Stamp } from './first-seen.ts';
@@ -50,7 +51,8 @@ export function decideStamps(
     if (stamps.has(key)) continue; // the same package twice (two paths): one finding
     const own =
       (report.seen[i] ?? 0) > 0 ? { at: report.seen[i]!, baseline: report.baseline[i] === 1 } : undefined;
-    const peer = scopeStamps.get(key);
+    // A peer's stamp, or the one it had before it left the scope (a rollout's old revision).
+    const peer = scopeStamps.get(key) ?? index.departedStamp(report.scope, key);
     let stamp = own && (!peer || own.at <= peer.at) ? own : peer;
     if (!stamp) {
       stamp = { at: nowSeconds, baseline };

@@ -103,4 +103,44 @@ describe('decideStamps', () => {
     assert.equal(d.stamps.size, 1);
     assert.equal(d.fresh.length, 1);
   });
+
+  it("a rollout: the old revision's report is deleted before the new tag is scanned; within the retention the new one takes its stamp, after it the finding is new again", () => {
+    let now = NOW * 1000;
+    const idx = new FindingsIndex({
+      tracked: new Set(['CRITICAL', 'HIGH'] as const),
+      retainMs: 86_400_000,
+      now: () => now,
+    });
+    const old = vulnReport({
+      namespace: 'shop',
+      workload: 'web-6f5d',
+      tag: '1.4',
+      vulns: [LOG4SHELL],
+      firstSeen: annotated({ '2026-11-20T08:00:00Z': [keyOf(LOG4SHELL)] }),
+    });
+    idx.apply('ADDED', old);
+    idx.apply('DELETED', old);
+    idx.apply(
+      'ADDED',
+      vulnReport({ namespace: 'shop', workload: 'web-7a8b', tag: '1.5', vulns: [LOG4SHELL] }),
+    );
+    const next = idx.get(reportKey('shop', 'replicaset-web-7a8b-app'))!;
+    const d = decideStamps(idx, next, NOW, false);
+    assert.deepEqual(d.fresh, [], 'not new');
+    assert.deepEqual(
+      d.stamps.get(keyOf(LOG4SHELL) as never),
+      { at: EARLIER, baseline: false },
+      'same first-seen',
+    );
+    // Another namespace never sees this scope's departed stamps.
+    idx.apply(
+      'ADDED',
+      vulnReport({ namespace: 'shop-eu', workload: 'web-7a8b', tag: '1.5', vulns: [LOG4SHELL] }),
+    );
+    const eu = idx.get(reportKey('shop-eu', 'replicaset-web-7a8b-app'))!;
+    assert.equal(decideStamps(idx, eu, NOW, false).fresh.length, 1);
+
+    now += 86_400_000 + 1000;
+    assert.equal(decideStamps(idx, next, NOW, false).fresh.length, 1, 'forgotten after the retention');
+  });
 });
