@@ -35,6 +35,35 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { kubeconfig: { type: 'string' } } });
   const config = readConfigOrExit();
   const log = createLogger(config.operator.logLevel);
+
+  /** Stops one component, logging how long it took (a slow shutdown names its culprit). */
+  const stopComponent = async (name: string, component: { stop(): Promise<void> } | undefined) => {
+    if (!component) return;
+    const started = Date.now();
+    await component.stop();
+    log.info({ component: name, durationMs: Date.now() - started }, 'stopped');
+  };
+  // What has been started so far, in order; a shutdown stops it in reverse. Signal handlers go in
+  // first thing, so a pod stopped while its caches sync still shuts down cleanly (exit 0, Lease
+  // released) instead of dying by the default handler.
+  const started: { name: string; stop(): Promise<void> }[] = [];
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const forced = setTimeout(() => {
+      log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 20_000);
+    forced.unref();
+    for (const component of started.reverse()) await stopComponent(component.name, component);
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
   log.info({ config: redactConfig(config) }, 'starting trivy-lookout');
   for (const { name, reason } of ignoredTrivyOperatorVariables(process.env)) {
     log.warn({ variable: name, reason }, 'Trivy-Operator setting has no effect here');
@@ -129,13 +158,6 @@ async function main(): Promise<void> {
       await compliance.start();
     }
   };
-  /** Stops one leader component, logging how long it took (a slow shutdown names its culprit). */
-  const stopComponent = async (name: string, component: { stop(): Promise<void> } | undefined) => {
-    if (!component) return;
-    const started = Date.now();
-    await component.stop();
-    log.info({ component: name, durationMs: Date.now() - started }, 'stopped');
-  };
   const stopScanner = async () => {
     const current = { scanner, audit, infra, compliance, webhook, tracker };
     tracker = undefined;
@@ -197,12 +219,19 @@ async function main(): Promise<void> {
       : [],
   });
 
+  started.push({ name: 'http', stop: () => closeHttpServer(server) });
+
   namespaces.start();
+  started.push({ name: 'namespaces', stop: () => namespaces.stop() });
   reportMetrics.start();
+  started.push({ name: 'report-metrics', stop: () => reportMetrics.stop() });
   await namespaces.waitForSync();
+  if (stopping) return;
   if (election) {
+    started.push({ name: 'leader-election', stop: () => election.stop() });
     election.start();
   } else {
+    started.push({ name: 'leader components', stop: stopScanner });
     await startScanner().catch((err: unknown) => {
       log.fatal({ err }, 'scanner failed to start');
       process.exit(1);
@@ -212,27 +241,6 @@ async function main(): Promise<void> {
     { namespaces: namespaces.list().length, leaderElection: Boolean(election) },
     'caches synced; ready',
   );
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const forced = setTimeout(() => {
-      log.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, 20_000);
-    forced.unref();
-    if (election) await stopComponent('leader-election', election);
-    else await stopScanner();
-    await stopComponent('namespaces', namespaces);
-    await stopComponent('report-metrics', reportMetrics);
-    await stopComponent('http', { stop: () => closeHttpServer(server) });
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main().catch((err: unknown) => {

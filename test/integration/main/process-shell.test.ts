@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startOperator } from '../../harness/operator-process.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
@@ -63,5 +67,48 @@ describe('the operator process against the local control plane', () => {
     const fatal = operator.logs().find((line) => line.level === 60);
     assert.ok(fatal, operator.stdout() + operator.stderr());
     assert.equal(fatal.code, 'TL_KUBE_CONFIG');
+  });
+
+  it('shuts down cleanly on SIGTERM while its caches are still syncing (exit 0, not killed by the signal)', async () => {
+    // An API server that accepts connections and never answers, as an overloaded one does: the
+    // real one cannot be made to stall without stalling every other test of the shared cluster.
+    // In: SIGTERM once the HTTP server listens, the caches still waiting for their first list.
+    // Out: a logged clean stop and exit code 0 (before the fix: no handler yet, killed by the signal).
+    const sockets = new Set<Socket>();
+    const blackHole = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tl-stalled-api-'));
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        `- name: stalled\n  cluster:\n    server: https://127.0.0.1:${(blackHole.address() as AddressInfo).port}\n    insecure-skip-tls-verify: true`,
+        'users:',
+        '- name: stalled\n  user:\n    token: not-used',
+        'contexts:',
+        '- name: stalled\n  context:\n    cluster: stalled\n    user: stalled',
+        'current-context: stalled',
+      ].join('\n'),
+    );
+    try {
+      const operator = await startOperator(kubeconfig, { OPERATOR_NAMESPACE: 'trivy-system' });
+      await operator.waitForLog((line) => String(line.msg).startsWith('http server listening'));
+      const ready = await fetch(`${operator.baseUrl}/readyz`);
+      assert.equal(ready.status, 503, 'still syncing');
+      operator.child.kill('SIGTERM');
+      assert.equal(await operator.exited, 0, operator.stdout() + operator.stderr());
+      assert.ok(operator.logs().some((line) => line.msg === 'stopped'));
+      assert.ok(!operator.logs().some((line) => line.msg === 'caches synced; ready'));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      blackHole.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
