@@ -297,17 +297,30 @@ async function showTheResults(
   running.prometheus = prometheus;
   if (stopping) return;
   say('waiting for Prometheus to evaluate the alert rules on the first scans');
-  for (let i = 0; i < 60; i++) {
-    const firing = (await prometheus.alerts().catch(() => [])).filter((a) => a.state === 'firing');
-    if (firing.length > 0) {
-      for (const alert of firing) {
-        say(
-          `alert firing: ${alert.labels.alertname} (${alert.labels.severity}) in ${alert.labels.namespace ?? 'the cluster'}: ${alert.annotations.summary ?? ''}`,
-        );
-      }
-      break;
-    }
+  const firingNow = async () =>
+    (await prometheus.alerts().catch(() => [])).filter((a) => a.state === 'firing');
+  let firing = await firingNow();
+  for (let i = 0; i < 60 && firing.length === 0 && !stopping; i++) {
     await sleep(2000);
+    firing = await firingNow();
+  }
+  if (firing.length > 0) {
+    // The first scans' alerts come within seconds of each other; one line per alert name, since a
+    // new image can bring dozens of new-CVE alerts.
+    await sleep(5000);
+    firing = await firingNow();
+    const byName = new Map<string, typeof firing>();
+    for (const alert of firing) {
+      const name = alert.labels.alertname ?? '';
+      byName.set(name, [...(byName.get(name) ?? []), alert]);
+    }
+    for (const [name, alerts] of byName) {
+      const first = alerts[0];
+      const namespaces = [...new Set(alerts.map((a) => a.labels.namespace ?? 'the cluster'))].join(', ');
+      say(
+        `alert firing: ${name} (${first?.labels.severity ?? ''})${alerts.length > 1 ? ` ×${alerts.length}` : ''} in ${namespaces}: ${first?.annotations.summary ?? ''}`,
+      );
+    }
   }
   if (inClusterPod) {
     say(
