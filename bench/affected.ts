@@ -13,7 +13,7 @@
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { readReports, sortRows } from '../src/cli/affected.ts';
+import { readReports } from '../src/cli/affected.ts';
 import { kubeRequestJson } from '../src/kube/index.ts';
 import { startControlPlane } from '../test/harness/control-plane.ts';
 import { installCrds } from '../test/harness/crds.ts';
@@ -153,7 +153,7 @@ try {
   const index = await readReports(kc, {});
   const listMs = performance.now() - listStarted;
   const queryStarted = performance.now();
-  const rows = sortRows(index.affected(TARGET));
+  const rows = index.affected(TARGET);
   const queryMs = performance.now() - queryStarted;
   say(
     `in process: listing ${index.size} reports into the index ${listMs.toFixed(0)} ms, the query ${queryMs.toFixed(2)} ms (${rows.length} rows)`,

@@ -171,7 +171,7 @@ export async function findAffected(kc: KubeConfig, o: FindAffectedOptions): Prom
   return {
     vulnerabilityId: normalizeVulnerabilityId(o.vulnerabilityId),
     reports: index.size,
-    workloads: sortRows(index.affected(o.vulnerabilityId)),
+    workloads: index.affected(o.vulnerabilityId),
   };
 }
 
@@ -222,22 +222,6 @@ async function listInto(
 }
 
 const workloadOf = (r: AffectedRow): string => `${r.resourceKind || '?'}/${r.resourceName || '?'}`;
-
-/** By namespace, workload, container, package: the endpoint's order. */
-export function sortRows(rows: AffectedRow[]): AffectedRow[] {
-  return rows.sort(
-    (a, b) =>
-      compare(a.namespace, b.namespace) ||
-      compare(a.resourceKind, b.resourceKind) ||
-      compare(a.resourceName, b.resourceName) ||
-      compare(a.containerName, b.containerName) ||
-      compare(a.package, b.package) ||
-      compare(a.report, b.report),
-  );
-}
-
-// Byte order, not the locale's: the same order on every machine and in every test.
-const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 const HEADERS = ['NAMESPACE', 'WORKLOAD', 'CONTAINER', 'IMAGE', 'PACKAGE', 'INSTALLED', 'FIXED', 'SEVERITY'];
 

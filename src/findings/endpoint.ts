@@ -151,14 +151,6 @@ export function affectedHandler(o: AffectedEndpointOptions): (req: Request, res:
         '/affected answered',
       );
     }
-    rows.sort(
-      (a, b) =>
-        a.namespace.localeCompare(b.namespace) ||
-        a.resourceKind.localeCompare(b.resourceKind) ||
-        a.resourceName.localeCompare(b.resourceName) ||
-        a.containerName.localeCompare(b.containerName) ||
-        a.package.localeCompare(b.package),
-    );
     const body: AffectedResponse = { vulnerabilityId: normalizeVulnerabilityId(id), workloads: rows };
     res.set('Cache-Control', 'no-store').json(body);
   };

@@ -236,7 +236,10 @@ export class FindingsIndex {
     }
   }
 
-  /** Every workload container whose report lists `vulnerabilityId`, optionally only in some namespaces. */
+  /**
+   * Every workload container whose report lists `vulnerabilityId`, optionally only in some
+   * namespaces, by namespace, workload, container and package (the order of /affected and the CLI).
+   */
   affected(
     vulnerabilityId: string,
     namespaceAllowed: (namespace: string) => boolean = () => true,
@@ -252,7 +255,7 @@ export class FindingsIndex {
         rows.push(this.row(report, i));
       }
     }
-    return rows;
+    return rows.sort(byWorkload);
   }
 
   row(report: IndexedReport, slot: number): AffectedRow {
@@ -332,3 +335,13 @@ export class FindingsIndex {
     for (const listener of this.listeners) listener(key, report, previous);
   }
 }
+
+// Byte order, not the locale's: the same order on every machine and in every test.
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const byWorkload = (a: AffectedRow, b: AffectedRow): number =>
+  compare(a.namespace, b.namespace) ||
+  compare(a.resourceKind, b.resourceKind) ||
+  compare(a.resourceName, b.resourceName) ||
+  compare(a.containerName, b.containerName) ||
+  compare(a.package, b.package) ||
+  compare(a.report, b.report);
