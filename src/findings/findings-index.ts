@@ -122,16 +122,18 @@ export class FindingsIndex {
     const previous = this.reports.get(key);
     const filtered =
       this.options.namespaceFilter && !this.options.namespaceFilter(obj.metadata?.namespace ?? '');
+    // Read once: they carry over into the new object, and what it drops is remembered.
+    const known = previous ? this.stampsOf(previous) : undefined;
     if (type === 'DELETED' || filtered) {
-      if (!previous) return;
-      this.remember(previous, undefined);
+      if (!previous || !known) return;
+      this.remember(previous.scope, known, undefined);
       this.remove(previous);
       this.notify(key, undefined, previous);
       return;
     }
-    const next = this.build(key, obj, previous);
-    if (previous) {
-      this.remember(previous, next);
+    const next = this.build(key, obj, known);
+    if (previous && known) {
+      this.remember(previous.scope, known, next);
       this.remove(previous);
     }
     this.reports.set(key, next);
@@ -214,15 +216,19 @@ export class FindingsIndex {
     return entry.until > (this.options.now ?? Date.now)() ? entry.stamp : undefined;
   }
 
-  /** Keeps the stamps of `previous` that `next` no longer carries (for retainMs). */
-  private remember(previous: IndexedReport, next: IndexedReport | undefined): void {
+  /** Keeps the stamps a report held in `scope` that `next` no longer carries (for retainMs). */
+  private remember(
+    scope: ScopeKey,
+    stamps: ReadonlyMap<FindingKey, Stamp>,
+    next: IndexedReport | undefined,
+  ): void {
     const retainMs = this.options.retainMs ?? 0;
     if (retainMs <= 0) return;
     const now = (this.options.now ?? Date.now)();
-    const kept = next && next.scope === previous.scope ? this.stampsOf(next) : undefined;
-    for (const [key, stamp] of this.stampsOf(previous)) {
+    const kept = next && next.scope === scope ? this.stampsOf(next) : undefined;
+    for (const [key, stamp] of stamps) {
       if (kept?.has(key)) continue;
-      const id = `${previous.scope}\u0000${key}`;
+      const id = `${scope}\u0000${key}`;
       const known = this.departed.get(id);
       this.departed.delete(id); // re-inserted last: the map stays in order of departure
       this.departed.set(id, {
@@ -275,7 +281,12 @@ export class FindingsIndex {
     };
   }
 
-  private build(key: ReportKey, obj: KubernetesObject, previous: IndexedReport | undefined): IndexedReport {
+  /** `known`: the stamps the report held before this event. */
+  private build(
+    key: ReportKey,
+    obj: KubernetesObject,
+    known: ReadonlyMap<FindingKey, Stamp> | undefined,
+  ): IndexedReport {
     const subject = reportSubject(obj);
     const findings = reportFindings(obj);
     const n = findings.length;
@@ -283,7 +294,6 @@ export class FindingsIndex {
     const stamps = parseFirstSeen(annotation);
     // A writer that replaces the report without our annotation (Trivy-Operator, an older release)
     // must not make its findings new: what was known a moment ago stays known.
-    const known = previous ? this.stampsOf(previous) : undefined;
     const report: IndexedReport = {
       key,
       subject,
