@@ -13,6 +13,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { rfc3339Seconds } from '../reports/index.ts';
 
 export const FIRST_SEEN_ANNOTATION = 'trivy-lookout.dev/first-seen';
 
@@ -82,7 +83,7 @@ export function formatFirstSeen(
   for (const key of order) {
     const stamp = stamps.get(key);
     if (!stamp) continue;
-    const group = `${new Date(stamp.at * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')}${stamp.baseline ? ' baseline' : ''}`;
+    const group = `${rfc3339Seconds(new Date(stamp.at * 1000))}${stamp.baseline ? ' baseline' : ''}`;
     const cost = Buffer.byteLength(JSON.stringify(key)) + 1 + (groups.has(group) ? 0 : group.length + 6);
     if (bytes + cost > FIRST_SEEN_MAX_BYTES) {
       omitted++;

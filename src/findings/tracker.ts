@@ -7,6 +7,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP, API_VERSION, ReportKind } from '../crds/index.ts';
+import { rfc3339Seconds } from '../reports/index.ts';
 import { backoffDelay, isConflict, isNotFound, kubeRequestJson, type BackoffOptions } from '../kube/index.ts';
 import { annotationDigest, FIRST_SEEN_ANNOTATION } from './first-seen.ts';
 import type { AffectedRow, FindingsIndex, IndexedReport, ReportKey } from './findings-index.ts';
@@ -285,7 +286,7 @@ export class FirstSeenTracker {
   }
 
   private rememberNews(report: IndexedReport, slots: readonly number[], nowSeconds: number): void {
-    const firstSeen = new Date(nowSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const firstSeen = rfc3339Seconds(new Date(nowSeconds * 1000));
     const previous = this.unsent.get(report.key)?.findings ?? [];
     this.unsent.set(report.key, {
       namespace: report.subject.namespace,
