@@ -102,28 +102,22 @@ export class FirstSeenTracker {
   /** Reports being processed now, and those changed meanwhile (processed again after). */
   private readonly processing = new Set<ReportKey>();
   private readonly dirty = new Set<ReportKey>();
-  private active = 0;
   private running = false;
   private unsubscribe: (() => void) | undefined;
   private idleWaiters: (() => void)[] = [];
+  private readonly marker: BaselineMarker;
+  /** Reports to stamp as baseline (not announced) until the baseline is recorded as taken. */
+  private baselineKeys: Set<ReportKey> | undefined;
+  private recordingBaseline = false;
 
-  constructor(private readonly o: FirstSeenTrackerOptions) {}
+  constructor(private readonly o: FirstSeenTrackerOptions) {
+    this.marker = o.baselineMarker ?? configMapBaselineMarker(o.kc, o.namespace);
+  }
 
   async start(): Promise<void> {
     this.running = true;
     await this.o.synced();
-    const marker = this.o.baselineMarker ?? configMapBaselineMarker(this.o.kc, this.o.namespace);
-    this.marker = marker;
-    let taken: boolean | undefined;
-    for (let attempt = 0; this.running && taken === undefined; attempt++) {
-      try {
-        taken = await marker.taken();
-      } catch (err) {
-        const delay = backoffDelay(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
-        this.o.log.warn({ err, retryInMs: delay }, 'could not read the first-seen baseline marker; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
+    const taken = await this.retrying('read the first-seen baseline marker', () => this.marker.taken());
     if (!this.running || taken === undefined) return;
     // On a cluster never tracked, what is there now is the baseline: recorded, never announced.
     // Reports that carry stamps already were stamped by a leader that stopped before it finished.
@@ -146,31 +140,30 @@ export class FirstSeenTracker {
     this.recordBaselineWhenDone();
   }
 
-  private marker: BaselineMarker | undefined;
-  private recordingBaseline = false;
+  /** Runs `action` until it succeeds, with backoff; undefined once the tracker is stopped. */
+  private async retrying<T>(what: string, action: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 0; this.running; attempt++) {
+      try {
+        return await action();
+      } catch (err) {
+        const delay = backoffDelay(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
+        this.o.log.warn({ err, retryInMs: delay }, `could not ${what}; retrying`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+    return undefined;
+  }
 
   /** Once every baseline report is stamped, records the baseline as taken (retrying until it is). */
   private recordBaselineWhenDone(): void {
     if (!this.baselineKeys || this.baselineKeys.size > 0 || this.recordingBaseline || !this.running) return;
     this.recordingBaseline = true;
-    void (async () => {
-      for (let attempt = 0; this.running; attempt++) {
-        try {
-          await this.marker?.record();
-          this.baselineKeys = undefined;
-          this.o.log.info('first-seen baseline taken and recorded');
-          return;
-        } catch (err) {
-          const delay = backoffDelay(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
-          this.o.log.warn({ err, retryInMs: delay }, 'could not record the first-seen baseline; retrying');
-          await new Promise((resolve) => setTimeout(resolve, delay));
-        }
-      }
-    })().finally(() => (this.recordingBaseline = false));
+    void this.retrying('record the first-seen baseline', async () => {
+      await this.marker.record();
+      this.baselineKeys = undefined;
+      this.o.log.info('first-seen baseline taken and recorded');
+    }).finally(() => (this.recordingBaseline = false));
   }
-
-  /** Reports to stamp as baseline (not announced) until the baseline is recorded as taken. */
-  private baselineKeys: Set<ReportKey> | undefined;
 
   async stop(): Promise<void> {
     this.running = false;
@@ -183,7 +176,7 @@ export class FirstSeenTracker {
 
   /** Resolves when nothing is queued or being written (for tests and shutdown). */
   idle(): Promise<void> {
-    if (this.active === 0 && (this.queue.size === 0 || !this.running)) return Promise.resolve();
+    if (this.processing.size === 0 && (this.queue.size === 0 || !this.running)) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -212,17 +205,15 @@ export class FirstSeenTracker {
 
   private pump(): void {
     const limit = this.o.concurrency ?? 4;
-    while (this.running && this.active < limit && this.queue.size > 0) {
+    while (this.running && this.processing.size < limit && this.queue.size > 0) {
       const key = this.queue.values().next().value as ReportKey;
       this.queue.delete(key);
-      this.active++;
       this.processing.add(key);
       void this.process(key).finally(() => {
-        this.active--;
         this.processing.delete(key);
         if (this.dirty.delete(key)) this.enqueue(key);
         this.pump();
-        if (this.active === 0 && this.queue.size === 0) {
+        if (this.processing.size === 0 && this.queue.size === 0) {
           for (const resolve of this.idleWaiters.splice(0)) resolve();
         }
       });
