@@ -7,16 +7,13 @@
  * Low cardinality by construction: new findings only for High/Critical within the window,
  * remediation per namespace and severity.
  */
-import { gaugeHeader, gzipMember, labelPairs } from '../metrics/index.ts';
+import { gaugeHeader, gzipMember, labelPairs, titleCase } from '../metrics/index.ts';
 import { SEVERITIES, type Severity } from '../crds/index.ts';
 import type { FindingsIndex } from './findings-index.ts';
 import { RemediationView, type DeadlinePolicy, type RemediationRow } from './remediation.ts';
 
 /** The severities that count as new findings worth a notification. */
 export const NEW_FINDING_SEVERITIES: readonly Severity[] = ['CRITICAL', 'HIGH'];
-
-/** Label values as the trivy_* families write severities. */
-const severityLabel = (s: Severity) => s.charAt(0) + s.slice(1).toLowerCase();
 
 const NEW_LABELS = [
   'namespace',
@@ -105,7 +102,7 @@ export class FindingsSeries {
     for (const severity of SEVERITIES) {
       const ms = o.policy.deadlinesMs[severity];
       if (ms !== undefined)
-        samples += `${family.name}{${labelPairs(family.labels, [severityLabel(severity)])}} ${ms / 1000}\n`;
+        samples += `${family.name}{${labelPairs(family.labels, [titleCase(severity)])}} ${ms / 1000}\n`;
     }
     this.deadlineMember = familyMember(family, samples);
   }
@@ -128,7 +125,7 @@ export class FindingsSeries {
     const lines = (family: Family, value: (row: RemediationRow) => number) => {
       let samples = '';
       for (const row of rows) {
-        samples += `${family.name}{${labelPairs(family.labels, [row.namespace, severityLabel(row.severity)])}} ${value(row)}\n`;
+        samples += `${family.name}{${labelPairs(family.labels, [row.namespace, titleCase(row.severity)])}} ${value(row)}\n`;
       }
       return familyMember(family, samples);
     };
@@ -166,7 +163,7 @@ export class FindingsSeries {
           s.repository,
           s.tag,
           row.vulnerabilityId,
-          severityLabel(row.severity),
+          titleCase(row.severity),
           row.package,
           row.installedVersion,
           row.fixedVersion,

@@ -27,4 +27,11 @@ export {
 export { BLOCK_REPORTS, gzipMember, SeriesStore, type Snapshot, type StoreEvents } from './store.ts';
 export { createScrapeHandler, holdBudgetMs, type ScrapeHandlerOptions } from './scrape.ts';
 export { ReportWarning, renderReport, type RenderedReport, type ReportWarningCode } from './render.ts';
-export { CONTENT_TYPES, ExpositionFormat, gaugeHeader, labelPairs, negotiateFormat } from './exposition.ts';
+export {
+  CONTENT_TYPES,
+  ExpositionFormat,
+  gaugeHeader,
+  labelPairs,
+  negotiateFormat,
+  titleCase,
+} from './exposition.ts';
