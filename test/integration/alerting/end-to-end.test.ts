@@ -50,20 +50,19 @@ import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CustomObjectsApi, type V1Deployment } from '@kubernetes/client-node';
 import { FIRST_SEEN_ANNOTATION } from '../../../src/findings/index.ts';
 import {
-  Alertmanager,
-  NotificationSink,
-  shippedAlertmanagerConfigForSink,
+  type Alertmanager,
+  type NotificationSink,
   type ReceivedNotification,
 } from '../../harness/alertmanager.ts';
 import { expectedFindings, type Severity, type TestImageName } from '../../harness/images/index.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
 import { writeVariantLayout } from '../../harness/oci/layout.ts';
 import { freePort } from '../../harness/ports.ts';
-import { Prometheus } from '../../harness/prometheus.ts';
+import type { Prometheus } from '../../harness/prometheus.ts';
+import { startShippedAlerting, type ShippedAlerting } from '../../harness/alerting.ts';
 import { useRealScans, type RealScans } from '../../harness/real-scans.ts';
 import { pushLayout } from '../../harness/registry/index.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
-import { repoRoot } from '../../harness/tools.ts';
 import { waitUntil } from '../../harness/waiting.ts';
 
 const REPORT_TTL = '60s';
@@ -184,6 +183,7 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
   let operatorEnv: Record<string, string>;
   /** The operator's fixed metrics address: the restarted process serves Prometheus' one target. */
   let metricsUrl: string;
+  let alerting: ShippedAlerting | undefined;
   let prometheus: Prometheus;
   let alertmanager: Alertmanager;
   let sink: NotificationSink;
@@ -263,21 +263,12 @@ describe('alerting pack end to end: real scans → operator → Prometheus rules
     };
     await startTheOperator();
 
-    sink = await NotificationSink.start();
-    // The shipped example with the root's group_wait/group_interval shortened (1 s/2 s); the
-    // new-findings routes keep their own 72h repeat_interval.
-    alertmanager = await Alertmanager.start({ config: shippedAlertmanagerConfigForSink(sink.url) });
-    prometheus = await Prometheus.start({
-      targets: [new URL(metricsUrl).host],
-      ruleFiles: [path.join(repoRoot, 'alert-rules', 'trivy-lookout.rules.yaml')],
-      alertmanager: alertmanager.address,
-    });
+    alerting = await startShippedAlerting(new URL(metricsUrl).host);
+    ({ sink, alertmanager, prometheus } = alerting);
   });
 
   after(async () => {
-    await prometheus?.stop();
-    await alertmanager?.stop();
-    await sink?.stop();
+    await alerting?.stop();
     await operator?.stop();
     await cluster?.release();
   });

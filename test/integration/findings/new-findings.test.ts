@@ -26,7 +26,6 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -36,17 +35,12 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { FIRST_SEEN_ANNOTATION, parseFirstSeen } from '../../../src/findings/index.ts';
-import {
-  Alertmanager,
-  NotificationSink,
-  shippedAlertmanagerConfigForSink,
-  type ReceivedNotification,
-} from '../../harness/alertmanager.ts';
+import { type NotificationSink, type ReceivedNotification } from '../../harness/alertmanager.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startOperator, type OperatorProcess } from '../../harness/operator-process.ts';
-import { Prometheus } from '../../harness/prometheus.ts';
+import type { Prometheus } from '../../harness/prometheus.ts';
+import { startShippedAlerting, type ShippedAlerting } from '../../harness/alerting.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
-import { repoRoot } from '../../harness/tools.ts';
 import { waitUntil } from '../../harness/waiting.ts';
 
 const GROUP = 'aquasecurity.github.io';
@@ -181,8 +175,8 @@ describe('new findings, deadlines and /affected: operator â†’ Prometheus rules â
   let objects: CustomObjectsApi;
   let operator: OperatorProcess;
   let operatorEnv: Record<string, string>;
+  let alerting: ShippedAlerting | undefined;
   let prometheus: Prometheus;
-  let alertmanager: Alertmanager;
   let sink: NotificationSink;
   let webhook: Awaited<ReturnType<typeof startWebhookReceiver>>;
   let nsA: string;
@@ -270,19 +264,12 @@ describe('new findings, deadlines and /affected: operator â†’ Prometheus rules â
     operator = await startOperator(cluster.kubeconfigPath, operatorEnv);
     await operator.waitForReady(60_000);
 
-    sink = await NotificationSink.start();
-    alertmanager = await Alertmanager.start({ config: shippedAlertmanagerConfigForSink(sink.url) });
-    prometheus = await Prometheus.start({
-      targets: [new URL(operator.baseUrl).host],
-      ruleFiles: [path.join(repoRoot, 'alert-rules', 'trivy-lookout.rules.yaml')],
-      alertmanager: alertmanager.address,
-    });
+    alerting = await startShippedAlerting(new URL(operator.baseUrl).host);
+    ({ sink, prometheus } = alerting);
   });
 
   after(async () => {
-    await prometheus?.stop();
-    await alertmanager?.stop();
-    await sink?.stop();
+    await alerting?.stop();
     await operator?.stop();
     await webhook?.close();
     await cluster?.release();
