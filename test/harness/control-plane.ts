@@ -19,6 +19,27 @@ export interface ControlPlaneOptions {
   /** Progress lines (start-up can take a while on a cold machine). */
   log?: (line: string) => void;
   startTimeoutMs?: number;
+  /**
+   * The API server's watch cache. Default true (as in a real cluster). `false` starts it with
+   * `--watch-cache=false`: every watch and list of every resource is served by etcd itself.
+   * `{ disabledFor }` turns it off for those resources only (`--watch-cache-sizes=<resource>#0`;
+   * a custom resource is named `<plural>.<group>`, e.g. `vulnerabilityreports.aquasecurity.github.io`).
+   * Needed for a real `410 Gone` after `compactEtcd` (see there). `--default-watch-cache-size=0`
+   * does not do it: with the cache's dynamic sizing that flag changes nothing.
+   */
+  watchCache?: boolean | { disabledFor: string[] };
+  /**
+   * Writes an audit log (JSON lines, `<dir>/audit.log`, policy `<dir>/audit-policy.yaml`) of the
+   * requests with these verbs at Metadata level: true means watch and list. Default off. Read it
+   * with ./audit-log.ts.
+   */
+  auditLog?: boolean | { verbs: string[] };
+  /**
+   * More users with a static token each, in system:masters like the admin, so that a test can give
+   * a process an identity of its own (e.g. the operator, to tell its requests in the audit log from
+   * the harness's own). Their kubeconfigs: `kubeconfigFor(name)`.
+   */
+  users?: string[];
 }
 
 export interface ControlPlane {
@@ -32,8 +53,36 @@ export interface ControlPlane {
   /** Files the harness kubelet can reuse as its serving certificate (not verified by the apiserver). */
   readonly servingCert: { certFile: string; keyFile: string };
   kubeConfig(): KubeConfig;
+  /** etcd's client URL (plain HTTP on loopback), e.g. for its gRPC-gateway JSON API under /v3/. */
+  readonly etcdUrl: string;
+  /** The audit log file when started with `auditLog`. */
+  readonly auditLogPath?: string;
+  /** A kubeconfig file for one of the `users` the control plane was started with. */
+  kubeconfigFor(user: string): string;
   /** Stops and starts kube-apiserver on the same port and storage (watch-survival tests). */
   restartApiServer(): Promise<void>;
+  /**
+   * Compacts etcd up to its current revision (physically: the old revisions are really gone) through
+   * etcd's own JSON API, and returns that revision. Every resourceVersion below it is then "too
+   * old" for etcd. Calling it again with no write in between is a no-op.
+   *
+   * What a client sees depends on the API server's watch cache, which keeps its own window of
+   * recent events in memory and knows nothing of a compaction made behind its back (measured with
+   * kube-apiserver 1.34, etcd 3.6, 50 writes between the old resourceVersion and the compaction):
+   * - Watch cache on (the default): a watch re-opened from the old resourceVersion is served from
+   *   the cache, HTTP 200 and the 50 missed MODIFIED events replayed; even a list with
+   *   `resourceVersionMatch=Exact` at it answers 200 from the cache. No 410 at all: the cache's
+   *   window grows while its events are young, so a test cannot push the old version out of it.
+   * - Watch cache off for the resource (`watchCache: false`, or `{ disabledFor: ['configmaps'] }`):
+   *   the watch goes to etcd and gets HTTP 200, then one ERROR event whose object is a Status with
+   *   code 410, reason Expired, message "The resourceVersion for the provided watch is too old.",
+   *   and the server ends the stream. A list with `resourceVersion=<old>&resourceVersionMatch=Exact`
+   *   answers HTTP 410 itself; a plain get or a NotOlderThan list answers 200 with the current state.
+   * So a test of the 410 path starts its own control plane with the watch cache off for the
+   * resource it watches, notes a resourceVersion, makes a write or more, calls this, and re-opens
+   * the watch from the old resourceVersion.
+   */
+  compactEtcd(): Promise<{ revision: number }>;
   stop(): Promise<void>;
 }
 
@@ -65,9 +114,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const ports: Ports = { etcdClient, etcdPeer, apiserver: apiserverPort };
     const server = `https://127.0.0.1:${ports.apiserver}`;
     const adminToken = randomBytes(24).toString('hex');
-    writeFileSync(path.join(dir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`, {
-      mode: 0o600,
-    });
+    const userTokens = new Map((options.users ?? []).map((user) => [user, randomBytes(24).toString('hex')]));
+    const tokenLines = [
+      `${adminToken},admin,admin-uid,"system:masters"`,
+      ...[...userTokens].map(([user, token]) => `${token},${user},${user}-uid,"system:masters"`),
+    ];
+    writeFileSync(path.join(dir, 'tokens.csv'), tokenLines.join('\n') + '\n', { mode: 0o600 });
     writeServiceAccountKeys(certDir);
 
     log('starting etcd');
@@ -103,6 +155,25 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--kubelet-preferred-address-types=InternalIP',
       '--v=1',
     ];
+    if (options.watchCache === false) apiserverArgs.push('--watch-cache=false');
+    else if (typeof options.watchCache === 'object' && options.watchCache.disabledFor.length > 0)
+      apiserverArgs.push(
+        `--watch-cache-sizes=${options.watchCache.disabledFor.map((r) => `${r}#0`).join(',')}`,
+      );
+    let auditLogPath: string | undefined;
+    if (options.auditLog) {
+      const verbs = options.auditLog === true ? ['watch', 'list'] : options.auditLog.verbs;
+      auditLogPath = path.join(dir, 'audit.log');
+      const policyPath = path.join(dir, 'audit-policy.yaml');
+      writeFileSync(policyPath, auditPolicyYaml(verbs));
+      apiserverArgs.push(
+        `--audit-policy-file=${policyPath}`,
+        `--audit-log-path=${auditLogPath}`,
+        '--audit-log-format=json',
+        // Each event is written before the request goes on, so a test reads what it just did.
+        '--audit-log-mode=blocking',
+      );
+    }
     let apiserver = group.start('kube-apiserver', toolPath('kube-apiserver'), apiserverArgs);
 
     const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
@@ -162,6 +233,34 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       if (ownsDir && !process.env.TL_KEEP_CLUSTER_DIR) rmSync(dir, { recursive: true, force: true });
     };
 
+    const etcdUrl = `http://127.0.0.1:${ports.etcdClient}`;
+    const compactEtcd = async (): Promise<{ revision: number }> => {
+      // Any key will do: the response header carries the store's current revision.
+      const range = await etcdCall<{ header?: { revision?: string } }>(etcdUrl, '/v3/kv/range', {
+        key: Buffer.from('/registry/').toString('base64'),
+        limit: '1',
+        keys_only: true,
+      });
+      const revision = Number(range.header?.revision);
+      if (!Number.isSafeInteger(revision) || revision < 1)
+        throw new Error(`etcd returned no current revision: ${JSON.stringify(range)}`);
+      try {
+        await etcdCall(etcdUrl, '/v3/kv/compaction', { revision: String(revision), physical: true });
+      } catch (err) {
+        // Nothing was written since the last compaction: already compacted up to here.
+        if (!String(err).includes('required revision has been compacted')) throw err;
+      }
+      return { revision };
+    };
+
+    const kubeconfigFor = (user: string): string => {
+      const token = userTokens.get(user);
+      if (token === undefined) throw new Error(`user ${user} was not among the control plane's users`);
+      const file = path.join(dir, `kubeconfig-${user.replace(/[^A-Za-z0-9_.-]/g, '_')}`);
+      writeFileSync(file, kubeconfigYaml(server, caPem, token, user), { mode: 0o600 });
+      return file;
+    };
+
     const restartApiServer = async () => {
       apiserver.child.kill('SIGTERM');
       await apiserver.exited;
@@ -181,6 +280,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       caPem,
       adminToken,
       servingCert: { certFile, keyFile },
+      etcdUrl,
+      ...(auditLogPath === undefined ? {} : { auditLogPath }),
+      kubeconfigFor,
+      compactEtcd,
       kubeConfig: () => {
         const kc = new KubeConfig();
         kc.loadFromFile(kubeconfigPath);
@@ -204,7 +307,7 @@ function writeServiceAccountKeys(certDir: string): void {
   writeFileSync(path.join(certDir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
 }
 
-export function kubeconfigYaml(server: string, caPem: string, token: string): string {
+export function kubeconfigYaml(server: string, caPem: string, token: string, user = 'admin'): string {
   const ca = Buffer.from(caPem).toString('base64');
   return [
     'apiVersion: v1',
@@ -215,17 +318,42 @@ export function kubeconfigYaml(server: string, caPem: string, token: string): st
     `    server: ${server}`,
     `    certificate-authority-data: ${ca}`,
     'users:',
-    '- name: admin',
+    `- name: ${user}`,
     '  user:',
     `    token: ${token}`,
     'contexts:',
     '- name: trivy-lookout-local',
     '  context:',
     '    cluster: trivy-lookout-local',
-    '    user: admin',
+    `    user: ${user}`,
     'current-context: trivy-lookout-local',
     '',
   ].join('\n');
+}
+
+/** Metadata-level events for the given verbs, nothing else (the controllers' writes would swamp it). */
+function auditPolicyYaml(verbs: string[]): string {
+  return [
+    'apiVersion: audit.k8s.io/v1',
+    'kind: Policy',
+    'rules:',
+    '- level: Metadata',
+    `  verbs: [${verbs.map((v) => JSON.stringify(v)).join(', ')}]`,
+    '- level: None',
+    '',
+  ].join('\n');
+}
+
+/** A call to etcd's gRPC gateway (JSON over HTTP; 64-bit integers are strings). */
+async function etcdCall<T = unknown>(etcdUrl: string, route: string, body: unknown): Promise<T> {
+  const res = await fetch(etcdUrl + route, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`etcd ${route}: HTTP ${res.status}: ${text}`);
+  return JSON.parse(text) as T;
 }
 
 function isReady(server: string, caPem: string, token: string): Promise<boolean> {

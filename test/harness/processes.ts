@@ -74,7 +74,9 @@ export class ProcessGroup {
     for (const proc of [...this.processes].reverse()) {
       if (proc.hasExited()) continue;
       proc.child.kill('SIGTERM');
-      const result = await Promise.race([proc.exited, sleep(graceMs, 'timeout' as const)]);
+      // Unref'd: the grace timer must not hold the test process open for its full length after the
+      // process has exited (the running child keeps the event loop alive while it matters).
+      const result = await Promise.race([proc.exited, sleep(graceMs, 'timeout' as const, { ref: false })]);
       if (result === 'timeout') {
         proc.child.kill('SIGKILL');
         await proc.exited;
