@@ -30,6 +30,7 @@ import { loadConfig } from '../src/config/index.ts';
 import type { Vulnerability } from '../src/crds/index.ts';
 import { findingsForReplica } from '../src/findings/index.ts';
 import { createHttpApp } from '../src/http/index.ts';
+import { Informers } from '../src/kube/index.ts';
 import { createLogger } from '../src/logging/index.ts';
 import {
   buildLayout,
@@ -134,8 +135,9 @@ async function runExporter(): Promise<void> {
   const health = new OperatorHealthMetrics();
   // As the operator runs it: the findings index is fed by the same watch (operator.newFindingsEnabled).
   const findings = findingsForReplica(config);
+  const informers = new Informers({ kc, log });
   const metrics = new ReportMetrics(
-    kc,
+    informers,
     config,
     log,
     health,

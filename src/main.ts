@@ -11,7 +11,7 @@ import { ConfigAuditController } from './configaudit/index.ts';
 import { affectedHandler, findingsForReplica, FirstSeenTracker } from './findings/index.ts';
 import { closeHttpServer, startHttpServer } from './http/index.ts';
 import { InfraAssessmentController } from './infraassessment/index.ts';
-import { LeaderElection, loadKubeConfig } from './kube/index.ts';
+import { Informers, LeaderElection, loadKubeConfig } from './kube/index.ts';
 import { createLogger, type Logger } from './logging/index.ts';
 import { startWebhookBroadcaster, type WebhookBroadcaster } from './notifications/index.ts';
 import { OperatorHealthMetrics, ReportMetrics } from './metrics/index.ts';
@@ -73,15 +73,20 @@ async function main(): Promise<void> {
   log.info({ server: kc.getCurrentCluster()?.server }, 'using Kubernetes API server');
 
   const health = new OperatorHealthMetrics();
-  const namespaces = new TargetNamespaces(kc, config, log, (reason) =>
-    health.watchRestarted('namespaces', reason),
-  );
+  // One list+watch per resource for the whole process, shared by every component below.
+  const informers = new Informers({
+    kc,
+    log: log.child({ component: 'informers' }),
+    onRestart: (watch, reason) => health.watchRestarted(watch, reason),
+  });
+  started.push({ name: 'informers', stop: () => informers.stop() });
+  const namespaces = new TargetNamespaces(informers, config);
 
   // Every replica indexes the vulnerability reports' findings from the exporter's own watch.
   const findings = findingsForReplica(config);
   // Every replica serves metrics from the report watches; they only read.
   const reportMetrics = new ReportMetrics(
-    kc,
+    informers,
     config,
     log.child({ component: 'metrics' }),
     health,
@@ -102,7 +107,7 @@ async function main(): Promise<void> {
       config,
       log: log.child({ component: 'webhook' }),
       observer: health.webhook,
-      onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+      informers,
     });
     // First-seen stamps: the leader writes them, every replica reads them back from the reports.
     if (findings) {
@@ -124,7 +129,8 @@ async function main(): Promise<void> {
         log: log.child({ component: 'scanner' }),
         namespaces,
         observer: health.scans,
-        onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+        informers,
+        runtime: health.runtime,
       });
       await scanner.start();
     }
@@ -134,7 +140,7 @@ async function main(): Promise<void> {
       config,
       log: log.child({ component: 'config-audit' }),
       namespaces,
-      onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+      informers,
     });
     await audit.start();
     // Infra assessment: node-collector Jobs per node, control-plane pods of kube-system.
@@ -143,7 +149,7 @@ async function main(): Promise<void> {
         kc,
         config,
         log: log.child({ component: 'infra-assessment' }),
-        onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+        informers,
       });
       await infra.start();
     }
@@ -153,7 +159,7 @@ async function main(): Promise<void> {
         kc,
         config,
         log: log.child({ component: 'compliance' }),
-        onWatchRestart: (watch, reason) => health.watchRestarted(watch, reason),
+        informers,
       });
       await compliance.start();
     }

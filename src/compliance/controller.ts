@@ -23,8 +23,8 @@ import {
   isGone,
   isNotFound,
   kubeRequestJson,
-  ResourceWatcher,
-  type RestartReason,
+  type Informers,
+  type Subscription,
   type WatchEventType,
 } from '../kube/index.ts';
 import { rfc3339Seconds, TRIMMED_ANNOTATION } from '../reports/index.ts';
@@ -45,6 +45,7 @@ export const nodeCronScheduler: CronScheduler = (cronExpression, onTick) => {
 
 export interface ComplianceControllerOptions {
   readonly kc: KubeConfig;
+  readonly informers: Informers;
   readonly config: Config;
   readonly log: Logger;
   /** The clock; tests inject one. */
@@ -53,8 +54,6 @@ export interface ComplianceControllerOptions {
   readonly scheduler?: CronScheduler;
   /** Input reports per list request. */
   readonly pageSize?: number;
-  readonly watchTimeoutSeconds?: number;
-  readonly onWatchRestart?: (watch: string, reason: RestartReason) => void;
 }
 
 interface Known {
@@ -76,7 +75,7 @@ export class ComplianceController {
   private readonly now: () => Date;
   private readonly scheduler: CronScheduler;
   private readonly runner: SerialRunner;
-  private readonly watcher: ResourceWatcher<ClusterComplianceReport>;
+  private subscription: Subscription | undefined;
   private readonly abort = new AbortController();
   private readonly namespaceIncluded: (namespace: string) => boolean;
   /** The latest scheduled tick time not yet evaluated; a tick may fire a moment before its time. */
@@ -94,29 +93,21 @@ export class ComplianceController {
         if (!this.stopped) o.log.error({ err: apiErrorMessage(err) }, 'compliance run failed');
       },
     );
-    this.watcher = new ResourceWatcher<ClusterComplianceReport>(
-      o.kc,
-      {
-        path: COLLECTION_PATH,
-        // `all` reports can be large; a few per page.
-        pageSize: 10,
-        log: o.log,
-        ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
-      },
-      {
-        onEvent: (type, report) => this.onReport(type, report),
-        onRestart: (reason) => o.onWatchRestart?.('clustercompliancereports', reason),
-      },
-    );
   }
 
   get synced(): boolean {
-    return this.watcher.synced;
+    return this.subscription?.synced ?? false;
   }
 
   async start(): Promise<void> {
-    this.watcher.start();
-    await this.watcher.waitForSync();
+    this.subscription ??= this.o.informers.subscribe<ClusterComplianceReport>(
+      'compliance',
+      { path: COLLECTION_PATH },
+      (type, report) => this.onReport(type, report),
+      // `all` reports can be large; a few per page.
+      { pageSize: 10 },
+    );
+    await this.subscription.waitForSync();
     this.o.log.info({ reports: this.known.size }, 'compliance reports synced');
   }
 
@@ -125,7 +116,7 @@ export class ComplianceController {
     this.abort.abort();
     for (const known of this.known.values()) known.ticker?.stop();
     this.known.clear();
-    await this.watcher.stop();
+    await this.subscription?.unsubscribe();
     await this.runner.idle();
   }
 

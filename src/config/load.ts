@@ -188,6 +188,7 @@ function assemble(s: SettingValues, namespace: string): Config {
       scanJobTimeoutMs: s.scanJobTimeout,
       scanJobsConcurrentLimit: s.scanJobsConcurrentLimit,
       scanJobsRetryDelayMs: s.scanJobsRetryDelay,
+      resyncPeriodMs: s.resyncPeriod,
       scannerReportTtlMs: s.scannerReportTTL,
       rescanSchedule: s.rescanSchedule,
       metricsBindAddress: s.metricsBindAddress,

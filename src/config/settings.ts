@@ -184,6 +184,15 @@ export const SETTINGS = {
     parse: optional(duration),
     blankIsValue: true,
   }),
+  resyncPeriod: setting({
+    key: 'operator.resyncPeriod',
+    env: 'OPERATOR_RESYNC_PERIOD',
+    type: 'duration',
+    default: '10m',
+    description:
+      'How often every controller re-checks each object it follows, putting right what changed behind its back (a deleted scan Job, a failed write).',
+    parse: duration,
+  }),
   rescanSchedule: setting({
     key: 'operator.rescanSchedule',
     env: 'OPERATOR_RESCAN_SCHEDULE',

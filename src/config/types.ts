@@ -107,6 +107,8 @@ export interface OperatorConfig {
   readonly scanJobTimeoutMs: number;
   readonly scanJobsConcurrentLimit: number;
   readonly scanJobsRetryDelayMs: number;
+  /** Every controller re-enqueues all its keys this often. */
+  readonly resyncPeriodMs: number;
   /** null = reports never expire (Trivy-Operator's `scannerReportTTL: ""`). */
   readonly scannerReportTtlMs: number | null;
   readonly rescanSchedule: string;

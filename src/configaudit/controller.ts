@@ -14,9 +14,9 @@ import {
   isNotFound,
   kubeError,
   kubeRequestJson,
-  WatcherSet,
   WorkloadEvents,
-  type RestartReason,
+  type Informers,
+  type SubscriptionGroup,
 } from '../kube/index.ts';
 import {
   SCANNER_MANAGED_BY_VALUES,
@@ -60,7 +60,7 @@ export interface ConfigAuditControllerOptions {
   config: Config;
   log: Logger;
   namespaces: TargetNamespaces;
-  onWatchRestart?: (watch: string, reason: RestartReason) => void;
+  informers: Informers;
   /** The engine; default: the Trivy binary of `operator.configAuditTrivyBinary`. */
   engine?: TrivyConfigEngine;
 }
@@ -125,7 +125,7 @@ export class ConfigAuditController {
   /** kind → object key → spec hash of every audited object we know. */
   private readonly objects = new Map<string, Map<string, string>>();
   private readonly attempts = new Map<string, number>();
-  private readonly watchers: WatcherSet;
+  private readonly watchers: SubscriptionGroup;
   private policySet: PolicySet = EMPTY_POLICY_SET;
   private policyData: string | undefined;
   private readonly policyHashes = new Map<string, string>();
@@ -159,11 +159,7 @@ export class ConfigAuditController {
     this.api = withReusedConnections(o.kc);
     this.store = new AuditReportStore(this.api);
     this.events = new WorkloadEvents(o.kc);
-    this.watchers = new WatcherSet({
-      kc: o.kc,
-      log: o.log,
-      onRestart: (watch, reason) => o.onWatchRestart?.(`audit-${watch}`, reason),
-    });
+    this.watchers = o.informers.group('config-audit');
   }
 
   /** True once policies, existing reports and every audited kind have been listed. */
@@ -199,30 +195,35 @@ export class ConfigAuditController {
 
     // Policies first, so the first policy hashes are final; then existing reports, so whatever
     // is current after a restart is not audited again; then the objects.
-    const policies = this.watchers.watch<V1ConfigMap>('policies-configmap', {
-      path: `/api/v1/namespaces/${this.o.config.operator.namespace}/configmaps`,
-      fieldSelector: `metadata.name=${this.o.config.configAudit.policiesConfigMap}`,
-      onEvent: (type, cm) => this.onPolicies(type === 'DELETED' ? undefined : cm.data),
-    });
+    const policies = this.watchers.watch<V1ConfigMap>(
+      {
+        path: `/api/v1/namespaces/${this.o.config.operator.namespace}/configmaps`,
+        fieldSelector: `metadata.name=${this.o.config.configAudit.policiesConfigMap}`,
+      },
+      (type, cm) => this.onPolicies(type === 'DELETED' ? undefined : cm.data),
+    );
     await policies.waitForSync();
     if (this.policyData === undefined) await this.onPolicies(undefined);
 
     const reportKinds = new Set(this.kinds.map((kind) => kind.report));
     const reportWatches = [...reportKinds].map((report) =>
-      this.watchers.watch<KubernetesObject>(`${report}s`, {
-        path: reportPath(report),
-        metadataOnly: true,
-        pageSize: 500,
-        onEvent: (type, meta) => this.onReport(report, type, meta),
-      }),
+      this.watchers.watch<KubernetesObject>(
+        {
+          path: reportPath(report),
+        },
+        (type, meta) => this.onReport(report, type, meta),
+        { metadataOnly: true, pageSize: 500 },
+      ),
     );
     await Promise.all(reportWatches.map((w) => w.waitForSync()));
 
     const objectWatches = this.kinds.map((kind) =>
-      this.watchers.watch<KubernetesObject>(kind.plural, {
-        path: collectionPath(kind),
-        onEvent: (type, obj) => this.onObject(kind, type, obj),
-      }),
+      this.watchers.watch<KubernetesObject>(
+        {
+          path: collectionPath(kind),
+        },
+        (type, obj) => this.onObject(kind, type, obj),
+      ),
     );
     await Promise.all(objectWatches.map((w) => w.waitForSync()));
     this.ready = true;

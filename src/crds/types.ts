@@ -530,3 +530,20 @@ export interface ReportByKind {
 }
 
 export type AnyReport = ReportByKind[ReportKindName];
+
+/**
+ * The collections to watch for one report kind: each literal target namespace (that works with
+ * namespaced RBAC too), else the whole cluster. Every reader of a kind watches the same ones, so the
+ * process shares one watch per collection.
+ */
+export function reportCollections(
+  kind: ReportKindName,
+  literalNamespaces: readonly string[] | null,
+): { path: string }[] {
+  const { plural, namespaced } = ReportKind[kind];
+  if (namespaced && literalNamespaces)
+    return literalNamespaces.map((namespace) => ({
+      path: `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${plural}`,
+    }));
+  return [{ path: `/apis/${API_GROUP}/${API_VERSION}/${plural}` }];
+}

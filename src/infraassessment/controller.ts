@@ -17,7 +17,7 @@ import {
   type TrivyMisconfiguration,
 } from '../configaudit/index.ts';
 import { ReportAnnotation, ReportLabel } from '../crds/index.ts';
-import { WatcherSet, WorkloadEvents, type RestartReason } from '../kube/index.ts';
+import { WorkloadEvents, type Informers, type SubscriptionGroup } from '../kube/index.ts';
 import { ScanJobs, ScanLabel } from '../scanning/index.ts';
 import {
   NODE_COLLECTOR_COMPONENT,
@@ -50,7 +50,7 @@ export interface InfraAssessmentControllerOptions {
   kc: KubeConfig;
   config: Config;
   log: Logger;
-  onWatchRestart?: (watch: string, reason: RestartReason) => void;
+  informers: Informers;
   /** Default: the Trivy binary of `operator.configAuditTrivyBinary`. */
   evaluator?: InfraEvaluator;
   now?: () => number;
@@ -93,7 +93,7 @@ export class InfraAssessmentController {
   private readonly handledJobs = new Set<string>();
   private readonly unschedulable = new Map<string, { node: string; since: number; message: string }>();
   private readonly pendingPods = new Set<string>();
-  private readonly watchers: WatcherSet;
+  private readonly watchers: SubscriptionGroup;
   private readonly timers = new Set<NodeJS.Timeout>();
   private cronTask: ScheduledTask | undefined;
   private podTimer: NodeJS.Timeout | undefined;
@@ -107,11 +107,7 @@ export class InfraAssessmentController {
     this.now = o.now ?? Date.now;
     this.jobs = new ScanJobs(o.kc, o.config.operator.namespace);
     this.events = new WorkloadEvents(o.kc);
-    this.watchers = new WatcherSet({
-      kc: o.kc,
-      log: o.log,
-      onRestart: o.onWatchRestart,
-    });
+    this.watchers = o.informers.group('infra-assessment');
     this.store = new InfraReportStore(o.kc);
     this.evaluator =
       o.evaluator ??
@@ -132,41 +128,53 @@ export class InfraAssessmentController {
     const ns = this.o.config.operator.namespace;
 
     // Reports first: what was assessed before a restart is not assessed again.
-    const nodeReports = this.watchers.watch<KubernetesObject>('node-infra-reports', {
-      path: reportPath('ClusterInfraAssessmentReport'),
-      labelSelector: `${ReportLabel.resourceKind}=Node`,
-      metadataOnly: true,
-      onEvent: (type, report) => this.onNodeReport(type, report),
-    });
-    const podReports = this.watchers.watch<KubernetesObject>('pod-infra-reports', {
-      path: reportPath('InfraAssessmentReport', CONTROL_PLANE_NAMESPACE),
-      labelSelector: `${ReportLabel.resourceKind}=Pod`,
-      metadataOnly: true,
-      onEvent: (type, report) => this.onPodReport(type, report),
-    });
+    const nodeReports = this.watchers.watch<KubernetesObject>(
+      {
+        path: reportPath('ClusterInfraAssessmentReport'),
+        labelSelector: `${ReportLabel.resourceKind}=Node`,
+      },
+      (type, report) => this.onNodeReport(type, report),
+      { metadataOnly: true },
+    );
+    const podReports = this.watchers.watch<KubernetesObject>(
+      {
+        path: reportPath('InfraAssessmentReport', CONTROL_PLANE_NAMESPACE),
+        labelSelector: `${ReportLabel.resourceKind}=Pod`,
+      },
+      (type, report) => this.onPodReport(type, report),
+      { metadataOnly: true },
+    );
     await Promise.all([nodeReports.waitForSync(), podReports.waitForSync()]);
 
-    const nodes = this.watchers.watch<V1Node>('nodes', {
-      path: '/api/v1/nodes',
-      onEvent: (t, n) => this.onNode(t, n),
-    });
-    const pods = this.watchers.watch<V1Pod>('control-plane-pods', {
-      path: `/api/v1/namespaces/${CONTROL_PLANE_NAMESPACE}/pods`,
-      onEvent: (t, p) => this.onControlPlanePod(t, p),
-    });
+    const nodes = this.watchers.watch<V1Node>(
+      {
+        path: '/api/v1/nodes',
+      },
+      (t, n) => this.onNode(t, n),
+    );
+    const pods = this.watchers.watch<V1Pod>(
+      {
+        path: `/api/v1/namespaces/${CONTROL_PLANE_NAMESPACE}/pods`,
+      },
+      (t, p) => this.onControlPlanePod(t, p),
+    );
     await Promise.all([nodes.waitForSync(), pods.waitForSync()]);
 
     const selector = `${ScanLabel.component}=${NODE_COLLECTOR_COMPONENT}`;
-    const jobs = this.watchers.watch<V1Job>('node-collector-jobs', {
-      path: `/apis/batch/v1/namespaces/${ns}/jobs`,
-      labelSelector: selector,
-      onEvent: (t, j) => this.onJob(t, j),
-    });
-    const collectorPods = this.watchers.watch<V1Pod>('node-collector-pods', {
-      path: `/api/v1/namespaces/${ns}/pods`,
-      labelSelector: selector,
-      onEvent: (t, p) => this.onCollectorPod(t, p),
-    });
+    const jobs = this.watchers.watch<V1Job>(
+      {
+        path: `/apis/batch/v1/namespaces/${ns}/jobs`,
+        labelSelector: selector,
+      },
+      (t, j) => this.onJob(t, j),
+    );
+    const collectorPods = this.watchers.watch<V1Pod>(
+      {
+        path: `/api/v1/namespaces/${ns}/pods`,
+        labelSelector: selector,
+      },
+      (t, p) => this.onCollectorPod(t, p),
+    );
     await Promise.all([jobs.waitForSync(), collectorPods.waitForSync()]);
     this.syncedFlag = true;
 

@@ -14,10 +14,21 @@ export { KubeHttpError, kubeRequestJson, openKubeRequest, type KubeRequest } fro
 export { ResourceWatcher, type RestartReason, type WatchHandlers, type WatcherOptions } from './watcher.ts';
 export { LeaderElection, type LeaderElectionOptions } from './leader-election.ts';
 export {
-  WatcherSet,
-  guardEvents,
-  type GuardedWatchSpec,
-  type WatchEventHandler,
-  type WatcherSetOptions,
-} from './watcher-set.ts';
+  Informers,
+  type InformerHandler,
+  type InformerSource,
+  type InformerStatus,
+  type InformersOptions,
+  type Subscription,
+  type SubscriptionGroup,
+  type SubscribeOptions,
+} from './informers.ts';
+export { WorkQueue, type WorkQueueProbe, type WorkQueueSink } from './work-queue.ts';
+export {
+  Controller,
+  type ControllerOptions,
+  type ReconcileOutcome,
+  type ReconcileResult,
+  type RuntimeObserver,
+} from './controller.ts';
 export { WorkloadEvents } from './events.ts';

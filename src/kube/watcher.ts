@@ -17,6 +17,16 @@ export interface WatchHandlers<T extends KubernetesObject> {
   onEvent(type: WatchEventType, obj: T): void | Promise<void>;
   /** A watch or list ended and is being restarted, and why. */
   onRestart?(reason: RestartReason, error?: unknown): void;
+  /**
+   * When set, called for every listed object instead of `onEvent`, with the event it means to
+   * someone who saw the previous list (undefined: unchanged). Lets a shared informer hand a late
+   * subscriber everything while the others get only what changed.
+   */
+  onListItem?(change: WatchEventType | undefined, obj: T): void | Promise<void>;
+  /** A list is about to be delivered. */
+  onListStart?(): void;
+  /** A full list (the deletions it found included) has been delivered. */
+  onListed?(): void;
 }
 
 export interface WatcherOptions {
@@ -55,6 +65,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
   private syncedOnce = false;
   private syncWaiters: (() => void)[] = [];
   private resourceVersion: string | undefined;
+  private relistRequested = false;
+  private connection: AbortController | undefined;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -90,6 +102,16 @@ export class ResourceWatcher<T extends KubernetesObject> {
     return new Promise((resolve) => this.syncWaiters.push(resolve));
   }
 
+  /**
+   * Lists again soon (the open watch is closed first). With `full`, a watcher that received only
+   * metadata switches to whole objects from that list on.
+   */
+  relist(options: { full?: boolean } = {}): void {
+    if (options.full) this.options.metadataOnly = false;
+    this.relistRequested = true;
+    this.connection?.abort();
+  }
+
   async stop(): Promise<void> {
     this.abort.abort();
     await this.running?.catch(() => {});
@@ -112,6 +134,11 @@ export class ResourceWatcher<T extends KubernetesObject> {
         const startedAt = Date.now();
         const reason = await this.watchOnce();
         if (this.stopped) return;
+        if (this.relistRequested) {
+          this.relistRequested = false;
+          needList = true;
+          continue;
+        }
         // A watch that ran for a while was healthy; start backing off from scratch next time.
         if (Date.now() - startedAt > 30_000) attempt = 0;
         if (reason === 'gone') needList = true;
@@ -163,6 +190,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
    */
   private async list(): Promise<void> {
     const relist = this.known.beginRelist();
+    this.handlers.onListStart?.();
     let resourceVersion: string | undefined;
     type Page = { metadata?: { resourceVersion?: string; continue?: string }; items?: T[] };
     const fetchPage = (continueToken: string | undefined): Promise<Page> =>
@@ -180,7 +208,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
         next = continueToken ? fetchPage(continueToken) : undefined;
         for (const item of page.items ?? []) {
           const type = relist.classify(item);
-          if (type) await this.handlers.onEvent(type, item);
+          if (this.handlers.onListItem) await this.handlers.onListItem(type, item);
+          else if (type) await this.handlers.onEvent(type, item);
         }
       }
     } finally {
@@ -191,6 +220,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
     if (this.stopped) return;
     for (const key of relist.finish()) await this.handlers.onEvent('DELETED', tombstone(key) as T);
     this.resourceVersion = resourceVersion;
+    this.handlers.onListed?.();
     if (!this.syncedOnce) {
       this.syncedOnce = true;
       for (const resolve of this.syncWaiters.splice(0)) resolve();
@@ -200,6 +230,9 @@ export class ResourceWatcher<T extends KubernetesObject> {
   /** One watch connection; resolves with why it ended. Events are handled strictly in order. */
   private async watchOnce(): Promise<RestartReason> {
     const connection = new AbortController();
+    this.connection = connection;
+    // A relist asked for before this connection existed must still happen.
+    if (this.relistRequested) return 'closed';
     const onStop = () => connection.abort();
     this.abort.signal.addEventListener('abort', onStop, { once: true });
     let stalled = false;
@@ -247,12 +280,13 @@ export class ResourceWatcher<T extends KubernetesObject> {
       return 'closed';
     } catch (err) {
       if (stalled) return 'stalled';
-      if (this.stopped) return 'closed';
+      if (this.stopped || this.relistRequested) return 'closed';
       throw err;
     } finally {
       clearTimeout(stallTimer);
       this.abort.signal.removeEventListener('abort', onStop);
       connection.abort();
+      this.connection = undefined;
     }
   }
 }

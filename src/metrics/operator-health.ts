@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import type { RestartReason } from '../kube/index.ts';
+import { RuntimeMetrics } from './runtime-metrics.ts';
 import { ScanMetrics } from './scan-metrics.ts';
 import { WebhookMetrics } from './webhook-metrics.ts';
 
@@ -14,6 +15,8 @@ export class OperatorHealthMetrics {
   readonly scans: ScanMetrics;
   /** Webhook broadcast: sent, failed, dropped, queue depth, request durations (the leader feeds it). */
   readonly webhook: WebhookMetrics;
+  /** The controllers' work queues and reconciles (workqueue_*, controller_runtime_*). */
+  readonly runtime: RuntimeMetrics;
   private readonly watchRestarts: Counter<'watch' | 'reason'>;
 
   constructor() {
@@ -34,6 +37,7 @@ export class OperatorHealthMetrics {
     });
     this.scans = new ScanMetrics(this.registry);
     this.webhook = new WebhookMetrics(this.registry);
+    this.runtime = new RuntimeMetrics(this.registry);
   }
 
   watchRestarted(watch: string, reason: RestartReason): void {

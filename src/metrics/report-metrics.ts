@@ -5,13 +5,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { namespaceSelector, type Config } from '../config/index.ts';
-import { API_GROUP, API_VERSION, ReportKind, type ReportKindName } from '../crds/index.ts';
+import { reportCollections, type ReportKindName } from '../crds/index.ts';
 import type { FindingsIndex } from '../findings/index.ts';
 import type { MetricsHandler, ReadinessCheck } from '../http/index.ts';
-import { ResourceWatcher, type BackoffOptions } from '../kube/index.ts';
+import type { InformerSource, Informers, Subscription } from '../kube/index.ts';
 import { ExporterMetrics } from './exporter-metrics.ts';
 import { buildLayout, familyOptionsFromConfig } from './families.ts';
 import type { OperatorHealthMetrics } from './operator-health.ts';
@@ -25,8 +25,6 @@ export interface ReportMetricsOptions {
    * 1.5 MiB (etcd's limit), so a page, and the one fetched ahead, stay well under 150 MiB each.
    */
   pageSize?: number;
-  watchTimeoutSeconds?: number;
-  backoff?: BackoffOptions;
   /** Also fed every VulnerabilityReport event (watched even when no vulnerability family is on). */
   findings?: FindingsIndex;
   /** Further gauge families, as gzip members, served after the report families. */
@@ -42,12 +40,15 @@ export class ReportMetrics {
   readonly handler: MetricsHandler;
   /** For /readyz: true once every report watch has delivered its first full list. */
   readonly readiness: ReadinessCheck;
-  private readonly watchers: ResourceWatcher<KubernetesObject>[] = [];
+  private readonly subscriptions: Subscription[] = [];
+  private readonly kinds: Set<ReportKindName>;
+  private readonly collections: { kind: ReportKindName; source: InformerSource }[];
+  private readonly pageSize: number;
   private readonly findings: FindingsIndex | undefined;
   private sliceStart = performance.now();
 
   constructor(
-    kc: KubeConfig,
+    private readonly informers: Informers,
     config: Pick<Config, 'operator' | 'metrics' | 'targetNamespaces' | 'excludeNamespaces'>,
     private readonly log: Logger,
     health: OperatorHealthMetrics,
@@ -80,34 +81,12 @@ export class ReportMetrics {
     });
 
     this.findings = options.findings;
-    const kinds = new Set(layout.kinds);
-    if (this.findings) kinds.add('VulnerabilityReport');
-    for (const kind of kinds) {
-      const { plural, namespaced } = ReportKind[kind];
-      // With only literal target namespaces, watch each of them: that works with namespaced RBAC too.
-      const namespaces = namespaced && selector.literalNamespaces ? selector.literalNamespaces : [undefined];
-      for (const namespace of namespaces) {
-        const path = namespace
-          ? `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${plural}`
-          : `/apis/${API_GROUP}/${API_VERSION}/${plural}`;
-        this.watchers.push(
-          new ResourceWatcher<KubernetesObject>(
-            kc,
-            {
-              path,
-              pageSize: options.pageSize ?? 100,
-              ...(options.watchTimeoutSeconds ? { watchTimeoutSeconds: options.watchTimeoutSeconds } : {}),
-              ...(options.backoff ? { backoff: options.backoff } : {}),
-              log: log.child({ watch: plural, ...(namespace ? { namespace } : {}) }),
-            },
-            {
-              onEvent: (type, obj) => this.onEvent(kind, type, obj),
-              onRestart: (reason) => health.watchRestarted(plural, reason),
-            },
-          ),
-        );
-      }
-    }
+    this.kinds = new Set(layout.kinds);
+    if (this.findings) this.kinds.add('VulnerabilityReport');
+    this.collections = [...this.kinds].flatMap((kind) =>
+      reportCollections(kind, selector.literalNamespaces).map((source) => ({ kind, source })),
+    );
+    this.pageSize = options.pageSize ?? 100;
 
     this.handler = createScrapeHandler({
       // Until every watch has listed once, report series would be partial (wrong sums, false
@@ -123,12 +102,21 @@ export class ReportMetrics {
   }
 
   get synced(): boolean {
-    return this.watchers.every((watcher) => watcher.synced);
+    return this.subscriptions.length > 0 && this.subscriptions.every((s) => s.synced);
   }
 
   start(): void {
     const started = performance.now();
-    for (const watcher of this.watchers) watcher.start();
+    if (this.subscriptions.length > 0) return;
+    for (const { kind, source } of this.collections)
+      this.subscriptions.push(
+        this.informers.subscribe(
+          'report-metrics',
+          source,
+          (type, obj) => this.onEvent(kind, type, obj),
+          { pageSize: this.pageSize },
+        ),
+      );
     void this.waitForSync().then(() => {
       // Re-compressing blocks of reports together starts once the first list is in, never during it.
       this.store.startPacking();
@@ -144,7 +132,7 @@ export class ReportMetrics {
 
   /** Resolves once every watch has listed, or after `timeoutMs` when given. */
   async waitForSync(timeoutMs?: number): Promise<void> {
-    const synced = Promise.all(this.watchers.map((watcher) => watcher.waitForSync()));
+    const synced = Promise.all(this.subscriptions.map((s) => s.waitForSync()));
     if (timeoutMs === undefined) {
       await synced;
       return;
@@ -156,7 +144,7 @@ export class ReportMetrics {
 
   async stop(): Promise<void> {
     this.store.stopPacking();
-    await Promise.all(this.watchers.map((watcher) => watcher.stop()));
+    await Promise.all(this.subscriptions.splice(0).map((s) => s.unsubscribe()));
   }
 
   private async onEvent(

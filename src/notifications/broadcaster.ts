@@ -10,14 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { namespaceSelector, type Config, type NamespaceSelector } from '../config/index.ts';
-import { API_GROUP, API_VERSION, ReportKind, reportCrds } from '../crds/index.ts';
+import { reportCollections, reportCrds } from '../crds/index.ts';
 import {
   apiErrorMessage,
   isNotFound,
   kubeRequestJson,
-  ResourceWatcher,
-  type BackoffOptions,
-  type RestartReason,
+  type Informers,
+  type Subscription,
   type WatchEventType,
 } from '../kube/index.ts';
 import { WebhookAttemptOutcome, WebhookDropReason, type WebhookMetrics } from '../metrics/index.ts';
@@ -49,17 +48,15 @@ export type WebhookObserver = Pick<
 
 export interface WebhookBroadcasterOptions {
   kc: KubeConfig;
+  informers: Informers;
   config: Pick<Config, 'operator' | 'targetNamespaces' | 'excludeNamespaces'>;
   log: Logger;
   observer?: WebhookObserver;
-  onWatchRestart?(watch: string, reason: RestartReason): void;
   /** Requests in flight at most (default 4). */
   concurrency?: number;
   retry?: Partial<RetryPolicy>;
   /** How long stop() lets waiting and in-flight notifications finish before dropping them (default 5 s). */
   stopGraceMs?: number;
-  watchTimeoutSeconds?: number;
-  backoff?: BackoffOptions;
 }
 
 const DEFAULT_CONCURRENCY = 4;
@@ -80,7 +77,7 @@ export class WebhookBroadcaster {
   private readonly sendDeleted: boolean;
   private readonly policy: RetryPolicy;
   private readonly concurrency: number;
-  private readonly watchers: ResourceWatcher<KubernetesObject>[] = [];
+  private readonly subscriptions: Subscription[] = [];
   private readonly changes = new ReportChanges();
   private readonly queue: NotificationQueue;
   /** Keys of the reports being sent now. */
@@ -108,39 +105,11 @@ export class WebhookBroadcaster {
     this.queue = new NotificationQueue(operator.webhookBroadcastQueueSize);
     this.newFindings = operator.webhookSendNewFindingsOnly ? (news) => this.onNewFindings(news) : undefined;
 
-    for (const kind of WEBHOOK_REPORT_KINDS) {
-      const { plural, namespaced } = ReportKind[kind];
-      const detection = detectionFor(kind);
-      // With only literal target namespaces, watch each of them: that works with namespaced RBAC too.
-      const literal = namespaced ? this.selector.literalNamespaces : null;
-      for (const namespace of literal ?? [undefined]) {
-        const path = namespace
-          ? `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${plural}`
-          : `/apis/${API_GROUP}/${API_VERSION}/${plural}`;
-        const watcher: ResourceWatcher<KubernetesObject> = new ResourceWatcher<KubernetesObject>(
-          o.kc,
-          {
-            path,
-            metadataOnly: detection === 'generation',
-            pageSize: detection === 'generation' ? 500 : 20,
-            ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
-            ...(o.backoff ? { backoff: o.backoff } : {}),
-            log: o.log.child({ watch: plural, ...(namespace ? { namespace } : {}) }),
-          },
-          {
-            // Events of the first list arrive before the watcher counts as synced: the baseline.
-            onEvent: (type, obj) => this.onEvent(kind, detection, !watcher.synced, type, obj),
-            onRestart: (reason) => o.onWatchRestart?.(`webhook/${plural}`, reason),
-          },
-        );
-        this.watchers.push(watcher);
-      }
-    }
   }
 
   /** True once every report watch has listed once (the baseline is taken). */
   get synced(): boolean {
-    return this.watchers.every((watcher) => watcher.synced);
+    return this.subscriptions.length > 0 && this.subscriptions.every((s) => s.synced);
   }
 
   /** Reports known (baseline plus what changed since). */
@@ -154,7 +123,22 @@ export class WebhookBroadcaster {
   }
 
   start(): void {
-    for (const watcher of this.watchers) watcher.start();
+    for (const kind of WEBHOOK_REPORT_KINDS) {
+      const detection = detectionFor(kind);
+      for (const source of reportCollections(kind, this.selector.literalNamespaces)) {
+        const subscription: Subscription = this.o.informers.subscribe(
+          'webhook',
+          source,
+          // Events of the first list arrive before the subscription counts as synced: the baseline.
+          (type, obj) => this.onEvent(kind, detection, !subscription.synced, type, obj),
+          {
+            metadataOnly: detection === 'generation',
+            pageSize: detection === 'generation' ? 500 : 20,
+          },
+        );
+        this.subscriptions.push(subscription);
+      }
+    }
     this.log.info(
       {
         kinds: WEBHOOK_REPORT_KINDS.length,
@@ -169,7 +153,7 @@ export class WebhookBroadcaster {
 
   /** Resolves true once synced, or false when `timeoutMs` passed first. */
   async waitForSync(timeoutMs: number): Promise<boolean> {
-    const synced = Promise.all(this.watchers.map((watcher) => watcher.waitForSync())).then(() => true);
+    const synced = Promise.all(this.subscriptions.map((s) => s.waitForSync())).then(() => true);
     return Promise.race([synced, sleep(timeoutMs, false, { ref: false })]);
   }
 
@@ -179,7 +163,7 @@ export class WebhookBroadcaster {
    */
   async stop(): Promise<void> {
     this.accepting = false;
-    await Promise.all(this.watchers.map((watcher) => watcher.stop()));
+    await Promise.all(this.subscriptions.splice(0).map((s) => s.unsubscribe()));
     const deadline = Date.now() + (this.o.stopGraceMs ?? 5_000);
     while ((this.queue.size > 0 || this.inFlight.size > 0) && Date.now() < deadline) await sleep(50);
     this.abort.abort();

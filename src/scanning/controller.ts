@@ -8,10 +8,17 @@ import type {
 } from '@kubernetes/client-node';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import { goPathGlob, type Config } from '../config/index.ts';
-import { ReportLabel } from '../crds/index.ts';
+import { goPathGlob, namespaceSelector, type Config } from '../config/index.ts';
+import { reportCollections, ReportLabel } from '../crds/index.ts';
 import { isLookoutError } from '../errors/index.ts';
-import { WatcherSet, WorkloadEvents, type RestartReason } from '../kube/index.ts';
+import {
+  apiErrorStatus,
+  Controller,
+  WorkloadEvents,
+  type Informers,
+  type RuntimeObserver,
+  type SubscriptionGroup,
+} from '../kube/index.ts';
 import { buildScanJob } from './job-manifest.ts';
 import { imageKeyOf, ScanAnnotation, ScanLabel, SCAN_JOB_COMPONENT } from './names.ts';
 import { ScanPlan } from './plan.ts';
@@ -27,7 +34,7 @@ import {
 import { ReportWriter } from './report-writer.ts';
 import { ScanJobs } from './scan-jobs.ts';
 import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
-import { indexReportPlural, ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
+import { indexReportKind, ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
 import { hasSkipLabel, reportExtraLabels, type TargetNamespaces } from '../workloads/index.ts';
 import {
   ScanFailureReason,
@@ -63,9 +70,19 @@ export interface ScanControllerOptions {
   log: Logger;
   namespaces: TargetNamespaces;
   observer?: ScanObserver;
-  onWatchRestart?: (watch: string, reason: RestartReason) => void;
+  informers: Informers;
+  runtime?: RuntimeObserver;
   now?: () => number;
 }
+
+/** A workload object the scanner follows: a pod (standing for its workload) or a CronJob. */
+interface WorkloadObjectKey {
+  readonly kind: 'Pod' | 'CronJob';
+  readonly namespace: string;
+  readonly name: string;
+}
+
+const workloadObjectId = (k: WorkloadObjectKey) => `${k.kind}/${k.namespace}/${k.name}`;
 
 /** How long an image known only by tag waits for a digest before it is scanned by tag. */
 const DIGEST_DISCOVERY_GRACE_MS = 15_000;
@@ -102,8 +119,19 @@ export class ScanController {
   private readonly tagDigests = new Map<string, string>();
   /** Jobs seen running (by image key) and when they started, for the concurrency limit and durations. */
   private readonly runningJobs = new Map<string, { name: string; startedAt: number }>();
-  private readonly handledJobs = new Set<string>();
-  private readonly watchers: WatcherSet;
+  /** Finished Jobs already filed, by name: the uid of the one handled. */
+  private readonly handledJobs = new Map<string, string>();
+  /** The latest pods, CronJobs and scan Jobs seen by the watches: what reconciles read. */
+  private readonly podCache = new Map<string, V1Pod>();
+  private readonly cronJobCache = new Map<string, V1CronJob>();
+  private readonly jobCache = new Map<string, V1Job>();
+  /** Image key of every scan Job seen, kept after its deletion to clean up after it. */
+  private readonly jobImage = new Map<string, string>();
+  /** Pods and CronJobs: resolve the workload, note its images, copy known results. */
+  private readonly workloadQueue: Controller<WorkloadObjectKey>;
+  /** Scan Jobs by name: file a finished one's result, then delete it. */
+  private readonly jobQueue: Controller<string>;
+  private readonly watchers: SubscriptionGroup;
   private readonly now: () => number;
   private readonly excludeImages: RegExp[];
   private cronTask: ScheduledTask | undefined;
@@ -130,9 +158,33 @@ export class ScanController {
     this.jobs = new ScanJobs(o.kc, operator.namespace);
     this.writer = new ReportWriter(o.kc);
     this.events = new WorkloadEvents(o.kc);
-    this.watchers = new WatcherSet({ kc: o.kc, log: o.log, onRestart: o.onWatchRestart });
+    this.watchers = o.informers.group('scanner');
     this.resolver = new WorkloadResolver(o.kc, o.config.targetWorkloads);
     this.results = new ScanResults(o.config, this.writer, o.log, this.now, o.kc);
+    const resyncMs = operator.resyncPeriodMs;
+    this.workloadQueue = new Controller<WorkloadObjectKey>({
+      name: 'scan-workloads',
+      keyOf: workloadObjectId,
+      reconcile: (key) => this.reconcileWorkload(key),
+      log: o.log,
+      ...(o.runtime ? { observer: o.runtime } : {}),
+      resync: { everyMs: resyncMs, keys: () => this.workloadKeys() },
+    });
+    this.jobQueue = new Controller<string>({
+      name: 'scan-jobs',
+      keyOf: (name) => name,
+      reconcile: (name) => this.reconcileJob(name),
+      log: o.log,
+      ...(o.runtime ? { observer: o.runtime } : {}),
+      resync: { everyMs: resyncMs, keys: () => this.jobCache.keys() },
+    });
+  }
+
+  private *workloadKeys(): Iterable<WorkloadObjectKey> {
+    for (const pod of this.podCache.values())
+      yield { kind: 'Pod', namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '' };
+    for (const cj of this.cronJobCache.values())
+      yield { kind: 'CronJob', namespace: cj.metadata?.namespace ?? '', name: cj.metadata?.name ?? '' };
   }
 
   /** True once workloads, reports and existing scan Jobs have been listed. */
@@ -147,35 +199,65 @@ export class ScanController {
     await this.o.namespaces.waitForSync();
 
     // Existing reports first: what was scanned before a restart is not scanned again.
-    const indexPlural = indexReportPlural(this.o.config);
-    const reports = this.watchers.watch<KubernetesObject>(indexPlural, {
-      path: `/apis/aquasecurity.github.io/v1alpha1/${indexPlural}`,
-      metadataOnly: true,
-      pageSize: 500,
-      onEvent: (type, meta) => this.onReport(type, meta),
-    });
-    await reports.waitForSync();
+    const literal = namespaceSelector(this.o.config).literalNamespaces;
+    const reports = reportCollections(indexReportKind(this.o.config), literal).map((source) =>
+      this.watchers.watch<KubernetesObject>(source, (type, meta) => this.onReport(type, meta), {
+        metadataOnly: true,
+        pageSize: 500,
+      }),
+    );
+    await Promise.all(reports.map((r) => r.waitForSync()));
 
-    const pods = this.watchers.watch<V1Pod>('pods', {
-      path: '/api/v1/pods',
-      onEvent: (type, pod) => this.onPod(type, pod),
+    // Watch handlers only note the object and queue its key; the work happens in reconciles.
+    const pods = this.watchers.watch<V1Pod>({ path: '/api/v1/pods' }, (type, pod) => {
+      if (isManagedByScanner(pod)) return;
+      const key: WorkloadObjectKey = {
+        kind: 'Pod',
+        namespace: pod.metadata?.namespace ?? '',
+        name: pod.metadata?.name ?? '',
+      };
+      if (type === 'DELETED') this.podCache.delete(workloadObjectId(key));
+      else this.podCache.set(workloadObjectId(key), pod);
+      this.workloadQueue.enqueue(key);
     });
     const cronJobs = this.o.config.targetWorkloads.includes('cronjob')
-      ? this.watchers.watch<V1CronJob>('cronjobs', {
-          path: '/apis/batch/v1/cronjobs',
-          onEvent: (type, cj) => this.onCronJob(type, cj),
+      ? this.watchers.watch<V1CronJob>({ path: '/apis/batch/v1/cronjobs' }, (type, cj) => {
+          const key: WorkloadObjectKey = {
+            kind: 'CronJob',
+            namespace: cj.metadata?.namespace ?? '',
+            name: cj.metadata?.name ?? '',
+          };
+          if (type === 'DELETED') this.cronJobCache.delete(workloadObjectId(key));
+          else this.cronJobCache.set(workloadObjectId(key), cj);
+          this.workloadQueue.enqueue(key);
         })
       : undefined;
     await pods.waitForSync();
     await cronJobs?.waitForSync();
+    this.workloadQueue.start();
+    // Every workload known before a finished Job's result is filed: it is filed for all of them.
+    await this.workloadQueue.idle();
+    if (this.stopped) return;
 
     // Jobs last: a finished Job's result can only be filed once its consumers are known.
-    const jobs = this.watchers.watch<V1Job>('scan-jobs', {
-      path: `/apis/batch/v1/namespaces/${this.o.config.operator.namespace}/jobs`,
-      labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
-      onEvent: (type, job) => this.onJob(type, job),
-    });
+    const jobs = this.watchers.watch<V1Job>(
+      {
+        path: `/apis/batch/v1/namespaces/${this.o.config.operator.namespace}/jobs`,
+        labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
+      },
+      (type, job) => {
+        const name = job.metadata?.name ?? '';
+        const key = job.metadata?.annotations?.[ScanAnnotation.imageKey];
+        if (!key) return;
+        this.jobImage.set(name, key);
+        if (type === 'DELETED') this.jobCache.delete(name);
+        else this.jobCache.set(name, job);
+        this.jobQueue.enqueue(name);
+      },
+    );
     await jobs.waitForSync();
+    this.jobQueue.start();
+    await this.jobQueue.idle();
     this.jobsSynced = true;
 
     this.cronTask = cron.schedule(this.o.config.operator.rescanSchedule, () => {
@@ -195,18 +277,28 @@ export class ScanController {
     clearTimeout(this.pumpTimer);
     clearTimeout(this.wakeTimer);
     await this.watchers.stop();
+    await Promise.all([this.workloadQueue.stop(), this.jobQueue.stop()]);
+  }
+
+  private async reconcileWorkload(key: WorkloadObjectKey): Promise<void> {
+    const id = workloadObjectId(key);
+    if (key.kind === 'Pod') {
+      const pod = this.podCache.get(id);
+      if (pod) await this.onPod(pod);
+      else await this.dropPod(`${key.namespace}/${key.name}`);
+      return;
+    }
+    const cj = this.cronJobCache.get(id);
+    if (cj) await this.onCronJob(cj);
+    else this.untrack(workloadKey({ kind: 'CronJob', namespace: key.namespace, name: key.name }));
   }
 
   // --- workloads ---------------------------------------------------------------------------
 
-  private async onPod(type: 'ADDED' | 'MODIFIED' | 'DELETED', pod: V1Pod): Promise<void> {
+  private async onPod(pod: V1Pod): Promise<void> {
     const ns = pod.metadata?.namespace ?? '';
     const podKey = `${ns}/${pod.metadata?.name ?? ''}`;
-    if (type === 'DELETED') {
-      this.dropPod(podKey);
-      return;
-    }
-    if (!this.o.namespaces.has(ns) || isManagedByScanner(pod)) return;
+    if (!this.o.namespaces.has(ns)) return;
     const workload = await this.resolver.resolve(pod);
     // CronJobs are scanned from their own spec, not from each run's pods.
     if (!workload || workload.kind === 'CronJob') return;
@@ -228,7 +320,7 @@ export class ScanController {
     await this.updateContainers(tracked, images);
   }
 
-  private async onCronJob(type: 'ADDED' | 'MODIFIED' | 'DELETED', cj: V1CronJob): Promise<void> {
+  private async onCronJob(cj: V1CronJob): Promise<void> {
     const meta = cj.metadata;
     if (!meta?.name || !meta.namespace || !meta.uid) return;
     const workload: Workload = {
@@ -239,7 +331,7 @@ export class ScanController {
       uid: meta.uid,
     };
     const key = workloadKey(workload);
-    if (type === 'DELETED' || !this.o.namespaces.has(meta.namespace) || this.skippedByLabels(meta.labels)) {
+    if (!this.o.namespaces.has(meta.namespace) || this.skippedByLabels(meta.labels)) {
       this.untrack(key);
       return;
     }
@@ -341,20 +433,24 @@ export class ScanController {
     return images.filter((image) => !this.excludeImages.some((glob) => glob.test(image.ref)));
   }
 
-  private dropPod(podKey: string): void {
-    this.podNode.delete(podKey);
+  private async dropPod(podKey: string): Promise<void> {
     const wKey = this.podWorkload.get(podKey);
-    if (!wKey) return;
-    this.podWorkload.delete(podKey);
-    const tracked = this.workloads.get(wKey);
-    if (!tracked) return;
-    tracked.pods.delete(podKey);
-    if (tracked.pods.size > 0) return;
+    const tracked = wKey === undefined ? undefined : this.workloads.get(wKey);
     // The last pod is gone. A ReplicaSet without pods is a previous revision of its Deployment
     // (or scaled to zero): its reports are stale, as Trivy-Operator treats them. Other kinds keep
-    // theirs; they go with the workload through the owner reference.
-    if (tracked.workload.kind === 'ReplicaSet')
-      void this.results.deleteReports(tracked.workload, [...tracked.containers.keys()]);
+    // theirs; they go with the workload through the owner reference. Deleted before anything is
+    // forgotten, so a failed delete is retried with the pod's key.
+    const last = tracked !== undefined && tracked.pods.size === 1 && tracked.pods.has(podKey);
+    if (last && tracked.workload.kind === 'ReplicaSet')
+      await this.results.deleteReports(tracked.workload, [...tracked.containers.keys()]);
+    this.podNode.delete(podKey);
+    if (!wKey || !tracked) {
+      if (wKey) this.podWorkload.delete(podKey);
+      return;
+    }
+    this.podWorkload.delete(podKey);
+    tracked.pods.delete(podKey);
+    if (tracked.pods.size > 0) return;
     if (tracked.workload.kind === 'Job')
       this.resolver.forgetJob(tracked.workload.namespace, tracked.workload.name);
     this.untrack(wKey);
@@ -441,13 +537,26 @@ export class ScanController {
     this.wakeTimer.unref();
   }
 
-  private async onJob(type: 'ADDED' | 'MODIFIED' | 'DELETED', job: V1Job): Promise<void> {
-    const name = job.metadata?.name ?? '';
-    const key = job.metadata?.annotations?.[ScanAnnotation.imageKey];
-    if (!key) return;
-    if (type === 'DELETED') {
-      if (this.runningJobs.get(key)?.name === name) this.runningJobs.delete(key);
-      this.handledJobs.delete(job.metadata?.uid ?? '');
+  /**
+   * One scan Job: counted while it runs; once finished, its result is filed into the reports and
+   * then it is deleted. A result that cannot be read or written yet throws: the Job stays and the
+   * key is retried with backoff, so a rejected write loses no scan.
+   */
+  private async reconcileJob(name: string): Promise<void> {
+    const key = this.jobImage.get(name);
+    if (key === undefined) return;
+    const job = this.jobCache.get(name);
+    if (!job) {
+      this.jobImage.delete(name);
+      this.handledJobs.delete(name);
+      if (this.runningJobs.get(key)?.name === name) {
+        // Deleted before it finished (by a person, or a node drain): the image waits for its
+        // next scan like any other, instead of counting as being scanned forever.
+        this.runningJobs.delete(key);
+        this.plan.release(key);
+        this.o.log.info({ image: key, job: name }, 'scan job deleted before it finished');
+      }
+      this.o.observer?.running(this.runningJobs.size);
       this.schedulePump();
       return;
     }
@@ -464,20 +573,17 @@ export class ScanController {
       return;
     }
     const uid = job.metadata?.uid ?? name;
-    if (this.handledJobs.has(uid)) return;
-    this.handledJobs.add(uid);
+    if (this.handledJobs.get(name) === uid) return;
     const startedAt = this.runningJobs.get(key)?.startedAt ?? this.now();
-    try {
-      if (finished.type === 'Complete') await this.succeeded(key, name, startedAt);
-      else await this.jobFailed(key, name, finished.reason, startedAt);
-    } finally {
-      this.runningJobs.delete(key);
-      await this.jobs
-        .delete(name)
-        .catch((err: unknown) => this.o.log.warn({ err, job: name }, 'could not delete scan job'));
-      this.o.observer?.running(this.runningJobs.size);
-      this.schedulePump();
-    }
+    if (finished.type === 'Complete') await this.succeeded(key, name, startedAt);
+    else await this.jobFailed(key, name, finished.reason, startedAt);
+    this.handledJobs.set(name, uid);
+    this.runningJobs.delete(key);
+    await this.jobs
+      .delete(name)
+      .catch((err: unknown) => this.o.log.warn({ err, job: name }, 'could not delete scan job'));
+    this.o.observer?.running(this.runningJobs.size);
+    this.schedulePump();
   }
 
   private async succeeded(key: string, jobName: string, startedAt: number): Promise<void> {
@@ -519,11 +625,12 @@ export class ScanController {
       this.o.log.info({ image: key, job: jobName, reports: written }, 'scan finished');
       await this.fillLateConsumers(key);
     } catch (err) {
-      const reason =
-        isLookoutError(err) && err.code === 'TL_TRIVY_OUTPUT_INVALID'
-          ? FailureReason.invalidOutput
-          : FailureReason.jobError;
-      this.failed(key, reason, (err as Error).message, startedAt);
+      if (isLookoutError(err) && err.code === 'TL_TRIVY_OUTPUT_INVALID')
+        this.failed(key, FailureReason.invalidOutput, (err as Error).message, startedAt);
+      // A report the API server will never take (invalid, too large) is a failed scan; anything
+      // else (a refusing webhook, an API server restart, a conflict storm) is retried with the Job.
+      else if (isPermanentWriteError(err)) this.failed(key, FailureReason.jobError, (err as Error).message, startedAt);
+      else throw err;
     }
   }
 
@@ -640,6 +747,11 @@ export class ScanController {
 
 function tagKey(image: Pick<ContainerImage, 'registry' | 'repository' | 'tag'>): string {
   return `${image.registry}/${image.repository}:${image.tag}`;
+}
+
+function isPermanentWriteError(err: unknown): boolean {
+  const status = apiErrorStatus(err);
+  return status === 422 || status === 413;
 }
 
 function isManagedByScanner(pod: V1Pod): boolean {

@@ -130,6 +130,14 @@ export class ScanPlan {
     if (entry) entry.state = 'running';
   }
 
+  /** A scan that was under way ended without a result (its Job is gone): due again when stale. */
+  release(key: string): void {
+    const entry = this.images.get(key);
+    if (!entry || entry.state !== 'running') return;
+    entry.state = 'idle';
+    this.forgetIfUnused(entry);
+  }
+
   /** Forces a re-scan at the next opportunity (a report was deleted by a user, for instance). */
   invalidate(key: string): void {
     const entry = this.images.get(key);

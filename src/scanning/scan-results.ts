@@ -92,9 +92,8 @@ export function imageReportKinds(config: Config): ImageReportKind[] {
 }
 
 /** The report kind whose objects index the results (the first written): its watch feeds {@link ScanResults.onReport}. */
-export function indexReportPlural(config: Config): string {
-  const first = imageReportKinds(config)[0];
-  return first === undefined ? VULN : PLURAL[first];
+export function indexReportKind(config: Config): ImageReportKind {
+  return imageReportKinds(config)[0] ?? 'VulnerabilityReport';
 }
 
 /**

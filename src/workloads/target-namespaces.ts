@@ -1,7 +1,6 @@
-import type { KubeConfig, V1Namespace } from '@kubernetes/client-node';
-import type { Logger } from 'pino';
+import type { V1Namespace } from '@kubernetes/client-node';
 import { namespaceSelector, type Config } from '../config/index.ts';
-import { ResourceWatcher, type RestartReason } from '../kube/index.ts';
+import type { Informers, Subscription } from '../kube/index.ts';
 
 /**
  * The namespaces whose workloads the operator looks after: the cluster's namespaces filtered by
@@ -10,33 +9,18 @@ import { ResourceWatcher, type RestartReason } from '../kube/index.ts';
  */
 export class TargetNamespaces {
   private readonly names = new Set<string>();
-  private readonly watcher: ResourceWatcher<V1Namespace>;
+  private subscription: Subscription | undefined;
   private readonly selector;
 
   constructor(
-    kc: KubeConfig,
+    private readonly informers: Informers,
     config: Pick<Config, 'targetNamespaces' | 'excludeNamespaces'>,
-    log: Logger,
-    onRestart?: (reason: RestartReason) => void,
   ) {
     this.selector = namespaceSelector(config);
-    this.watcher = new ResourceWatcher<V1Namespace>(
-      kc,
-      { path: '/api/v1/namespaces', log: log.child({ watch: 'namespaces' }) },
-      {
-        onEvent: (type, ns) => {
-          const name = ns.metadata?.name;
-          if (!name) return;
-          if (type === 'DELETED' || !this.selector.matches(name)) this.names.delete(name);
-          else this.names.add(name);
-        },
-        onRestart,
-      },
-    );
   }
 
   get synced(): boolean {
-    return this.watcher.synced;
+    return this.subscription?.synced ?? false;
   }
 
   has(namespace: string): boolean {
@@ -48,14 +32,26 @@ export class TargetNamespaces {
   }
 
   start(): void {
-    this.watcher.start();
+    this.subscription ??= this.informers.subscribe<V1Namespace>(
+      'target-namespaces',
+      { path: '/api/v1/namespaces' },
+      (type, ns) => {
+        const name = ns.metadata?.name;
+        if (!name) return;
+        if (type === 'DELETED' || !this.selector.matches(name)) this.names.delete(name);
+        else this.names.add(name);
+      },
+      { metadataOnly: true },
+    );
   }
 
-  waitForSync(): Promise<void> {
-    return this.watcher.waitForSync();
+  async waitForSync(): Promise<void> {
+    this.start();
+    await this.subscription?.waitForSync();
   }
 
-  stop(): Promise<void> {
-    return this.watcher.stop();
+  async stop(): Promise<void> {
+    await this.subscription?.unsubscribe();
+    this.subscription = undefined;
   }
 }

@@ -13,7 +13,7 @@ import {
 } from '../../../src/compliance/index.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { API_GROUP, API_VERSION, ReportKind, type ClusterComplianceReport } from '../../../src/crds/index.ts';
-import { kubeRequestJson } from '../../../src/kube/index.ts';
+import { Informers, kubeRequestJson } from '../../../src/kube/index.ts';
 import { createLogger } from '../../../src/logging/index.ts';
 import { TRIMMED_ANNOTATION } from '../../../src/reports/index.ts';
 import { useTestCluster, type TestCluster } from '../../harness/test-cluster.ts';
@@ -121,6 +121,7 @@ describe('compliance reports on a real API server, on an injected clock', () => 
     clock = new Date();
     controller = new ComplianceController({
       kc: cluster.kubeConfig(),
+      informers: new Informers({ kc: cluster.kubeConfig(), log: createLogger('silent') }),
       config: loadConfig({ OPERATOR_TARGET_NAMESPACES: namespace }, noConfigFile),
       log: createLogger('info', logs),
       now: () => clock,
@@ -301,6 +302,7 @@ describe('an `all` compliance report too big for etcd', () => {
     let clock = new Date(Date.now() + 120_000); // past the first minute boundary after creation
     controller = new ComplianceController({
       kc: cluster.kubeConfig(),
+      informers: new Informers({ kc: cluster.kubeConfig(), log: createLogger('silent') }),
       config: loadConfig(
         { OPERATOR_TARGET_NAMESPACES: namespace, OPERATOR_COMPLIANCE_FAIL_ENTRIES_LIMIT: '100000' },
         noConfigFile,

@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { loadConfig } from '../../../src/config/index.ts';
 import { API_GROUP, API_VERSION, ReportKind, type ReportKindName } from '../../../src/crds/index.ts';
 import { closeHttpServer, startHttpServer } from '../../../src/http/index.ts';
-import { kubeRequestJson } from '../../../src/kube/index.ts';
+import { Informers, kubeRequestJson } from '../../../src/kube/index.ts';
 import { createLogger } from '../../../src/logging/index.ts';
 import { OperatorHealthMetrics, ReportMetrics } from '../../../src/metrics/index.ts';
 
@@ -26,7 +26,8 @@ export async function startExporter(kc: KubeConfig, env: Record<string, string>)
   });
   const log = createLogger('silent');
   const health = new OperatorHealthMetrics();
-  const metrics = new ReportMetrics(kc, config, log, health, { pageSize: 2, watchTimeoutSeconds: 60 });
+  const informers = new Informers({ kc, log, watchTimeoutSeconds: 60 });
+  const metrics = new ReportMetrics(informers, config, log, health, { pageSize: 2 });
   const server: Server = await startHttpServer({
     port: 0,
     host: '127.0.0.1',
@@ -39,6 +40,7 @@ export async function startExporter(kc: KubeConfig, env: Record<string, string>)
     metrics,
     async stop() {
       await metrics.stop();
+      await informers.stop();
       await closeHttpServer(server);
     },
   };

@@ -41,6 +41,7 @@ describe('loadConfig defaults', () => {
       scanJobTimeoutMs: 300_000,
       scanJobsConcurrentLimit: 10,
       scanJobsRetryDelayMs: 30_000,
+      resyncPeriodMs: 600_000,
       scannerReportTtlMs: 86_400_000,
       rescanSchedule: '0 * * * *',
       metricsBindAddress: { host: '', port: 8080 },

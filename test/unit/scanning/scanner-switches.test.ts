@@ -15,7 +15,7 @@ import {
   TRIVY_CYCLONEDX_PREFIX,
   TRIVY_VERSION_PREFIX,
 } from '../../../src/scanning/result.ts';
-import { imageReportKinds, indexReportPlural } from '../../../src/scanning/scan-results.ts';
+import { imageReportKinds, indexReportKind } from '../../../src/scanning/scan-results.ts';
 
 const noFile = () => {
   throw new Error('no file');
@@ -82,14 +82,14 @@ describe('image scanner switches', () => {
   });
 
   it('index results by the first report kind written; none switched on, nothing is scanned', () => {
-    assert.equal(indexReportPlural(config()), 'vulnerabilityreports');
+    assert.equal(indexReportKind(config()), 'VulnerabilityReport');
     assert.equal(
-      indexReportPlural(config({ OPERATOR_VULNERABILITY_SCANNER_ENABLED: 'false' })),
-      'exposedsecretreports',
+      indexReportKind(config({ OPERATOR_VULNERABILITY_SCANNER_ENABLED: 'false' })),
+      'ExposedSecretReport',
     );
     assert.equal(
-      indexReportPlural(config({ ...OFF, OPERATOR_SBOM_GENERATION_ENABLED: 'true' })),
-      'sbomreports',
+      indexReportKind(config({ ...OFF, OPERATOR_SBOM_GENERATION_ENABLED: 'true' })),
+      'SbomReport',
     );
     assert.deepEqual(imageReportKinds(config(OFF)), []);
   });

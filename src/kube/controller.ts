@@ -1,0 +1,150 @@
+import type { Logger } from 'pino';
+import type { BackoffOptions } from './backoff.ts';
+import { apiErrorMessage, apiErrorStatus } from './errors.ts';
+import { WorkQueue, type WorkQueueProbe, type WorkQueueSink } from './work-queue.ts';
+
+/** What a reconcile asks for: nothing (done), or to look again after a while. Throwing means retry. */
+export type ReconcileResult = void | { requeueAfterMs: number };
+
+export type ReconcileOutcome = 'success' | 'error' | 'requeue_after';
+
+/** Where a controller's queue and reconciles are counted (the health metrics implement it). */
+export interface RuntimeObserver {
+  /** Called once per controller, with its name: returns the sink for its queue's events. */
+  controller(
+    name: string,
+    probe: WorkQueueProbe,
+  ): WorkQueueSink & { reconciled(outcome: ReconcileOutcome, seconds: number): void };
+}
+
+export interface ControllerOptions<K> {
+  /** Names the queue in metrics and logs: `scan`, `config-audit`, … */
+  name: string;
+  /** A key's identity (its string form, used for de-duplication and logs). */
+  keyOf(key: K): string;
+  /**
+   * Brings one key's actual state to the desired state, reading the current state from caches.
+   * Called for one key by one worker at a time. Throw to retry the key with backoff.
+   */
+  reconcile(key: K, signal: AbortSignal): Promise<ReconcileResult>;
+  /** Keys processed at once. Default 1. */
+  workers?: number;
+  /** Retry delays of a failing key. Default 1 s doubling to 5 min, with jitter. */
+  backoff?: BackoffOptions;
+  /** Every key re-enqueued periodically: what was missed or changed behind our back is put right. */
+  resync?: { everyMs: number; keys(): Iterable<K> };
+  log: Logger;
+  observer?: RuntimeObserver;
+}
+
+export const defaultReconcileBackoff: BackoffOptions = { initialMs: 1_000, maxMs: 300_000 };
+
+/**
+ * Reconcile by key, as controller-runtime does: event handlers only enqueue keys, workers take
+ * them from a rate-limited queue and call `reconcile`. A failed reconcile is retried with backoff
+ * instead of being dropped, and a periodic resync re-derives every key from scratch.
+ */
+export class Controller<K> {
+  private readonly queue: WorkQueue<K>;
+  private readonly abort = new AbortController();
+  private readonly sink: ReturnType<RuntimeObserver['controller']> | undefined;
+  private workers: Promise<void>[] = [];
+  private resyncTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: ControllerOptions<K>) {
+    // The queue reports through the sink, and the sink reads the queue: tie them through `this`.
+    const sink: WorkQueueSink = {
+      added: () => this.sink?.added(),
+      waited: (seconds) => this.sink?.waited(seconds),
+      worked: (seconds) => this.sink?.worked(seconds),
+      retried: () => this.sink?.retried(),
+    };
+    this.queue = new WorkQueue<K>({
+      identity: o.keyOf,
+      backoff: o.backoff ?? defaultReconcileBackoff,
+      sink,
+    });
+    this.sink = o.observer?.controller(o.name, this.queue.probe);
+  }
+
+  get name(): string {
+    return this.o.name;
+  }
+
+  /** Keys waiting to be processed. */
+  get depth(): number {
+    return this.queue.depth;
+  }
+
+  enqueue(key: K): void {
+    this.queue.add(key);
+  }
+
+  enqueueAfter(key: K, delayMs: number): void {
+    this.queue.addAfter(key, delayMs);
+  }
+
+  /** Resolves once every queued key has been processed (keys waiting for a retry do not count). */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** Starts the workers (and the resync). Keys enqueued before are processed now. */
+  start(): void {
+    if (this.workers.length > 0 || this.abort.signal.aborted) return;
+    const count = Math.max(1, this.o.workers ?? 1);
+    for (let i = 0; i < count; i++) this.workers.push(this.work());
+    const resync = this.o.resync;
+    if (resync) {
+      this.resyncTimer = setInterval(() => {
+        for (const key of resync.keys()) this.queue.add(key);
+      }, resync.everyMs);
+      this.resyncTimer.unref();
+    }
+  }
+
+  /** Stops taking keys, signals the running reconciles to give up, and waits for them. */
+  async stop(): Promise<void> {
+    clearInterval(this.resyncTimer);
+    this.queue.shutDown();
+    this.abort.abort();
+    await Promise.all(this.workers);
+    this.workers = [];
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const started = performance.now();
+      let outcome: ReconcileOutcome = 'success';
+      try {
+        const result = await this.o.reconcile(key, this.abort.signal);
+        this.queue.forget(key);
+        if (result && result.requeueAfterMs >= 0) {
+          outcome = 'requeue_after';
+          this.queue.addAfter(key, result.requeueAfterMs);
+        }
+      } catch (err) {
+        outcome = 'error';
+        if (!this.queue.shuttingDown) {
+          const delay = this.queue.addRateLimited(key);
+          this.o.log.warn(
+            {
+              controller: this.o.name,
+              key: this.o.keyOf(key),
+              err: apiErrorMessage(err),
+              status: apiErrorStatus(err),
+              attempt: this.queue.failuresOf(key),
+              retryInMs: delay,
+            },
+            'reconcile failed; will retry',
+          );
+        }
+      } finally {
+        this.queue.done(key);
+        this.sink?.reconciled(outcome, (performance.now() - started) / 1000);
+      }
+    }
+  }
+}
