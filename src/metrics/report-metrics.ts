@@ -110,12 +110,9 @@ export class ReportMetrics {
     if (this.subscriptions.length > 0) return;
     for (const { kind, source } of this.collections)
       this.subscriptions.push(
-        this.informers.subscribe(
-          'report-metrics',
-          source,
-          (type, obj) => this.onEvent(kind, type, obj),
-          { pageSize: this.pageSize },
-        ),
+        this.informers.subscribe('report-metrics', source, (type, obj) => this.onEvent(kind, type, obj), {
+          pageSize: this.pageSize,
+        }),
       );
     void this.waitForSync().then(() => {
       // Re-compressing blocks of reports together starts once the first list is in, never during it.

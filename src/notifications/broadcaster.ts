@@ -104,7 +104,6 @@ export class WebhookBroadcaster {
     this.concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
     this.queue = new NotificationQueue(operator.webhookBroadcastQueueSize);
     this.newFindings = operator.webhookSendNewFindingsOnly ? (news) => this.onNewFindings(news) : undefined;
-
   }
 
   /** True once every report watch has listed once (the baseline is taken). */

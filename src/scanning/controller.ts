@@ -629,7 +629,8 @@ export class ScanController {
         this.failed(key, FailureReason.invalidOutput, (err as Error).message, startedAt);
       // A report the API server will never take (invalid, too large) is a failed scan; anything
       // else (a refusing webhook, an API server restart, a conflict storm) is retried with the Job.
-      else if (isPermanentWriteError(err)) this.failed(key, FailureReason.jobError, (err as Error).message, startedAt);
+      else if (isPermanentWriteError(err))
+        this.failed(key, FailureReason.jobError, (err as Error).message, startedAt);
       else throw err;
     }
   }

@@ -87,10 +87,7 @@ describe('image scanner switches', () => {
       indexReportKind(config({ OPERATOR_VULNERABILITY_SCANNER_ENABLED: 'false' })),
       'ExposedSecretReport',
     );
-    assert.equal(
-      indexReportKind(config({ ...OFF, OPERATOR_SBOM_GENERATION_ENABLED: 'true' })),
-      'SbomReport',
-    );
+    assert.equal(indexReportKind(config({ ...OFF, OPERATOR_SBOM_GENERATION_ENABLED: 'true' })), 'SbomReport');
     assert.deepEqual(imageReportKinds(config(OFF)), []);
   });
 
