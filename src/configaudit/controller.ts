@@ -11,6 +11,7 @@ import type { Config } from '../config/index.ts';
 import { ReportLabel } from '../crds/index.ts';
 import { ErrorCodes, isLookoutError } from '../errors/index.ts';
 import {
+  backoffDelay,
   isNotFound,
   kubeError,
   kubeRequestJson,
@@ -660,7 +661,10 @@ export class ConfigAuditController {
       attempt = Math.max(attempt, this.attempts.get(id) ?? 0);
       this.attempts.set(id, (this.attempts.get(id) ?? 0) + 1);
     }
-    const delay = Math.min(this.o.config.operator.scanJobsRetryDelayMs * 2 ** attempt, MAX_RETRY_DELAY_MS);
+    const delay = backoffDelay(attempt, {
+      initialMs: this.o.config.operator.scanJobsRetryDelayMs,
+      maxMs: MAX_RETRY_DELAY_MS,
+    });
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
       for (const key of keys) if (this.objects.get(kind.kind)?.has(key)) this.queue.add(kind.kind, key);

@@ -17,7 +17,7 @@ import {
   type TrivyMisconfiguration,
 } from '../configaudit/index.ts';
 import { ReportAnnotation, ReportLabel } from '../crds/index.ts';
-import { WorkloadEvents, type Informers, type SubscriptionGroup } from '../kube/index.ts';
+import { backoffDelay, WorkloadEvents, type Informers, type SubscriptionGroup } from '../kube/index.ts';
 import { ScanJobs, ScanLabel } from '../scanning/index.ts';
 import {
   NODE_COLLECTOR_COMPONENT,
@@ -350,14 +350,19 @@ export class InfraAssessmentController {
     }
   }
 
+  /** Delay before retry `attempt` (0-based): from `scanJobsRetryDelay`, doubling, jittered. */
+  private retryDelay(attempt: number): number {
+    return backoffDelay(attempt, {
+      initialMs: this.o.config.operator.scanJobsRetryDelayMs,
+      maxMs: MAX_RETRY_DELAY_MS,
+    });
+  }
+
   private failed(name: string, message: string): void {
     const tracked = this.nodes.get(name);
     if (!tracked) return;
     tracked.failures += 1;
-    const delay = Math.min(
-      this.o.config.operator.scanJobsRetryDelayMs * 2 ** (tracked.failures - 1),
-      MAX_RETRY_DELAY_MS,
-    );
+    const delay = this.retryDelay(tracked.failures - 1);
     tracked.notBefore = this.now() + delay;
     const retry = Math.round(delay / 1000);
     this.o.log.warn({ node: name, message, retryInSeconds: retry }, 'node assessment failed');
@@ -601,10 +606,7 @@ export class InfraAssessmentController {
   private podFailed(name: string, message: string): void {
     const attempts = (this.podRetries.get(name) ?? 0) + 1;
     this.podRetries.set(name, attempts);
-    const delay = Math.min(
-      this.o.config.operator.scanJobsRetryDelayMs * 2 ** (attempts - 1),
-      MAX_RETRY_DELAY_MS,
-    );
+    const delay = this.retryDelay(attempts - 1);
     this.o.log.warn(
       { pod: name, namespace: CONTROL_PLANE_NAMESPACE, message, retryInSeconds: Math.round(delay / 1000) },
       'control-plane pod assessment failed',

@@ -34,6 +34,8 @@ export class KubeHttpError extends Error {
  * generated client would buffer or deserialise too much: paged lists of huge reports and watches,
  * whose lines we parse one at a time. Non-2xx answers are read and thrown as KubeHttpError.
  */
+const USER_AGENT = `trivy-lookout (${process.platform}/${process.arch}) node/${process.versions.node}`;
+
 export async function openKubeRequest(kc: KubeConfig, req: KubeRequest): Promise<IncomingMessage> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('no current cluster in the kubeconfig');
@@ -43,7 +45,8 @@ export async function openKubeRequest(kc: KubeConfig, req: KubeRequest): Promise
   }
   const options: https.RequestOptions = {
     method: req.method ?? 'GET',
-    headers: { accept: 'application/json' },
+    // Named in the API server's audit log and request metrics, as client-go's user agent names its binary.
+    headers: { accept: 'application/json', 'user-agent': USER_AGENT },
   };
   await kc.applyToHTTPSOptions(options);
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);

@@ -4,6 +4,8 @@
  * TTL. Failures back off exponentially. Holds keys and timestamps only, never scan results.
  */
 
+import { backoffDelay } from '../kube/index.ts';
+
 export type ImageState = 'idle' | 'queued' | 'running';
 
 export interface ImageEntry {
@@ -28,6 +30,8 @@ export interface PlanOptions {
   maxRetryDelayMs: number;
   /** Called when an image is dropped because nothing runs it any more. */
   onForget?: (key: string) => void;
+  /** The jitter's source; tests pin it. */
+  random?: () => number;
 }
 
 export class ScanPlan {
@@ -115,9 +119,11 @@ export class ScanPlan {
     if (!entry) return 0;
     entry.failures += 1;
     entry.lastFailure = reason;
-    const delay = Math.min(
-      this.options.maxRetryDelayMs,
-      this.options.retryDelayMs * 2 ** (entry.failures - 1),
+    // Jittered, so images that failed together (a registry outage) do not all retry together.
+    const delay = backoffDelay(
+      entry.failures - 1,
+      { initialMs: this.options.retryDelayMs, maxMs: this.options.maxRetryDelayMs },
+      this.options.random,
     );
     entry.nextAttemptAt = this.now() + delay;
     entry.state = 'idle';

@@ -38,6 +38,8 @@ export interface AuditedRequest {
   /** ResponseComplete was logged: the request is over (for a watch: its stream has ended). */
   completed: boolean;
   receivedAt: string;
+  /** When the API server logged ResponseComplete (for a watch: when its stream ended), if it has. */
+  completedAt?: string;
 }
 
 export interface AuditFilter {
@@ -72,6 +74,7 @@ interface AuditEvent {
   };
   responseStatus?: { code?: number };
   requestReceivedTimestamp?: string;
+  stageTimestamp?: string;
 }
 
 function logPath(source: AuditLogSource): string {
@@ -104,7 +107,10 @@ export function auditedRequests(source: AuditLogSource, filter: AuditFilter = {}
       byId.set(event.auditID, request);
     }
     if (event.responseStatus?.code !== undefined) request.code = event.responseStatus.code;
-    if (event.stage === 'ResponseComplete') request.completed = true;
+    if (event.stage === 'ResponseComplete') {
+      request.completed = true;
+      if (event.stageTimestamp) request.completedAt = event.stageTimestamp;
+    }
   }
   return [...byId.values()].filter((request) => matches(request, filter));
 }
@@ -154,6 +160,35 @@ export function groupByTarget(requests: AuditedRequest[]): WatchTarget[] {
     group.requests.push(request);
   }
   return [...groups.values()];
+}
+
+/**
+ * Pairs of requests that were in progress at the same time for longer than `graceMs` (a request
+ * not yet complete lasts until now). A client that closes a watch and opens the next one at once
+ * may be seen by the API server to do so in the other order, for the moment it takes the server to
+ * notice the closed connection: `graceMs` absorbs that, while two watches held open together
+ * overlap for as long as both live.
+ */
+export function overlappingRequests(
+  requests: AuditedRequest[],
+  graceMs = 1_000,
+  now = Date.now(),
+): { first: AuditedRequest; second: AuditedRequest; overlapMs: number }[] {
+  const spans = requests
+    .map((request) => ({
+      request,
+      start: Date.parse(request.receivedAt),
+      end: request.completedAt === undefined ? now : Date.parse(request.completedAt),
+    }))
+    .sort((a, b) => a.start - b.start);
+  const overlaps: { first: AuditedRequest; second: AuditedRequest; overlapMs: number }[] = [];
+  for (const [i, a] of spans.entries()) {
+    for (const b of spans.slice(i + 1)) {
+      const overlapMs = Math.min(a.end, b.end) - b.start;
+      if (overlapMs > graceMs) overlaps.push({ first: a.request, second: b.request, overlapMs });
+    }
+  }
+  return overlaps;
 }
 
 /** `groupByTarget` as a plain `{ key: count }` record, handy for `assert.deepEqual`. */

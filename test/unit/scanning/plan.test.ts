@@ -6,7 +6,11 @@ const HOUR = 3_600_000;
 
 function plan(ttlMs: number | null = 24 * HOUR) {
   let now = 1_000_000;
-  const p = new ScanPlan({ ttlMs, retryDelayMs: 30_000, maxRetryDelayMs: 3_600_000 }, () => now);
+  // Jitter pinned to its ceiling: the delays are the plain doubling.
+  const p = new ScanPlan(
+    { ttlMs, retryDelayMs: 30_000, maxRetryDelayMs: 3_600_000, random: () => 1 },
+    () => now,
+  );
   return { p, advance: (ms: number) => (now += ms), now: () => now };
 }
 
