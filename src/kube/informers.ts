@@ -154,6 +154,8 @@ class SharedInformer {
   private watcher: ResourceWatcher<KubernetesObject> | undefined;
   private metadataOnly = true;
   private pageSize = 250;
+  /** Whether a list has begun: until then a new subscriber is simply part of the first one. */
+  private listed = false;
 
   constructor(
     private readonly o: InformersOptions,
@@ -185,8 +187,13 @@ class SharedInformer {
     } else {
       const upgrade = needsFull && this.metadataOnly;
       if (upgrade) this.metadataOnly = false;
-      this.o.log.debug({ watch: this.name, subscriber: name, upgrade }, 'late subscriber; relisting');
-      this.watcher.relist({ full: upgrade });
+      if (!this.listed) {
+        if (upgrade) this.watcher.useFullObjects();
+      } else {
+        this.o.log.debug({ watch: this.name, subscriber: name, upgrade }, 'late subscriber; relisting');
+        if (upgrade) this.watcher.useFullObjects();
+        this.watcher.relist();
+      }
     }
     return {
       get synced() {
@@ -231,6 +238,7 @@ class SharedInformer {
       {
         onEvent: (type, obj) => this.deliver(type, obj),
         onListStart: () => {
+          this.listed = true;
           for (const s of this.subscribers) if (s.phase === 'waiting') s.phase = 'listing';
         },
         onListItem: async (change, obj) => {

@@ -23,7 +23,7 @@ export interface WatchHandlers<T extends KubernetesObject> {
    * subscriber everything while the others get only what changed.
    */
   onListItem?(change: WatchEventType | undefined, obj: T): void | Promise<void>;
-  /** A list is about to be delivered. */
+  /** A list's first page has arrived and is about to be delivered. */
   onListStart?(): void;
   /** A full list (the deletions it found included) has been delivered. */
   onListed?(): void;
@@ -102,14 +102,15 @@ export class ResourceWatcher<T extends KubernetesObject> {
     return new Promise((resolve) => this.syncWaiters.push(resolve));
   }
 
-  /**
-   * Lists again soon (the open watch is closed first). With `full`, a watcher that received only
-   * metadata switches to whole objects from that list on.
-   */
-  relist(options: { full?: boolean } = {}): void {
-    if (options.full) this.options.metadataOnly = false;
+  /** Lists again soon (the open watch is closed first); requests before the list starts coalesce. */
+  relist(): void {
     this.relistRequested = true;
     this.connection?.abort();
+  }
+
+  /** Whole objects instead of metadata from the next request on. */
+  useFullObjects(): void {
+    this.options.metadataOnly = false;
   }
 
   async stop(): Promise<void> {
@@ -190,7 +191,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
    */
   private async list(): Promise<void> {
     const relist = this.known.beginRelist();
-    this.handlers.onListStart?.();
+    let first = true;
     let resourceVersion: string | undefined;
     type Page = { metadata?: { resourceVersion?: string; continue?: string }; items?: T[] };
     const fetchPage = (continueToken: string | undefined): Promise<Page> =>
@@ -203,6 +204,9 @@ export class ResourceWatcher<T extends KubernetesObject> {
     try {
       while (next && !this.stopped) {
         const page: Page = await next;
+        // Said once the first page is in: whoever subscribed before that is part of this list.
+        if (first) this.handlers.onListStart?.();
+        first = false;
         resourceVersion = page.metadata?.resourceVersion;
         const continueToken: string | undefined = page.metadata?.continue || undefined;
         next = continueToken ? fetchPage(continueToken) : undefined;
