@@ -180,6 +180,23 @@ export class ScanController {
     });
   }
 
+  /** Keeps the latest object of a watch event in its cache and queues its key. */
+  private note<T extends KubernetesObject>(
+    kind: WorkloadObjectKey['kind'],
+    cache: Map<string, T>,
+    type: 'ADDED' | 'MODIFIED' | 'DELETED',
+    obj: T,
+  ): void {
+    const key: WorkloadObjectKey = {
+      kind,
+      namespace: obj.metadata?.namespace ?? '',
+      name: obj.metadata?.name ?? '',
+    };
+    if (type === 'DELETED') cache.delete(workloadObjectId(key));
+    else cache.set(workloadObjectId(key), obj);
+    this.workloadQueue.enqueue(key);
+  }
+
   private *workloadKeys(): Iterable<WorkloadObjectKey> {
     for (const pod of this.podCache.values())
       yield { kind: 'Pod', namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '' };
@@ -210,27 +227,12 @@ export class ScanController {
 
     // Watch handlers only note the object and queue its key; the work happens in reconciles.
     const pods = this.watchers.watch<V1Pod>({ path: '/api/v1/pods' }, (type, pod) => {
-      if (isManagedByScanner(pod)) return;
-      const key: WorkloadObjectKey = {
-        kind: 'Pod',
-        namespace: pod.metadata?.namespace ?? '',
-        name: pod.metadata?.name ?? '',
-      };
-      if (type === 'DELETED') this.podCache.delete(workloadObjectId(key));
-      else this.podCache.set(workloadObjectId(key), pod);
-      this.workloadQueue.enqueue(key);
+      if (!isManagedByScanner(pod)) this.note('Pod', this.podCache, type, pod);
     });
     const cronJobs = this.o.config.targetWorkloads.includes('cronjob')
-      ? this.watchers.watch<V1CronJob>({ path: '/apis/batch/v1/cronjobs' }, (type, cj) => {
-          const key: WorkloadObjectKey = {
-            kind: 'CronJob',
-            namespace: cj.metadata?.namespace ?? '',
-            name: cj.metadata?.name ?? '',
-          };
-          if (type === 'DELETED') this.cronJobCache.delete(workloadObjectId(key));
-          else this.cronJobCache.set(workloadObjectId(key), cj);
-          this.workloadQueue.enqueue(key);
-        })
+      ? this.watchers.watch<V1CronJob>({ path: '/apis/batch/v1/cronjobs' }, (type, cj) =>
+          this.note('CronJob', this.cronJobCache, type, cj),
+        )
       : undefined;
     await pods.waitForSync();
     await cronJobs?.waitForSync();
