@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { BackoffOptions } from './backoff.ts';
 import { apiErrorMessage, apiErrorStatus } from './errors.ts';
@@ -26,7 +27,9 @@ export interface ControllerOptions<K> {
    * Brings one key's actual state to the desired state, reading the current state from caches.
    * Called for one key by one worker at a time. Throw to retry the key with backoff.
    */
-  reconcile(key: K, signal: AbortSignal): Promise<ReconcileResult>;
+  reconcile?(key: K, signal: AbortSignal): Promise<ReconcileResult>;
+  /** Instead of `reconcile`: keys taken in batches, for work that is cheaper done together. */
+  batch?: BatchReconcile<K>;
   /** Keys processed at once. Default 1. */
   workers?: number;
   /** Retry delays of a failing key. Default 1 s doubling to 5 min, with jitter. */
@@ -35,6 +38,17 @@ export interface ControllerOptions<K> {
   resync?: { everyMs: number; keys(): Iterable<K> };
   log: Logger;
   observer?: RuntimeObserver;
+}
+
+export interface BatchReconcile<K> {
+  /** Keys per batch at most; a backlog is split evenly over the workers below that. */
+  max: number;
+  /** How long the first ready key waits for others to join its batch. */
+  delayMs: number;
+  /** Only keys of one group go into a batch. */
+  groupOf(key: K): string;
+  /** Reconciles the keys together. Throw to retry all of them; return the ones to retry alone. */
+  reconcile(keys: K[], signal: AbortSignal): Promise<{ failed: K[] } | void>;
 }
 
 export const defaultReconcileBackoff: BackoffOptions = { initialMs: 1_000, maxMs: 300_000 };
@@ -93,7 +107,8 @@ export class Controller<K> {
   start(): void {
     if (this.workers.length > 0 || this.abort.signal.aborted) return;
     const count = Math.max(1, this.o.workers ?? 1);
-    for (let i = 0; i < count; i++) this.workers.push(this.work());
+    for (let i = 0; i < count; i++)
+      this.workers.push(this.o.batch ? this.workBatches(this.o.batch, count) : this.work());
     const resync = this.o.resync;
     if (resync) {
       this.resyncTimer = setInterval(() => {
@@ -112,14 +127,52 @@ export class Controller<K> {
     this.workers = [];
   }
 
+  private async workBatches(batch: BatchReconcile<K>, workers: number): Promise<void> {
+    while (await this.queue.waitForReady()) {
+      // A lone key waits a moment for others: one Trivy run for many objects, not one each.
+      if (this.queue.depth < batch.max)
+        await sleep(batch.delayMs, undefined, { signal: this.abort.signal }).catch(() => {});
+      const size = Math.max(1, Math.min(batch.max, Math.ceil(this.queue.depth / workers)));
+      const keys = this.queue.takeBatch(size, batch.groupOf);
+      if (keys.length === 0) continue;
+      const started = performance.now();
+      let failed: K[] = [];
+      try {
+        failed = (await batch.reconcile(keys, this.abort.signal))?.failed ?? [];
+      } catch (err) {
+        failed = keys;
+        this.o.log.warn(
+          {
+            controller: this.o.name,
+            keys: keys.length,
+            first: this.o.keyOf(keys[0] as K),
+            err: apiErrorMessage(err),
+          },
+          'batch reconcile failed; will retry',
+        );
+      }
+      const seconds = (performance.now() - started) / 1000 / keys.length;
+      const retry = new Set(failed.map(this.o.keyOf));
+      for (const key of keys) {
+        const failedKey = retry.has(this.o.keyOf(key));
+        if (!failedKey) this.queue.forget(key);
+        else if (!this.queue.shuttingDown) this.queue.addRateLimited(key);
+        this.queue.done(key);
+        this.sink?.reconciled(failedKey ? 'error' : 'success', seconds);
+      }
+    }
+  }
+
   private async work(): Promise<void> {
+    const reconcile = this.o.reconcile;
+    if (!reconcile) throw new Error(`controller ${this.o.name} has neither reconcile nor batch`);
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
       const started = performance.now();
       let outcome: ReconcileOutcome = 'success';
       try {
-        const result = await this.o.reconcile(key, this.abort.signal);
+        const result = await reconcile(key, this.abort.signal);
         this.queue.forget(key);
         if (result && result.requeueAfterMs >= 0) {
           outcome = 'requeue_after';

@@ -26,6 +26,7 @@ export {
 export { WorkQueue, type WorkQueueProbe, type WorkQueueSink } from './work-queue.ts';
 export {
   Controller,
+  type BatchReconcile,
   type ControllerOptions,
   type ReconcileOutcome,
   type ReconcileResult,

@@ -43,6 +43,7 @@ export class WorkQueue<K> {
   private readonly failures = new Map<string, number>();
   private readonly takers: ((key: K | undefined) => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly readyWaiters: (() => void)[] = [];
   private head = 0;
   private closed = false;
   private readonly now: () => number;
@@ -136,6 +137,42 @@ export class WorkQueue<K> {
     return new Promise((resolve) => this.takers.push(resolve));
   }
 
+  /**
+   * Resolves true once a key is ready to take (at once if one is), false once the queue is shut
+   * down. For workers that take batches with {@link takeBatch}.
+   */
+  async waitForReady(): Promise<boolean> {
+    while (!this.closed && this.depth === 0) {
+      await new Promise<void>((resolve) => this.readyWaiters.push(resolve));
+    }
+    return !this.closed;
+  }
+
+  /**
+   * Takes the oldest ready key and up to `max - 1` more ready keys of its group, oldest first,
+   * all marked as being processed. Empty when nothing is ready.
+   */
+  takeBatch(max: number, groupOf: (key: K) => string): K[] {
+    const first = this.take();
+    if (first === undefined) return [];
+    const firstKey = this.keys.get(first) as K;
+    const group = groupOf(firstKey);
+    const batch = [firstKey];
+    const rest: string[] = [];
+    for (let i = this.head; i < this.ready.length; i++) {
+      const id = this.ready[i] as string;
+      const key = this.keys.get(id) as K;
+      if (batch.length < max && groupOf(key) === group) {
+        this.begin(id);
+        batch.push(key);
+      } else rest.push(id);
+    }
+    this.ready.length = 0;
+    this.ready.push(...rest);
+    this.head = 0;
+    return batch;
+  }
+
   /** Processing of the key ended; if it was added meanwhile, it is queued again. */
   done(key: K): void {
     const id = this.o.identity(key);
@@ -164,6 +201,7 @@ export class WorkQueue<K> {
     this.delayed.clear();
     for (const resolve of this.takers.splice(0)) resolve(undefined);
     for (const resolve of this.idleWaiters.splice(0)) resolve();
+    for (const resolve of this.readyWaiters.splice(0)) resolve();
   }
 
   private push(id: string): void {
@@ -174,6 +212,7 @@ export class WorkQueue<K> {
       return;
     }
     this.ready.push(id);
+    for (const resolve of this.readyWaiters.splice(0)) resolve();
   }
 
   private take(): string | undefined {

@@ -200,4 +200,35 @@ describe('Controller', () => {
     await controller.stop();
     assert.equal(aborted, true);
   });
+
+  it('in batch mode, takes keys of one group together and retries only the keys a batch failed', async () => {
+    const batches: string[][] = [];
+    let failOnce = true;
+    const controller = new Controller<PodKey>({
+      name: 'test',
+      keyOf: identity,
+      log: silent,
+      backoff: { initialMs: 10, maxMs: 20 },
+      batch: {
+        max: 10,
+        delayMs: 20,
+        // The namespace stands for the kind: a Trivy run audits one kind at a time.
+        groupOf: (key) => key.namespace,
+        reconcile: async (keys) => {
+          batches.push(keys.map(identity));
+          const bad = keys.filter((k) => k.name === 'bad');
+          if (bad.length > 0 && failOnce) {
+            failOnce = false;
+            return { failed: bad };
+          }
+        },
+      },
+    });
+    controller.start();
+    for (const key of ['Role/a', 'Pod/x', 'Role/b', 'Pod/bad', 'Role/c'])
+      controller.enqueue({ namespace: key.split('/')[0] as string, name: key.split('/')[1] as string });
+    for (let i = 0; i < 50 && batches.length < 3; i++) await sleep(10);
+    await controller.stop();
+    assert.deepEqual(batches, [['Role/a', 'Role/b', 'Role/c'], ['Pod/x', 'Pod/bad'], ['Pod/bad']]);
+  });
 });
