@@ -3,6 +3,7 @@
  * lives here; every decision is made in the modules it connects.
  */
 import type { Server } from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { parseArgs } from 'node:util';
 import { ignoredTrivyOperatorVariables, loadConfig, redactConfig, type Config } from './config/index.ts';
 import { isLookoutError, ErrorCodes } from './errors/index.ts';
@@ -17,6 +18,7 @@ import { startWebhookBroadcaster, type WebhookBroadcaster } from './notification
 import { OperatorHealthMetrics, ReportMetrics } from './metrics/index.ts';
 import { imageReportKinds, ScanController } from './scanning/index.ts';
 import { TargetNamespaces } from './workloads/index.ts';
+import { ComponentList, type Component } from './lifecycle/index.ts';
 
 function readConfigOrExit(): Config {
   try {
@@ -36,17 +38,10 @@ async function main(): Promise<void> {
   const config = readConfigOrExit();
   const log = createLogger(config.operator.logLevel);
 
-  /** Stops one component, logging how long it took (a slow shutdown names its culprit). */
-  const stopComponent = async (name: string, component: { stop(): Promise<void> } | undefined) => {
-    if (!component) return;
-    const started = Date.now();
-    await component.stop();
-    log.info({ component: name, durationMs: Date.now() - started }, 'stopped');
-  };
-  // What has been started so far, in order; a shutdown stops it in reverse. Signal handlers go in
-  // first thing, so a pod stopped while its caches sync still shuts down cleanly (exit 0, Lease
-  // released) instead of dying by the default handler.
-  const started: { name: string; stop(): Promise<void> }[] = [];
+  // Signal handlers go in first thing: a pod stopped while its caches sync still shuts down
+  // cleanly (exit 0, Lease released) instead of dying by the default handler.
+  // Filled once there is something to run; a signal before that just exits.
+  const running: ComponentList[] = [];
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -57,7 +52,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 20_000);
     forced.unref();
-    for (const component of started.reverse()) await stopComponent(component.name, component);
+    for (const list of running) await list.stop();
     log.info('stopped');
     process.exit(0);
   };
@@ -79,9 +74,7 @@ async function main(): Promise<void> {
     log: log.child({ component: 'informers' }),
     onRestart: (watch, reason) => health.watchRestarted(watch, reason),
   });
-  started.push({ name: 'informers', stop: () => informers.stop() });
   const namespaces = new TargetNamespaces(informers, config);
-
   // Every replica indexes the vulnerability reports' findings from the exporter's own watch.
   const findings = findingsForReplica(config);
   // Every replica serves metrics from the report watches; they only read.
@@ -93,160 +86,235 @@ async function main(): Promise<void> {
     findings ? { findings: findings.index, families: () => findings.series.members() } : {},
   );
 
-  // Only the leader scans and writes reports; every replica serves metrics and health.
-  let scanner: ScanController | undefined;
-  let webhook: WebhookBroadcaster | undefined;
-  let compliance: ComplianceController | undefined;
-  let audit: ConfigAuditController | undefined;
-  let infra: InfraAssessmentController | undefined;
-  let tracker: FirstSeenTracker | undefined;
-  const startScanner = async () => {
-    // Before anything writes reports: the webhook's baseline is what exists before this leader starts.
-    webhook = await startWebhookBroadcaster({
-      kc,
-      config,
-      log: log.child({ component: 'webhook' }),
-      observer: health.webhook,
-      informers,
-    });
-    // First-seen stamps: the leader writes them, every replica reads them back from the reports.
-    if (findings) {
-      tracker = new FirstSeenTracker({
-        kc,
-        namespace: config.operator.namespace,
-        index: findings.index,
-        log: log.child({ component: 'first-seen' }),
-        synced: () => reportMetrics.waitForSync(),
-        ...(webhook?.newFindings ? { onNewFindings: webhook.newFindings } : {}),
-      });
-      void tracker.start();
-    }
-    // Image scans (vulnerabilities, exposed secrets, SBOM): none of them switched on, no scanner.
-    if (imageReportKinds(config).length > 0) {
-      scanner = new ScanController({
-        kc,
-        config,
-        log: log.child({ component: 'scanner' }),
-        namespaces,
-        observer: health.scans,
-        informers,
-        runtime: health.runtime,
-      });
-      await scanner.start();
-    }
-    // Config audit and RBAC assessment: event-driven, batched through the pinned Trivy binary.
-    audit = new ConfigAuditController({
-      kc,
-      config,
-      log: log.child({ component: 'config-audit' }),
-      namespaces,
-      informers,
-    });
-    await audit.start();
-    // Infra assessment: node-collector Jobs per node, control-plane pods of kube-system.
-    if (config.nodeCollector.enabled) {
-      infra = new InfraAssessmentController({
-        kc,
-        config,
-        log: log.child({ component: 'infra-assessment' }),
-        informers,
-      });
-      await infra.start();
-    }
-    // Compliance reports are written by the leader too, on their own schedules.
-    if (config.operator.clusterComplianceEnabled) {
-      compliance = new ComplianceController({
-        kc,
-        config,
-        log: log.child({ component: 'compliance' }),
-        informers,
-      });
-      await compliance.start();
-    }
-  };
-  const stopScanner = async () => {
-    const current = { scanner, audit, infra, compliance, webhook, tracker };
-    tracker = undefined;
-    scanner = undefined;
-    audit = undefined;
-    infra = undefined;
-    compliance = undefined;
-    webhook = undefined;
-    await Promise.all([
-      stopComponent('config-audit', current.audit),
-      stopComponent('infra-assessment', current.infra),
-      stopComponent('compliance', current.compliance),
-      stopComponent('scanner', current.scanner),
-      stopComponent('first-seen', current.tracker),
-    ]);
-    // Last, so the writers' final reports can still go out.
-    await stopComponent('webhook', current.webhook);
-  };
+  // Only the leader writes: scans, audits, assessments, compliance, first-seen stamps, the webhook.
+  const leader = new ComponentList(
+    'leader',
+    leaderComponents({ kc, config, log, health, informers, namespaces, reportMetrics, findings }),
+    log,
+  );
   const election = config.operator.leaderElectionEnabled
     ? new LeaderElection({
         kc,
         namespace: config.operator.namespace,
         name: config.operator.leaderElectionId,
         log: log.child({ component: 'leader-election' }),
-        onStartedLeading: () =>
-          startScanner().catch((err: unknown) => {
-            log.fatal({ err }, 'scanner failed to start');
-            process.exit(1);
-          }),
-        onStoppedLeading: stopScanner,
+        onStartedLeading: () => startLeader(leader, log),
+        onStoppedLeading: () => leader.stop(),
       })
     : undefined;
 
   const { host, port } = config.operator.metricsBindAddress;
-  const server: Server = await startHttpServer({
-    port,
-    host: host || undefined,
-    log,
-    readiness: [
-      { name: 'namespace cache', ready: () => namespaces.synced },
-      { name: 'scanner caches', ready: () => scanner === undefined || scanner.synced },
-      { name: 'config audit caches', ready: () => audit === undefined || audit.synced },
-      reportMetrics.readiness,
+  let server: Server | undefined;
+  const everywhere = new ComponentList(
+    'everywhere',
+    [
+      { name: 'informers', start: async () => {}, stop: () => informers.stop() },
+      {
+        name: 'http',
+        start: async () => {
+          server = await startHttpServer({
+            port,
+            host: host || undefined,
+            log,
+            readiness: [
+              { name: 'namespace cache', ready: () => namespaces.synced },
+              // Without leader election this replica runs the writers and is ready once they are.
+              { name: 'leader components', ready: () => leader.idleOrSynced() },
+              reportMetrics.readiness,
+            ],
+            metrics: reportMetrics.handler,
+            routes: findings ? [affectedRoute(findings, config, kc, log, reportMetrics)] : [],
+          });
+        },
+        stop: async () => {
+          if (server) await closeHttpServer(server);
+        },
+      },
+      {
+        name: 'report-metrics',
+        start: async () => reportMetrics.start(),
+        stop: () => reportMetrics.stop(),
+      },
+      {
+        name: 'namespaces',
+        start: () => namespaces.waitForSync(),
+        stop: () => namespaces.stop(),
+        synced: () => namespaces.synced,
+      },
+      election
+        ? {
+            name: 'leader-election',
+            start: async () => election.start(),
+            stop: () => election.stop(),
+          }
+        : { name: 'leader components', start: () => startLeader(leader, log), stop: () => leader.stop() },
     ],
-    metrics: reportMetrics.handler,
-    routes: findings
-      ? [
-          {
-            path: '/affected',
-            handler: affectedHandler({
-              index: findings.index,
-              auth: config.findings.affectedEndpointAuth,
-              kc,
-              log: log.child({ component: 'affected' }),
-              ready: () => reportMetrics.synced,
-            }),
-          },
-        ]
-      : [],
-  });
-
-  started.push({ name: 'http', stop: () => closeHttpServer(server) });
-
-  namespaces.start();
-  started.push({ name: 'namespaces', stop: () => namespaces.stop() });
-  reportMetrics.start();
-  started.push({ name: 'report-metrics', stop: () => reportMetrics.stop() });
-  await namespaces.waitForSync();
+    log,
+  );
+  running.push(everywhere);
+  await everywhere.start();
   if (stopping) return;
-  if (election) {
-    started.push({ name: 'leader-election', stop: () => election.stop() });
-    election.start();
-  } else {
-    started.push({ name: 'leader components', stop: stopScanner });
-    await startScanner().catch((err: unknown) => {
-      log.fatal({ err }, 'scanner failed to start');
-      process.exit(1);
-    });
-  }
   log.info(
     { namespaces: namespaces.list().length, leaderElection: Boolean(election) },
     'caches synced; ready',
   );
+}
+
+/** A leader that cannot start its writers is of no use: exit, and let another replica lead. */
+function startLeader(leader: ComponentList, log: Logger): Promise<void> {
+  return leader.start().catch((err: unknown) => {
+    log.fatal({ err }, 'leader components failed to start');
+    process.exit(1);
+  });
+}
+
+interface Wiring {
+  kc: KubeConfig;
+  config: Config;
+  log: Logger;
+  health: OperatorHealthMetrics;
+  informers: Informers;
+  namespaces: TargetNamespaces;
+  reportMetrics: ReportMetrics;
+  findings: ReturnType<typeof findingsForReplica>;
+}
+
+/** The leader's components, in start order; each is created when it starts (and anew after a re-election). */
+function leaderComponents(w: Wiring): Component[] {
+  const { kc, config, log, health, informers, namespaces } = w;
+  let webhook: WebhookBroadcaster | undefined;
+  const components: Component[] = [];
+  // Before anything writes reports: the webhook's baseline is what exists before this leader starts.
+  if (config.operator.webhookBroadcastURL)
+    components.push({
+      name: 'webhook',
+      start: async () => {
+        webhook = await startWebhookBroadcaster({
+          kc,
+          informers,
+          config,
+          log: log.child({ component: 'webhook' }),
+          observer: health.webhook,
+        });
+      },
+      stop: async () => {
+        await webhook?.stop();
+        webhook = undefined;
+      },
+    });
+  const findings = w.findings;
+  // First-seen stamps: the leader writes them, every replica reads them back from the reports.
+  if (findings)
+    components.push(
+      restartable('first-seen', () => {
+        const tracker = new FirstSeenTracker({
+          kc,
+          namespace: config.operator.namespace,
+          index: findings.index,
+          log: log.child({ component: 'first-seen' }),
+          synced: () => w.reportMetrics.waitForSync(),
+          ...(webhook?.newFindings ? { onNewFindings: webhook.newFindings } : {}),
+        });
+        // Not awaited: it waits for the exporter's report list, which a large cluster takes a while for.
+        return { start: async () => void tracker.start(), stop: () => tracker.stop() };
+      }),
+    );
+  // Image scans (vulnerabilities, exposed secrets, SBOM): none of them switched on, no scanner.
+  if (imageReportKinds(config).length > 0)
+    components.push(
+      restartable('scanner', () => {
+        const scanner = new ScanController({
+          kc,
+          config,
+          log: log.child({ component: 'scanner' }),
+          namespaces,
+          observer: health.scans,
+          informers,
+          runtime: health.runtime,
+        });
+        return { start: () => scanner.start(), stop: () => scanner.stop(), synced: () => scanner.synced };
+      }),
+    );
+  // Config audit and RBAC assessment: event-driven, batched through the pinned Trivy binary.
+  components.push(
+    restartable('config-audit', () => {
+      const audit = new ConfigAuditController({
+        kc,
+        config,
+        log: log.child({ component: 'config-audit' }),
+        namespaces,
+        informers,
+      });
+      return { start: () => audit.start(), stop: () => audit.stop(), synced: () => audit.synced };
+    }),
+  );
+  // Infra assessment: node-collector Jobs per node, control-plane pods of kube-system.
+  if (config.nodeCollector.enabled)
+    components.push(
+      restartable('infra-assessment', () => {
+        const infra = new InfraAssessmentController({
+          kc,
+          config,
+          log: log.child({ component: 'infra-assessment' }),
+          informers,
+        });
+        return { start: () => infra.start(), stop: () => infra.stop(), synced: () => infra.synced };
+      }),
+    );
+  // Compliance reports, on their own schedules.
+  if (config.operator.clusterComplianceEnabled)
+    components.push(
+      restartable('compliance', () => {
+        const compliance = new ComplianceController({
+          kc,
+          informers,
+          config,
+          log: log.child({ component: 'compliance' }),
+        });
+        return {
+          start: () => compliance.start(),
+          stop: () => compliance.stop(),
+          synced: () => compliance.synced,
+        };
+      }),
+    );
+  return components;
+}
+
+/** A component made afresh at each start: controllers are not restarted once stopped. */
+function restartable(name: string, create: () => Omit<Component, 'name'>): Component {
+  let current: Omit<Component, 'name'> | undefined;
+  return {
+    name,
+    start: () => {
+      current = create();
+      return current.start();
+    },
+    stop: async () => {
+      await current?.stop();
+      current = undefined;
+    },
+    synced: () => current !== undefined && (current.synced?.() ?? true),
+  };
+}
+
+function affectedRoute(
+  findings: NonNullable<ReturnType<typeof findingsForReplica>>,
+  config: Config,
+  kc: KubeConfig,
+  log: Logger,
+  reportMetrics: ReportMetrics,
+) {
+  return {
+    path: '/affected',
+    handler: affectedHandler({
+      index: findings.index,
+      auth: config.findings.affectedEndpointAuth,
+      kc,
+      log: log.child({ component: 'affected' }),
+      ready: () => reportMetrics.synced,
+    }),
+  };
 }
 
 main().catch((err: unknown) => {

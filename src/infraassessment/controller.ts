@@ -178,6 +178,7 @@ export class InfraAssessmentController {
     await Promise.all([jobs.waitForSync(), collectorPods.waitForSync()]);
     this.syncedFlag = true;
 
+    if (this.stopped) return;
     this.cronTask = cron.schedule(this.o.config.operator.rescanSchedule, () => this.recheckAll());
     this.o.log.info(
       { nodes: this.nodes.size, controlPlanePods: this.pods.size, runningJobs: this.running.size },

@@ -121,8 +121,16 @@ export class Informers {
   }
 }
 
+/** What a stopped group hands out: nothing is delivered, and nobody waits for it. */
+const closedSubscription: Subscription = {
+  synced: false,
+  waitForSync: () => Promise.resolve(),
+  unsubscribe: () => Promise.resolve(),
+};
+
 export class SubscriptionGroup {
   private readonly subscriptions: Subscription[] = [];
+  private closed = false;
 
   constructor(
     private readonly informers: Informers,
@@ -134,6 +142,8 @@ export class SubscriptionGroup {
     handler: InformerHandler<T>,
     options: SubscribeOptions = {},
   ): Subscription {
+    // A component stopped while it was starting must not open watches afterwards.
+    if (this.closed) return closedSubscription;
     const subscription = this.informers.subscribe(this.subscriber, source, handler, options);
     this.subscriptions.push(subscription);
     return subscription;
@@ -144,6 +154,7 @@ export class SubscriptionGroup {
   }
 
   async stop(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.subscriptions.splice(0).map((s) => s.unsubscribe()));
   }
 }

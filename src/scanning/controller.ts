@@ -214,6 +214,7 @@ export class ScanController {
     this.started = true;
     const log = this.o.log;
     await this.o.namespaces.waitForSync();
+    if (this.stopped) return;
 
     // Existing reports first: what was scanned before a restart is not scanned again.
     const literal = namespaceSelector(this.o.config).literalNamespaces;
@@ -262,6 +263,7 @@ export class ScanController {
     await this.jobQueue.idle();
     this.jobsSynced = true;
 
+    if (this.stopped) return;
     this.cronTask = cron.schedule(this.o.config.operator.rescanSchedule, () => {
       log.info({ images: this.plan.size }, 'scheduled re-scan check');
       this.schedulePump();
