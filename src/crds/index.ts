@@ -21,6 +21,22 @@ export type {
 export { CRD_OUTPUT_DIR, GENERATED_HEADER, crdFileName, renderCrdYaml } from './render.ts';
 export { toClientCrd } from './client.ts';
 export { CRON_PATTERN } from './schema-parts.ts';
+export {
+  adoptionPlan,
+  applyRequest,
+  REPORT_FIELD_MANAGER,
+  ReportClient,
+  reportClient,
+  reportObjectPath,
+  type FieldSet,
+  type Fitted,
+  type ManagedFieldsEntry,
+  type ReportBody,
+  type ReportClientOptions,
+  type ReportRequest,
+  type WriteOptions,
+  type Written,
+} from './report-client.ts';
 
 type DeepReadonly<T> = T extends (infer U)[]
   ? readonly DeepReadonly<U>[]
