@@ -1,7 +1,25 @@
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION } from '../crds/index.ts';
-import { FIRST_SEEN_ANNOTATION } from '../findings/index.ts';
-import { isConflict, isNotFound, kubeError } from '../kube/index.ts';
+/**
+ * The scanner's reports through the report client (src/crds/report-client.ts): applied, cut to fit
+ * etcd by the kind's own rule (findings lowest severity first, an SBOM's components last listed
+ * first), read and deleted. The first-seen annotation is not copied: it belongs to first-seen
+ * tracking's field manager, and an apply keeps what another manager owns.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import {
+  ReportKind,
+  reportClient,
+  type ReportClient,
+  type ReportKindName,
+  type SbomReportData,
+} from '../crds/index.ts';
+import {
+  fitReportToLimit,
+  fitSbomToLimit,
+  trimmedAnnotation,
+  TRIMMED_ANNOTATION,
+  type FitResult,
+  type TrimInfo,
+} from '../reports/index.ts';
 
 export interface ReportObject {
   apiVersion: string;
@@ -30,116 +48,71 @@ export interface ClusterReportObject {
   report: unknown;
 }
 
-/** Creates or replaces namespaced report objects, retrying on a write conflict. */
+type ReportData = Parameters<typeof fitReportToLimit>[0];
+
+/** How each kind's `.report` is cut to a byte budget. */
+const FITS: Partial<Record<string, (data: unknown, maxBytes: number) => FitResult<unknown>>> = {
+  VulnerabilityReport: (data, maxBytes) => fitReportToLimit(data as ReportData, maxBytes),
+  ExposedSecretReport: (data, maxBytes) => fitReportToLimit(data as ReportData, maxBytes),
+  SbomReport: (data, maxBytes) => fitSbomToLimit(data as SbomReportData, maxBytes),
+  ClusterSbomReport: (data, maxBytes) => fitSbomToLimit(data as SbomReportData, maxBytes),
+};
+
+const KIND_OF_PLURAL = new Map<string, ReportKindName>(
+  Object.entries(ReportKind).map(([kind, info]) => [info.plural, kind as ReportKindName]),
+);
+
+function kindOfPlural(plural: string): ReportKindName {
+  const kind = KIND_OF_PLURAL.get(plural);
+  if (!kind) throw new Error(`not a report plural: ${plural}`);
+  return kind;
+}
+
+const byteLength = (value: unknown): number => Buffer.byteLength(JSON.stringify(value), 'utf8');
+
+/** Writes, reads and deletes the scanner's report objects. */
 export class ReportWriter {
-  private readonly api: CustomObjectsApi;
+  private readonly reports: ReportClient;
 
   constructor(kc: KubeConfig) {
-    this.api = kc.makeApiClient(CustomObjectsApi);
+    this.reports = reportClient(kc);
   }
 
-  async upsert(plural: string, report: ReportObject): Promise<void> {
-    const { name, namespace } = report.metadata;
-    const common = { group: API_GROUP, version: API_VERSION, namespace, plural };
-    await this.replaceOrCreate(
-      plural,
-      report,
-      { namespace, name },
-      {
-        get: () => this.api.getNamespacedCustomObject({ ...common, name }),
-        replace: (body) => this.api.replaceNamespacedCustomObject({ ...common, name, body }),
-        create: (body) => this.api.createNamespacedCustomObject({ ...common, body }),
-      },
-    );
+  /** Creates or updates a namespaced report, cut to fit etcd; returns what was cut, or null. */
+  async upsert(_plural: string, report: ReportObject): Promise<TrimInfo | null> {
+    return this.write(report);
   }
 
-  /** Creates or replaces a cluster-scoped report object (ClusterSbomReport), retrying on a conflict. */
-  async upsertCluster(plural: string, report: ClusterReportObject): Promise<void> {
-    const { name } = report.metadata;
-    const common = { group: API_GROUP, version: API_VERSION, plural };
-    await this.replaceOrCreate(
-      plural,
-      report,
-      { name },
-      {
-        get: () => this.api.getClusterCustomObject({ ...common, name }),
-        replace: (body) => this.api.replaceClusterCustomObject({ ...common, name, body }),
-        create: (body) => this.api.createClusterCustomObject({ ...common, body }),
-      },
-    );
+  /** Creates or updates a cluster-scoped report (ClusterSbomReport), cut to fit etcd. */
+  async upsertCluster(_plural: string, report: ClusterReportObject): Promise<TrimInfo | null> {
+    return this.write(report);
   }
 
-  /**
-   * Replaces the object at the version just read, or creates it when there is none; a conflict
-   * (someone wrote in between, or created it first) starts over, up to five times.
-   */
-  private async replaceOrCreate<T extends ReportObject | ClusterReportObject>(
-    plural: string,
-    report: T,
-    where: Record<string, string>,
-    api: { get(): Promise<unknown>; replace(body: T): Promise<unknown>; create(body: T): Promise<unknown> },
-  ): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        const current = (await api.get()) as T;
-        // First-seen stamps belong to the findings' history, not to this scan: keep them, and let
-        // first-seen tracking adjust them to the new findings.
-        const firstSeen = current.metadata.annotations?.[FIRST_SEEN_ANNOTATION];
-        await api.replace({
-          ...report,
-          metadata: {
-            ...report.metadata,
-            ...(firstSeen === undefined
-              ? {}
-              : { annotations: { ...report.metadata.annotations, [FIRST_SEEN_ANNOTATION]: firstSeen } }),
-            resourceVersion: current.metadata.resourceVersion,
-          },
-        });
-        return;
-      } catch (err) {
-        if (isNotFound(err)) {
-          try {
-            await api.create(report);
-            return;
-          } catch (createErr) {
-            if (!isConflict(createErr)) throw kubeError(createErr, `create ${plural}`, where);
-            continue;
+  private async write(report: ReportObject | ClusterReportObject): Promise<TrimInfo | null> {
+    const fitData = FITS[report.kind];
+    let trimmed: TrimInfo | null = null;
+    await this.reports.apply(report, {
+      fit: fitData
+        ? (object, maxBytes) => {
+            // The data gets what the rest of the object leaves of the budget.
+            const rest = byteLength({ ...object, report: null });
+            const fitted = fitData(object.report, maxBytes - rest);
+            trimmed = fitted.trimmed;
+            const note = trimmedAnnotation(fitted.trimmed)[TRIMMED_ANNOTATION] ?? null;
+            return { object: { ...object, report: fitted.data }, note };
           }
-        }
-        if (!isConflict(err)) throw kubeError(err, `write ${plural}`, where);
-      }
-    }
-    throw kubeError(new Error('too many conflicting writes'), `write ${plural}`, where);
+        : undefined,
+    });
+    return trimmed;
   }
 
   /** The `.report` of an existing object, to copy the result of an image scanned for another workload. */
   async readReport(plural: string, namespace: string, name: string): Promise<unknown> {
-    try {
-      const obj = (await this.api.getNamespacedCustomObject({
-        group: API_GROUP,
-        version: API_VERSION,
-        namespace,
-        plural,
-        name,
-      })) as ReportObject;
-      return obj.report;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw kubeError(err, `read ${plural}`, { namespace, name });
-    }
+    const object = await this.reports.get<ReportObject>(kindOfPlural(plural), namespace, name);
+    return object?.report;
   }
 
   async delete(plural: string, namespace: string, name: string): Promise<void> {
-    try {
-      await this.api.deleteNamespacedCustomObject({
-        group: API_GROUP,
-        version: API_VERSION,
-        namespace,
-        plural,
-        name,
-      });
-    } catch (err) {
-      if (!isNotFound(err)) throw kubeError(err, `delete ${plural}`, { namespace, name });
-    }
+    await this.reports.delete(kindOfPlural(plural), namespace, name);
   }
 }

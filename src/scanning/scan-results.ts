@@ -15,11 +15,8 @@ import {
   buildSbomReportData,
   buildVulnerabilityReportData,
   clusterSbomReportName,
-  fitReportToLimit,
-  fitSbomToLimit,
   parseTrivyImageResult,
-  trimmedAnnotation,
-  type FitResult,
+  type TrimInfo,
   type TrivyImageResult,
 } from '../reports/index.ts';
 import {
@@ -336,29 +333,21 @@ export class ScanResults {
   private async writeClusterSbom(data: SbomReportData): Promise<void> {
     if (!this.config.operator.clusterSbomCacheEnabled) return;
     const name = clusterSbomReportName(data);
-    const fitted = this.fit('ClusterSbomReport', name, data);
     const object: ClusterReportObject = {
       apiVersion: 'aquasecurity.github.io/v1alpha1',
       kind: 'ClusterSbomReport',
       metadata: {
         name,
         labels: { 'resource-image-id': name, [ReportLabel.managedBy]: MANAGED_BY_TRIVY_OPERATOR },
-        ...(fitted.trimmed ? { annotations: trimmedAnnotation(fitted.trimmed) } : {}),
       },
-      report: fitted.data,
+      report: data,
     };
-    await this.writer.upsertCluster(CLUSTER_SBOM, object);
+    this.logTrimmed('ClusterSbomReport', name, await this.writer.upsertCluster(CLUSTER_SBOM, object));
   }
 
-  /** Report data fitted into etcd's limit, the cut logged. */
-  private fit(kind: string, name: string, data: unknown): FitResult<unknown> {
-    const fitted =
-      kind === 'SbomReport' || kind === 'ClusterSbomReport'
-        ? fitSbomToLimit(data as SbomReportData)
-        : fitReportToLimit(data as Parameters<typeof fitReportToLimit>[0]);
-    if (fitted.trimmed)
-      this.log.warn({ report: name, kind, ...fitted.trimmed }, 'report trimmed to fit etcd');
-    return fitted;
+  /** The writer cuts a report to fit etcd (and annotates it); the cut is logged here. */
+  private logTrimmed(kind: string, name: string, trimmed: TrimInfo | null): void {
+    if (trimmed) this.log.warn({ report: name, kind, ...trimmed }, 'report trimmed to fit etcd');
   }
 
   private async writeReports(
@@ -384,7 +373,6 @@ export class ScanResults {
         [ScanAnnotation.imageKey]: key,
         [ScanAnnotation.scannedAt]: scannedAt.toISOString(),
       };
-      const fitted = this.fit(kind, `${rest.namespace}/${rest.name}`, report);
       const object: ReportObject = {
         apiVersion: 'aquasecurity.github.io/v1alpha1',
         kind,
@@ -392,14 +380,12 @@ export class ScanResults {
           name: rest.name,
           namespace: rest.namespace,
           labels: rest.labels,
-          annotations: fitted.trimmed
-            ? { ...annotations, ...trimmedAnnotation(fitted.trimmed) }
-            : annotations,
+          annotations,
           ownerReferences: rest.ownerReferences,
         },
-        report: fitted.data,
+        report,
       };
-      await this.writer.upsert(PLURAL[kind], object);
+      this.logTrimmed(kind, `${rest.namespace}/${rest.name}`, await this.writer.upsert(PLURAL[kind], object));
     }
     this.reportOf.set(`${workloadKey(workload)}|${image.container}`, { key, name: meta.name });
     return meta.name;
