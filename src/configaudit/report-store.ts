@@ -1,69 +1,28 @@
 /**
- * Writes audit reports, namespaced or cluster-scoped, by create-or-replace with a retry on write
- * conflicts (the same approach as the scanner's report writer).
+ * Writes audit reports, namespaced or cluster-scoped, through the report client (one server-side
+ * apply creates or updates; conflicts, size and errors are handled there).
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { isConflict, isNotFound, kubeError, kubeRequestJson } from '../kube/index.ts';
-import { reportPath, type AuditReportKind } from './kinds.ts';
+import { reportClient, type ReportClient } from '../crds/index.ts';
+import type { AuditReportKind } from './kinds.ts';
 import type { AuditReportObject } from './report.ts';
 
 export class AuditReportStore {
-  constructor(private readonly kc: KubeConfig) {}
+  private readonly reports: ReportClient;
 
-  /**
-   * Creates or replaces the report. `known` = we believe it exists: then read-and-replace; else
-   * create first (one request for a new report) and fall back to replacing on a conflict.
-   */
-  async upsert(report: AuditReportObject, known = true): Promise<void> {
-    const { name, namespace } = report.metadata;
-    const one = reportPath(report.kind, namespace, name);
-    if (!known && (await this.create(report))) return;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        const current = await kubeRequestJson<{ metadata?: { resourceVersion?: string } }>(this.kc, {
-          path: one,
-        });
-        await kubeRequestJson(this.kc, {
-          method: 'PUT',
-          path: one,
-          body: {
-            ...report,
-            metadata: { ...report.metadata, resourceVersion: current.metadata?.resourceVersion },
-          },
-        });
-        return;
-      } catch (err) {
-        if (isNotFound(err)) {
-          if (await this.create(report)) return;
-          continue;
-        }
-        if (!isConflict(err)) throw kubeError(err, `write ${report.kind}`, { namespace, name });
-      }
-    }
-    throw kubeError(new Error('too many conflicting writes'), `write ${report.kind}`, { namespace, name });
+  constructor(kc: KubeConfig) {
+    this.reports = reportClient(kc);
   }
 
-  /** Creates the report; false when one of that name exists already (a conflict). */
-  private async create(report: AuditReportObject): Promise<boolean> {
-    const { name, namespace } = report.metadata;
-    try {
-      await kubeRequestJson(this.kc, {
-        method: 'POST',
-        path: reportPath(report.kind, namespace),
-        body: report,
-      });
-      return true;
-    } catch (err) {
-      if (!isConflict(err)) throw kubeError(err, `create ${report.kind}`, { namespace, name });
-      return false;
-    }
+  /**
+   * Creates or updates the report. `known` (we believe it exists) no longer matters: an apply is one
+   * request either way. Kept for the controller's call.
+   */
+  async upsert(report: AuditReportObject, _known = true): Promise<void> {
+    await this.reports.apply(report);
   }
 
   async delete(kind: AuditReportKind, namespace: string | undefined, name: string): Promise<void> {
-    try {
-      await kubeRequestJson(this.kc, { method: 'DELETE', path: reportPath(kind, namespace, name) });
-    } catch (err) {
-      if (!isNotFound(err)) throw kubeError(err, `delete ${kind}`, { namespace, name });
-    }
+    await this.reports.delete(kind, namespace, name);
   }
 }

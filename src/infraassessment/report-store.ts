@@ -1,30 +1,20 @@
 /**
- * Writes infra assessment reports with server-side apply: one request creates or updates, with no
- * read-modify-write conflicts, and the fields we own are exactly the ones we send. (The config
- * audit's store replaces whole objects instead; see AuditReportStore.)
+ * Writes infra assessment reports through the report client (server-side apply; conflicts, size and
+ * errors are handled there). Reports written before under this store's own field manager
+ * (`trivy-lookout-infra-assessment`) are adopted by the client's manager on their next write.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { reportPath } from '../configaudit/index.ts';
-import { kubeError, kubeRequestJson } from '../kube/index.ts';
+import { reportClient, type ReportClient } from '../crds/index.ts';
 import type { InfraReportObject } from './reports.ts';
 
-const FIELD_MANAGER = 'trivy-lookout-infra-assessment';
-
 export class InfraReportStore {
-  constructor(private readonly kc: KubeConfig) {}
+  private readonly reports: ReportClient;
+
+  constructor(kc: KubeConfig) {
+    this.reports = reportClient(kc);
+  }
 
   async apply(report: InfraReportObject): Promise<void> {
-    const { name, namespace } = report.metadata;
-    try {
-      await kubeRequestJson(this.kc, {
-        method: 'PATCH',
-        path: reportPath(report.kind, namespace, name),
-        query: { fieldManager: FIELD_MANAGER, force: true },
-        contentType: 'application/apply-patch+yaml',
-        body: report,
-      });
-    } catch (err) {
-      throw kubeError(err, `write ${report.kind}`, { namespace, name });
-    }
+    await this.reports.apply(report);
   }
 }
