@@ -6,20 +6,22 @@
  * reports that exist; the specs are installed with the chart or from deploy/compliance/.
  * Runs are serial, so no report is ever evaluated twice at once. Only the leader runs this.
  */
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import cron from 'node-cron';
 import type { Logger } from 'pino';
 import { namespaceSelector, type Config } from '../config/index.ts';
 import {
   API_GROUP,
+  API_GROUP_VERSION,
   API_VERSION,
+  reportClient,
   ReportKind,
   type ClusterComplianceReport,
   type ComplianceReportStatus,
+  type ReportClient,
 } from '../crds/index.ts';
 import {
   apiErrorMessage,
-  isConflict,
   isGone,
   isNotFound,
   kubeRequestJson,
@@ -67,8 +69,6 @@ const reportPath = (name: string) => `${COLLECTION_PATH}/${encodeURIComponent(na
 
 /** Attempts at one evaluation when a list's continue token expires midway (410 Gone). */
 const EVALUATION_ATTEMPTS = 2;
-/** Attempts at one status write when the report changed under it (409 Conflict). */
-const WRITE_ATTEMPTS = 3;
 
 export class ComplianceController {
   private readonly known = new Map<string, Known>();
@@ -81,6 +81,8 @@ export class ComplianceController {
   /** The latest scheduled tick time not yet evaluated; a tick may fire a moment before its time. */
   private tickAt = 0;
   private stopped = false;
+  /** Writes the statuses (see `reports`). */
+  private client: ReportClient | undefined;
 
   constructor(private readonly o: ComplianceControllerOptions) {
     this.now = o.now ?? (() => new Date());
@@ -258,54 +260,54 @@ export class ComplianceController {
     }
   }
 
-  /** Writes the status through the status subresource, re-reading the object on a conflict. */
+  /**
+   * Writes the status (a server-side apply of the status subresource, through the report client) at
+   * the version evaluated. When the report changed meanwhile the client reads it again and the status
+   * is built again for it (its size budget depends on the object), unless the spec changed: this
+   * result is for the old one, and the next tick redoes it. The trimmed annotation, set while the
+   * detail is cut for size, travels with the status; the client keeps it on the object itself.
+   */
   private async write(
     first: ClusterComplianceReport,
     build: (current: ClusterComplianceReport) => ReturnType<typeof fitStatus>,
   ): Promise<void> {
     const name = first.metadata?.name ?? '';
     const specText = JSON.stringify(first.spec);
-    let current = first;
-    for (let attempt = 1; ; attempt++) {
+    const body = (current: ClusterComplianceReport) => {
       const fitted = build(current);
-      try {
-        const written = await kubeRequestJson<ClusterComplianceReport>(this.o.kc, {
-          method: 'PUT',
-          path: `${reportPath(name)}/status`,
-          body: { ...current, status: fitted.status },
-        });
-        this.recordRun(name, fitted.status);
-        await this.markTrimmed(written, fitted.cutForSize ? fitted.note : null);
-        if (fitted.cutForSize) {
-          this.o.log.warn({ report: name, note: fitted.note }, 'compliance detail trimmed to fit etcd');
-        }
-        return;
-      } catch (err) {
-        if (isNotFound(err)) return;
-        if (!isConflict(err) || attempt >= WRITE_ATTEMPTS) throw err;
-        current = await kubeRequestJson<ClusterComplianceReport>(this.o.kc, { path: reportPath(name) });
-        // The spec changed while we evaluated: this result is for the old one; the next tick redoes it.
-        if (JSON.stringify(current.spec) !== specText) return;
-      }
+      const note = fitted.cutForSize ? fitted.note : null;
+      return {
+        apiVersion: API_GROUP_VERSION,
+        kind: 'ClusterComplianceReport' as const,
+        metadata: {
+          name,
+          resourceVersion: current.metadata?.resourceVersion,
+          ...(note === null ? {} : { annotations: { [TRIMMED_ANNOTATION]: note } }),
+        },
+        status: fitted.status,
+      };
+    };
+    const written = await this.reports.applyStatus<ReturnType<typeof body>, ClusterComplianceReport>(
+      body(first),
+      { rebase: (current) => (JSON.stringify(current.spec) === specText ? body(current) : undefined) },
+    );
+    if (!written) return;
+    this.recordRun(name, written.object.status);
+    if (written.trimmed !== null) {
+      this.o.log.warn({ report: name, note: written.trimmed }, 'compliance detail trimmed to fit etcd');
     }
+  }
+
+  /** The report client, made on first use. */
+  private get reports(): ReportClient {
+    this.client ??= reportClient(this.o.kc);
+    return this.client;
   }
 
   private recordRun(name: string, status: ComplianceReportStatus): void {
     const known = this.known.get(name);
     const updatedAt = parseTimestamp(status.updateTimestamp);
     if (known?.entry && updatedAt) known.entry = { ...known.entry, updatedAt };
-  }
-
-  /** The trimmed annotation, as on other reports: set while the detail is cut for size, removed after. */
-  private async markTrimmed(report: KubernetesObject, note: string | null): Promise<void> {
-    const current = report.metadata?.annotations?.[TRIMMED_ANNOTATION] ?? null;
-    if (current === note) return;
-    await kubeRequestJson(this.o.kc, {
-      method: 'PATCH',
-      path: reportPath(report.metadata?.name ?? ''),
-      contentType: 'application/merge-patch+json',
-      body: { metadata: { annotations: { [TRIMMED_ANNOTATION]: note } } },
-    });
   }
 }
 
