@@ -257,6 +257,7 @@ function leaderComponents(w: Wiring): Component[] {
           config,
           log: log.child({ component: 'infra-assessment' }),
           informers,
+          runtime: health.runtime,
         });
         return { start: () => infra.start(), stop: () => infra.stop(), synced: () => infra.synced };
       }),

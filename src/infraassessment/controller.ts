@@ -5,7 +5,7 @@
  * control-plane checks into InfraAssessmentReports. Nodes a collector pod cannot be scheduled on
  * are skipped with a Warning Event on the Node and a log line, never left with a Pending Job.
  */
-import type { KubeConfig, KubernetesObject, V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1Node, V1Pod } from '@kubernetes/client-node';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
@@ -17,13 +17,24 @@ import {
   type TrivyMisconfiguration,
 } from '../configaudit/index.ts';
 import { ReportAnnotation, ReportLabel } from '../crds/index.ts';
-import { backoffDelay, WorkloadEvents, type Informers, type SubscriptionGroup } from '../kube/index.ts';
-import { ScanJobs, ScanLabel } from '../scanning/index.ts';
+import {
+  backoffDelay,
+  Controller,
+  JobRunner,
+  WorkloadEvents,
+  type FinishedJob,
+  type Informers,
+  type JobPodResult,
+  type RuntimeObserver,
+  type SubscriptionGroup,
+} from '../kube/index.ts';
+import { ScanLabel } from '../scanning/index.ts';
 import {
   NODE_COLLECTOR_COMPONENT,
   NODE_COLLECTOR_CONTAINER,
   NODE_NAME_ANNOTATION,
   buildNodeCollectorJob,
+  nodeCollectorJobName,
   nodePlacement,
 } from './node-collector-job.ts';
 import { InfraReportStore } from './report-store.ts';
@@ -51,6 +62,7 @@ export interface InfraAssessmentControllerOptions {
   config: Config;
   log: Logger;
   informers: Informers;
+  runtime?: RuntimeObserver;
   /** Default: the Trivy binary of `operator.configAuditTrivyBinary`. */
   evaluator?: InfraEvaluator;
   now?: () => number;
@@ -78,7 +90,7 @@ const MAX_RETRY_DELAY_MS = 3_600_000;
 const POD_BATCH_DELAY_MS = 300;
 
 export class InfraAssessmentController {
-  private readonly jobs: ScanJobs;
+  private readonly jobs: JobRunner;
   private readonly events: WorkloadEvents;
   private readonly store: InfraReportStore;
   private readonly evaluator: InfraEvaluator;
@@ -87,17 +99,14 @@ export class InfraAssessmentController {
   private readonly nodeReports = new Map<string, KnownReport>();
   private readonly podReports = new Map<string, KnownReport>();
   private readonly pods = new Map<string, V1Pod>();
-  private readonly podRetries = new Map<string, number>();
-  private readonly queue = new Set<string>();
-  private readonly running = new Map<string, { job: string; startedAt: number }>();
-  private readonly handledJobs = new Set<string>();
-  private readonly unschedulable = new Map<string, { node: string; since: number; message: string }>();
-  private readonly pendingPods = new Set<string>();
+  /** Nodes by name: start a collector Job when due, give up on an unschedulable one, clean up. */
+  private readonly nodeQueue: Controller<string>;
+  /** Control-plane pods by name, assessed in batches (one Trivy run). */
+  private readonly podQueue: Controller<string>;
+  /** Collector pods the scheduler cannot place, by node: since when, and why. */
+  private readonly unschedulable = new Map<string, { job: string; since: number; message: string }>();
   private readonly watchers: SubscriptionGroup;
-  private readonly timers = new Set<NodeJS.Timeout>();
   private cronTask: ScheduledTask | undefined;
-  private podTimer: NodeJS.Timeout | undefined;
-  private podRunBusy = false;
   private trivyVersion: string | undefined;
   private started = false;
   private stopped = false;
@@ -105,7 +114,7 @@ export class InfraAssessmentController {
 
   constructor(private readonly o: InfraAssessmentControllerOptions) {
     this.now = o.now ?? Date.now;
-    this.jobs = new ScanJobs(o.kc, o.config.operator.namespace);
+    const { operator } = o.config;
     this.events = new WorkloadEvents(o.kc);
     this.watchers = o.informers.group('infra-assessment');
     this.store = new InfraReportStore(o.kc);
@@ -113,9 +122,53 @@ export class InfraAssessmentController {
       o.evaluator ??
       new TrivyConfigEngine({
         binary: o.config.configAudit.trivyBinary,
-        timeoutMs: o.config.operator.scanJobTimeoutMs,
+        timeoutMs: operator.scanJobTimeoutMs,
         log: o.log,
       });
+    const runtime = o.runtime ? { runtime: o.runtime } : {};
+    const backoff = { initialMs: operator.scanJobsRetryDelayMs, maxMs: MAX_RETRY_DELAY_MS };
+    this.jobs = new JobRunner({
+      name: 'node-collector-jobs',
+      kc: o.kc,
+      informers: o.informers,
+      namespace: operator.namespace,
+      labelSelector: `${ScanLabel.component}=${NODE_COLLECTOR_COMPONENT}`,
+      keyAnnotation: NODE_NAME_ANNOTATION,
+      limit: o.config.nodeCollector.concurrentLimit,
+      container: NODE_COLLECTOR_CONTAINER,
+      finished: (job, result) => this.jobFinished(job, result),
+      vanished: (node) => this.unschedulable.delete(node),
+      onSlotFree: () => {
+        for (const name of this.nodes.keys()) if (this.nodeDue(name)) this.nodeQueue.enqueue(name);
+      },
+      resyncMs: operator.resyncPeriodMs,
+      log: o.log,
+      ...runtime,
+      now: this.now,
+    });
+    this.nodeQueue = new Controller<string>({
+      name: 'infra-nodes',
+      keyOf: (name) => name,
+      reconcile: (name) => this.reconcileNode(name),
+      backoff,
+      resync: { everyMs: operator.resyncPeriodMs, keys: () => this.nodes.keys() },
+      log: o.log,
+      ...(o.runtime ? { observer: o.runtime } : {}),
+    });
+    this.podQueue = new Controller<string>({
+      name: 'infra-control-plane-pods',
+      keyOf: (name) => name,
+      batch: {
+        max: 100,
+        delayMs: POD_BATCH_DELAY_MS,
+        groupOf: () => CONTROL_PLANE_NAMESPACE,
+        reconcile: (names) => this.assessPods(names),
+      },
+      backoff,
+      resync: { everyMs: operator.resyncPeriodMs, keys: () => this.pods.keys() },
+      log: o.log,
+      ...(o.runtime ? { observer: o.runtime } : {}),
+    });
   }
 
   get synced(): boolean {
@@ -129,10 +182,7 @@ export class InfraAssessmentController {
 
     // Reports first: what was assessed before a restart is not assessed again.
     const nodeReports = this.watchers.watch<KubernetesObject>(
-      {
-        path: reportPath('ClusterInfraAssessmentReport'),
-        labelSelector: `${ReportLabel.resourceKind}=Node`,
-      },
+      { path: reportPath('ClusterInfraAssessmentReport'), labelSelector: `${ReportLabel.resourceKind}=Node` },
       (type, report) => this.onNodeReport(type, report),
       { metadataOnly: true },
     );
@@ -146,42 +196,28 @@ export class InfraAssessmentController {
     );
     await Promise.all([nodeReports.waitForSync(), podReports.waitForSync()]);
 
-    const nodes = this.watchers.watch<V1Node>(
-      {
-        path: '/api/v1/nodes',
-      },
-      (t, n) => this.onNode(t, n),
-    );
+    const nodes = this.watchers.watch<V1Node>({ path: '/api/v1/nodes' }, (t, n) => this.onNode(t, n));
     const pods = this.watchers.watch<V1Pod>(
-      {
-        path: `/api/v1/namespaces/${CONTROL_PLANE_NAMESPACE}/pods`,
-      },
+      { path: `/api/v1/namespaces/${CONTROL_PLANE_NAMESPACE}/pods` },
       (t, p) => this.onControlPlanePod(t, p),
     );
     await Promise.all([nodes.waitForSync(), pods.waitForSync()]);
 
-    const selector = `${ScanLabel.component}=${NODE_COLLECTOR_COMPONENT}`;
-    const jobs = this.watchers.watch<V1Job>(
-      {
-        path: `/apis/batch/v1/namespaces/${ns}/jobs`,
-        labelSelector: selector,
-      },
-      (t, j) => this.onJob(t, j),
-    );
     const collectorPods = this.watchers.watch<V1Pod>(
       {
         path: `/api/v1/namespaces/${ns}/pods`,
-        labelSelector: selector,
+        labelSelector: `${ScanLabel.component}=${NODE_COLLECTOR_COMPONENT}`,
       },
       (t, p) => this.onCollectorPod(t, p),
     );
-    await Promise.all([jobs.waitForSync(), collectorPods.waitForSync()]);
-    this.syncedFlag = true;
-
+    await Promise.all([this.jobs.start(), collectorPods.waitForSync()]);
     if (this.stopped) return;
+    this.syncedFlag = true;
     this.cronTask = cron.schedule(this.o.config.operator.rescanSchedule, () => this.recheckAll());
+    this.nodeQueue.start();
+    this.podQueue.start();
     this.o.log.info(
-      { nodes: this.nodes.size, controlPlanePods: this.pods.size, runningJobs: this.running.size },
+      { nodes: this.nodes.size, controlPlanePods: this.pods.size, runningJobs: this.jobs.running },
       'infra assessment synced',
     );
     this.recheckAll();
@@ -190,26 +226,15 @@ export class InfraAssessmentController {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.cronTask?.stop();
-    clearTimeout(this.podTimer);
-    for (const timer of this.timers) clearTimeout(timer);
     await this.watchers.stop();
+    await Promise.all([this.jobs.stop(), this.nodeQueue.stop(), this.podQueue.stop()]);
     await this.evaluator.close?.();
   }
 
-  private later(ms: number, action: () => void): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (!this.stopped) action();
-    }, ms);
-    timer.unref();
-    this.timers.add(timer);
-  }
-
+  /** On the rescan schedule: every node and pod whose report expired is assessed again. */
   private recheckAll(): void {
-    for (const name of this.nodes.keys()) if (this.nodeDue(name)) this.queue.add(name);
-    for (const name of this.pods.keys()) if (this.podDue(name)) this.pendingPods.add(name);
-    this.pump();
-    this.schedulePodRun();
+    for (const name of this.nodes.keys()) this.nodeQueue.enqueue(name);
+    for (const name of this.pods.keys()) this.podQueue.enqueue(name);
   }
 
   // --- reports -----------------------------------------------------------------------------
@@ -241,10 +266,7 @@ export class InfraAssessmentController {
     }
     this.nodeReports.delete(node);
     // Deleted while the node is there: Trivy-Operator's documented way to ask for a new assessment.
-    if (this.syncedFlag && this.nodeDue(node)) {
-      this.queue.add(node);
-      this.pump();
-    }
+    if (this.syncedFlag) this.nodeQueue.enqueue(node);
   }
 
   private onPodReport(type: EventType, report: KubernetesObject): void {
@@ -254,10 +276,7 @@ export class InfraAssessmentController {
       return;
     }
     this.podReports.delete(pod);
-    if (this.syncedFlag && this.podDue(pod)) {
-      this.pendingPods.add(pod);
-      this.schedulePodRun();
-    }
+    if (this.syncedFlag) this.podQueue.enqueue(pod);
   }
 
   private expired(report: KnownReport): boolean {
@@ -269,7 +288,7 @@ export class InfraAssessmentController {
 
   private nodeDue(name: string): boolean {
     const tracked = this.nodes.get(name);
-    if (!tracked || tracked.skipped !== undefined || this.running.has(name)) return false;
+    if (!tracked || tracked.skipped !== undefined || this.jobs.isRunning(name)) return false;
     if (tracked.notBefore !== undefined && this.now() < tracked.notBefore) return false;
     const report = this.nodeReports.get(name);
     return !report || report.hash !== tracked.hash || this.expired(report);
@@ -279,9 +298,8 @@ export class InfraAssessmentController {
     const name = node.metadata?.name ?? '';
     if (type === 'DELETED') {
       this.nodes.delete(name);
-      this.queue.delete(name);
-      const running = this.running.get(name);
-      if (running) void this.jobs.delete(running.job).catch(() => undefined);
+      // The reconcile deletes its collector Job, if one runs.
+      this.nodeQueue.enqueue(name);
       return;
     }
     const hash = nodeSpecHash(node);
@@ -312,10 +330,7 @@ export class InfraAssessmentController {
     }
     if (tracked.skipped === undefined && previous?.skipped !== undefined)
       this.o.log.info({ node: name }, 'node can be assessed again');
-    if (this.syncedFlag && this.nodeDue(name)) {
-      this.queue.add(name);
-      this.pump();
-    }
+    if (this.syncedFlag) this.nodeQueue.enqueue(name);
   }
 
   private nodeEvent(node: V1Node, reason: string, message: string): void {
@@ -323,32 +338,6 @@ export class InfraAssessmentController {
     void this.events
       .warn({ apiVersion: 'v1', kind: 'Node', name: meta.name, uid: meta.uid }, reason, message)
       .catch((err: unknown) => this.o.log.warn({ err, node: meta.name }, 'could not record event'));
-  }
-
-  private pump(): void {
-    if (this.stopped || !this.syncedFlag) return;
-    const limit = this.o.config.nodeCollector.concurrentLimit;
-    for (const name of [...this.queue]) {
-      if (this.running.size >= limit) break;
-      this.queue.delete(name);
-      const tracked = this.nodes.get(name);
-      if (!tracked || !this.nodeDue(name)) continue;
-      const job = buildNodeCollectorJob(this.o.config, tracked.node);
-      const jobName = job.metadata?.name ?? '';
-      this.running.set(name, { job: jobName, startedAt: this.now() });
-      this.jobs
-        .create({ job, secret: undefined })
-        .then((outcome) =>
-          this.o.log.info(
-            { node: name, job: jobName, adopted: outcome === 'exists' },
-            'node collector started',
-          ),
-        )
-        .catch((err: unknown) => {
-          this.running.delete(name);
-          this.failed(name, `the node-collector Job could not be created: ${(err as Error).message}`);
-        });
-    }
   }
 
   /** Delay before retry `attempt` (0-based): from `scanJobsRetryDelay`, doubling, jittered. */
@@ -359,6 +348,44 @@ export class InfraAssessmentController {
     });
   }
 
+  /**
+   * One node: its collector Job is deleted when the node went away or cannot be scheduled on;
+   * a due node gets a Job when a slot is free (a Job ending frees one and re-enqueues due nodes).
+   */
+  private async reconcileNode(name: string): Promise<{ requeueAfterMs: number } | void> {
+    const tracked = this.nodes.get(name);
+    if (!tracked) {
+      await this.jobs.cancel(name);
+      return;
+    }
+    const stuck = this.unschedulable.get(name);
+    if (stuck && this.jobs.isRunning(name)) {
+      const grace = this.unschedulableGraceMs();
+      const waited = this.now() - stuck.since;
+      if (waited < grace) return { requeueAfterMs: grace - waited };
+      this.unschedulable.delete(name);
+      const text = `the node-collector pod could not be scheduled on it for ${Math.round(grace / 1000)} s (${stuck.message})`;
+      this.o.log.warn({ node: name, job: stuck.job }, `node not assessed: ${text}`);
+      tracked.skipped = `Unschedulable: ${text}`;
+      this.nodeEvent(tracked.node, 'NodeCollectorSkipped', `Node not assessed: ${text}.`);
+      await this.jobs.cancel(name);
+      return;
+    }
+    if (tracked.notBefore !== undefined && this.now() < tracked.notBefore)
+      return { requeueAfterMs: tracked.notBefore - this.now() + 10 };
+    if (!this.nodeDue(name) || this.jobs.free === 0) return;
+    const job = buildNodeCollectorJob(this.o.config, tracked.node);
+    const jobName = job.metadata?.name ?? '';
+    const outcome = await this.jobs.create(name, { job, secret: undefined });
+    this.o.log.info({ node: name, job: jobName, adopted: outcome === 'exists' }, 'node collector started');
+  }
+
+  /** Within the Job's own deadline, so the verdict is ours (with the scheduler's reason), not a bare timeout. */
+  private unschedulableGraceMs(): number {
+    return Math.min(UNSCHEDULABLE_GRACE_MS, this.o.config.operator.scanJobTimeoutMs / 2);
+  }
+
+  /** A failed assessment: the node waits (doubling from `scanJobsRetryDelay`) and is told so. */
   private failed(name: string, message: string): void {
     const tracked = this.nodes.get(name);
     if (!tracked) return;
@@ -372,95 +399,69 @@ export class InfraAssessmentController {
       'NodeCollectorFailed',
       `Node assessment failed: ${message}. Retrying in ${retry} s.`,
     );
-    this.later(delay + 10, () => {
-      if (this.nodeDue(name)) {
-        this.queue.add(name);
-        this.pump();
-      }
-    });
+    this.nodeQueue.enqueueAfter(name, delay + 10);
   }
 
-  private async onJob(type: EventType, job: V1Job): Promise<void> {
-    const jobName = job.metadata?.name ?? '';
-    const node = job.metadata?.annotations?.[NODE_NAME_ANNOTATION];
-    if (!node) return;
-    if (type === 'DELETED') {
-      if (this.running.get(node)?.job === jobName) this.running.delete(node);
-      this.handledJobs.delete(job.metadata?.uid ?? '');
-      this.unschedulable.delete(jobName);
-      this.pump();
+  private async jobFinished(
+    job: FinishedJob,
+    result: () => Promise<JobPodResult | undefined>,
+  ): Promise<void> {
+    this.unschedulable.delete(job.key);
+    if (job.succeeded) {
+      await this.collected(job.key, result);
       return;
     }
-    const finished = job.status?.conditions?.find(
-      (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+    const detail = (await result().catch(() => undefined))?.log.trim().split('\n').at(-1) ?? '';
+    this.failed(
+      job.key,
+      job.reason === 'DeadlineExceeded'
+        ? `the node collector did not finish within ${Math.round(this.o.config.operator.scanJobTimeoutMs / 1000)} s`
+        : `the node collector failed${detail ? `: ${detail.slice(0, 300)}` : ` (${job.reason ?? 'no reason'})`}`,
     );
-    if (!finished) {
-      if (!this.running.has(node)) this.running.set(node, { job: jobName, startedAt: this.now() });
-      return;
-    }
-    const uid = job.metadata?.uid ?? jobName;
-    if (this.handledJobs.has(uid)) return;
-    this.handledJobs.add(uid);
-    try {
-      if (finished.type === 'Complete') await this.collected(node, jobName);
-      else {
-        const result = await this.jobs.readResult(jobName, NODE_COLLECTOR_CONTAINER).catch(() => undefined);
-        const detail = result?.log.trim().split('\n').at(-1) ?? '';
-        this.failed(
-          node,
-          finished.reason === 'DeadlineExceeded'
-            ? `the node collector did not finish within ${Math.round(this.o.config.operator.scanJobTimeoutMs / 1000)} s`
-            : `the node collector failed${detail ? `: ${detail.slice(0, 300)}` : ` (${finished.reason ?? 'no reason'})`}`,
-        );
-      }
-    } finally {
-      this.running.delete(node);
-      this.unschedulable.delete(jobName);
-      await this.jobs
-        .delete(jobName)
-        .catch((err: unknown) =>
-          this.o.log.warn({ err, job: jobName }, 'could not delete node-collector job'),
-        );
-      this.pump();
-    }
   }
 
-  private async collected(name: string, jobName: string): Promise<void> {
+  /**
+   * Evaluates a collector's NodeInfo into the node's report. A report the API server refuses
+   * throws: the Job is kept and the write retried.
+   */
+  private async collected(name: string, readResult: () => Promise<JobPodResult | undefined>): Promise<void> {
     const tracked = this.nodes.get(name);
     if (!tracked) return; // the node went away meanwhile
-    const result = await this.jobs.readResult(jobName, NODE_COLLECTOR_CONTAINER);
+    const result = await readResult();
     if (!result) {
       this.failed(name, 'the node-collector pod and its log are gone');
       return;
     }
+    let report: ReturnType<typeof buildNodeReport>;
+    let failedChecks: number;
+    let type: string | undefined;
+    const assessedAt = this.now();
     try {
       const info = parseNodeCollectorLog(result.log);
+      type = info.type;
       const version = await this.version();
       const results = await this.evaluator.run([{ file: 'node.json', object: info }]);
       const items = results.get('node.json');
       if (!items) throw new Error('Trivy returned no result for the NodeInfo document');
       const checks = this.infraChecks(items);
-      const assessedAt = this.now();
-      await this.store.apply(
-        buildNodeReport(tracked.node, {
-          checks,
-          specHash: tracked.hash,
-          trivyVersion: version,
-          now: new Date(assessedAt),
-          ttlMs: this.o.config.operator.scannerReportTtlMs,
-          extraLabels: this.o.config.trivyOperator.additionalReportLabels,
-        }),
-      );
-      this.nodeReports.set(name, { hash: tracked.hash, assessedAt });
-      tracked.failures = 0;
-      tracked.notBefore = undefined;
-      this.o.log.info(
-        { node: name, type: info.type, failed: checks.filter((c) => !c.success).length },
-        'node assessed',
-      );
+      failedChecks = checks.filter((c) => !c.success).length;
+      report = buildNodeReport(tracked.node, {
+        checks,
+        specHash: tracked.hash,
+        trivyVersion: version,
+        now: new Date(assessedAt),
+        ttlMs: this.o.config.operator.scannerReportTtlMs,
+        extraLabels: this.o.config.trivyOperator.additionalReportLabels,
+      });
     } catch (err) {
       this.failed(name, (err as Error).message);
+      return;
     }
+    await this.store.apply(report);
+    this.nodeReports.set(name, { hash: tracked.hash, assessedAt });
+    tracked.failures = 0;
+    tracked.notBefore = undefined;
+    this.o.log.info({ node: name, type, failed: failedChecks }, 'node assessed');
   }
 
   private infraChecks(items: TrivyMisconfiguration[]) {
@@ -475,11 +476,12 @@ export class InfraAssessmentController {
     return this.trivyVersion;
   }
 
-  /** A collector pod the scheduler cannot place: give up on the node after a grace period. */
+  /** A collector pod the scheduler cannot place: its node is given up after a grace period. */
   private onCollectorPod(type: EventType, pod: V1Pod): void {
     const jobName =
       pod.metadata?.labels?.['batch.kubernetes.io/job-name'] ?? pod.metadata?.labels?.['job-name'];
-    if (!jobName) return;
+    const node = pod.metadata?.annotations?.[NODE_NAME_ANNOTATION] ?? this.nodeOfJob(jobName);
+    if (!jobName || !node) return;
     const condition = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
     const stuck =
       type !== 'DELETED' &&
@@ -487,36 +489,24 @@ export class InfraAssessmentController {
       condition?.status === 'False' &&
       condition.reason === 'Unschedulable';
     if (!stuck) {
-      this.unschedulable.delete(jobName);
+      if (this.unschedulable.get(node)?.job === jobName) this.unschedulable.delete(node);
       return;
     }
-    const node = [...this.running].find(([, r]) => r.job === jobName)?.[0];
-    if (!node) return;
     const message = condition.message ?? 'no node is available';
-    const known = this.unschedulable.get(jobName);
-    if (known) {
+    const known = this.unschedulable.get(node);
+    if (known?.job === jobName) {
       known.message = message;
       return;
     }
-    const since = this.now();
-    this.unschedulable.set(jobName, { node, since, message });
-    // Within the Job's own deadline, so the verdict is ours (with the scheduler's reason), not a bare timeout.
-    const grace = Math.min(UNSCHEDULABLE_GRACE_MS, this.o.config.operator.scanJobTimeoutMs / 2);
-    this.later(grace, () => {
-      const entry = this.unschedulable.get(jobName);
-      if (!entry || entry.since !== since) return;
-      this.unschedulable.delete(jobName);
-      const tracked = this.nodes.get(node);
-      const text = `the node-collector pod could not be scheduled on it for ${Math.round(grace / 1000)} s (${entry.message})`;
-      this.o.log.warn({ node, job: jobName }, `node not assessed: ${text}`);
-      if (tracked) {
-        tracked.skipped = `Unschedulable: ${text}`;
-        this.nodeEvent(tracked.node, 'NodeCollectorSkipped', `Node not assessed: ${text}.`);
-      }
-      this.running.delete(node);
-      void this.jobs.delete(jobName).catch(() => undefined);
-      this.pump();
-    });
+    this.unschedulable.set(node, { job: jobName, since: this.now(), message });
+    this.nodeQueue.enqueueAfter(node, this.unschedulableGraceMs());
+  }
+
+  /** The node a collector Job was made for (its name is derived from the node's), for pods without the annotation. */
+  private nodeOfJob(jobName: string | undefined): string | undefined {
+    if (!jobName) return undefined;
+    for (const name of this.nodes.keys()) if (nodeCollectorJobName(name) === jobName) return name;
+    return undefined;
   }
 
   // --- control-plane pods ------------------------------------------------------------------
@@ -530,93 +520,56 @@ export class InfraAssessmentController {
 
   private onControlPlanePod(type: EventType, pod: V1Pod): void {
     const name = pod.metadata?.name ?? '';
-    if (type === 'DELETED' || !isControlPlanePod(pod)) {
-      this.pods.delete(name);
-      this.pendingPods.delete(name);
-      return;
-    }
-    this.pods.set(name, pod);
-    if (this.podDue(name)) {
-      this.pendingPods.add(name);
-      this.schedulePodRun();
-    }
+    if (type === 'DELETED' || !isControlPlanePod(pod)) this.pods.delete(name);
+    else this.pods.set(name, pod);
+    if (this.syncedFlag) this.podQueue.enqueue(name);
   }
 
-  private schedulePodRun(): void {
-    if (this.stopped || !this.syncedFlag || this.podTimer || this.pendingPods.size === 0) return;
-    this.podTimer = setTimeout(() => {
-      this.podTimer = undefined;
-      void this.assessPods();
-    }, POD_BATCH_DELAY_MS);
-  }
-
-  private async assessPods(): Promise<void> {
-    if (this.podRunBusy) {
-      this.schedulePodRun();
-      return;
-    }
-    this.podRunBusy = true;
-    const batch = [...this.pendingPods]
+  /**
+   * Evaluates the due pods of a batch together (one Trivy run) and writes their reports; pods whose
+   * evaluation or write failed are retried alone, with backoff.
+   */
+  private async assessPods(names: string[]): Promise<{ failed: string[] }> {
+    const batch = names
+      .filter((name) => this.podDue(name))
       .map((name) => this.pods.get(name))
       .filter((pod): pod is V1Pod => pod !== undefined);
-    this.pendingPods.clear();
-    try {
-      if (batch.length === 0) return;
-      const version = await this.version();
-      const manifests = batch.map((pod, i) => ({ file: `pod-${i}.json`, object: podManifest(pod) }));
-      const results = await this.evaluator.run(manifests);
-      for (const [i, pod] of batch.entries()) {
-        const name = pod.metadata?.name ?? '';
-        const items = results.get(`pod-${i}.json`);
-        if (!items) {
-          this.podFailed(name, 'Trivy returned no result for the pod');
-          continue;
-        }
+    const failed: string[] = [];
+    if (batch.length === 0) return { failed };
+    const version = await this.version();
+    const manifests = batch.map((pod, i) => ({ file: `pod-${i}.json`, object: podManifest(pod) }));
+    const results = await this.evaluator.run(manifests);
+    for (const [i, pod] of batch.entries()) {
+      const name = pod.metadata?.name ?? '';
+      const items = results.get(`pod-${i}.json`);
+      try {
+        if (!items) throw new Error('Trivy returned no result for the pod');
         const checks = this.infraChecks(items);
         const specHash = podSpecHash(pod);
         const assessedAt = this.now();
-        try {
-          await this.store.apply(
-            buildPodReport(pod, {
-              checks,
-              specHash,
-              trivyVersion: version,
-              now: new Date(assessedAt),
-              ttlMs: this.o.config.operator.scannerReportTtlMs,
-              extraLabels: this.o.config.trivyOperator.additionalReportLabels,
-            }),
-          );
-          this.podReports.set(name, { hash: specHash, assessedAt });
-          this.podRetries.delete(name);
-          this.o.log.info(
-            { pod: name, failed: checks.filter((c) => !c.success).length },
-            'control-plane pod assessed',
-          );
-        } catch (err) {
-          this.podFailed(name, (err as Error).message);
-        }
+        await this.store.apply(
+          buildPodReport(pod, {
+            checks,
+            specHash,
+            trivyVersion: version,
+            now: new Date(assessedAt),
+            ttlMs: this.o.config.operator.scannerReportTtlMs,
+            extraLabels: this.o.config.trivyOperator.additionalReportLabels,
+          }),
+        );
+        this.podReports.set(name, { hash: specHash, assessedAt });
+        this.o.log.info(
+          { pod: name, failed: checks.filter((c) => !c.success).length },
+          'control-plane pod assessed',
+        );
+      } catch (err) {
+        this.o.log.warn(
+          { pod: name, namespace: CONTROL_PLANE_NAMESPACE, message: (err as Error).message },
+          'control-plane pod assessment failed; retrying',
+        );
+        failed.push(name);
       }
-    } catch (err) {
-      for (const pod of batch) this.podFailed(pod.metadata?.name ?? '', (err as Error).message);
-    } finally {
-      this.podRunBusy = false;
-      this.schedulePodRun();
     }
-  }
-
-  private podFailed(name: string, message: string): void {
-    const attempts = (this.podRetries.get(name) ?? 0) + 1;
-    this.podRetries.set(name, attempts);
-    const delay = this.retryDelay(attempts - 1);
-    this.o.log.warn(
-      { pod: name, namespace: CONTROL_PLANE_NAMESPACE, message, retryInSeconds: Math.round(delay / 1000) },
-      'control-plane pod assessment failed',
-    );
-    this.later(delay, () => {
-      if (this.podDue(name)) {
-        this.pendingPods.add(name);
-        this.schedulePodRun();
-      }
-    });
+    return { failed };
   }
 }

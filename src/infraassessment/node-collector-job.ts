@@ -120,7 +120,8 @@ export function buildNodeCollectorJob(config: Config, node: V1Node): V1Job {
       // A backstop only: the operator deletes the Job once it has read the result.
       ttlSecondsAfterFinished: Math.max(600, timeoutSeconds * 2),
       template: {
-        metadata: { labels },
+        // The node on the pod too: an unschedulable pod names the node it was meant for.
+        metadata: { labels, annotations: { [NODE_NAME_ANNOTATION]: nodeName } },
         spec: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,

@@ -32,4 +32,6 @@ export {
   type ReconcileResult,
   type RuntimeObserver,
 } from './controller.ts';
+export { JobClient, type JobManifests, type JobPodResult } from './jobs.ts';
+export { JobRunner, type FinishedJob, type JobRunnerOptions } from './job-runner.ts';
 export { WorkloadEvents } from './events.ts';

@@ -1,11 +1,4 @@
-import type {
-  KubeConfig,
-  KubernetesObject,
-  V1CronJob,
-  V1Job,
-  V1Pod,
-  V1PodSpec,
-} from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1CronJob, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { goPathGlob, namespaceSelector, type Config } from '../config/index.ts';
@@ -14,8 +7,11 @@ import { isLookoutError } from '../errors/index.ts';
 import {
   apiErrorStatus,
   Controller,
+  JobRunner,
   WorkloadEvents,
+  type FinishedJob,
   type Informers,
+  type JobPodResult,
   type RuntimeObserver,
   type SubscriptionGroup,
 } from '../kube/index.ts';
@@ -32,7 +28,6 @@ import {
   scanDatabasesFromLog,
 } from './result.ts';
 import { ReportWriter } from './report-writer.ts';
-import { ScanJobs } from './scan-jobs.ts';
 import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
 import { indexReportKind, ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
 import { hasSkipLabel, reportExtraLabels, type TargetNamespaces } from '../workloads/index.ts';
@@ -103,7 +98,7 @@ interface TrackedWorkload {
  */
 export class ScanController {
   private readonly plan: ScanPlan;
-  private readonly jobs: ScanJobs;
+  private readonly jobs: JobRunner;
   private readonly writer: ReportWriter;
   private readonly events: WorkloadEvents;
   private readonly resolver: WorkloadResolver;
@@ -117,20 +112,11 @@ export class ScanController {
    * spec, which names tags) share the scan of the image its tag currently resolves to.
    */
   private readonly tagDigests = new Map<string, string>();
-  /** Jobs seen running (by image key) and when they started, for the concurrency limit and durations. */
-  private readonly runningJobs = new Map<string, { name: string; startedAt: number }>();
-  /** Finished Jobs already filed, by name: the uid of the one handled. */
-  private readonly handledJobs = new Map<string, string>();
   /** The latest pods, CronJobs and scan Jobs seen by the watches: what reconciles read. */
   private readonly podCache = new Map<string, V1Pod>();
   private readonly cronJobCache = new Map<string, V1CronJob>();
-  private readonly jobCache = new Map<string, V1Job>();
-  /** Image key of every scan Job seen, kept after its deletion to clean up after it. */
-  private readonly jobImage = new Map<string, string>();
   /** Pods and CronJobs: resolve the workload, note its images, copy known results. */
   private readonly workloadQueue: Controller<WorkloadObjectKey>;
-  /** Scan Jobs by name: file a finished one's result, then delete it. */
-  private readonly jobQueue: Controller<string>;
   private readonly watchers: SubscriptionGroup;
   private readonly now: () => number;
   private readonly excludeImages: RegExp[];
@@ -155,7 +141,6 @@ export class ScanController {
       },
       this.now,
     );
-    this.jobs = new ScanJobs(o.kc, operator.namespace);
     this.writer = new ReportWriter(o.kc);
     this.events = new WorkloadEvents(o.kc);
     this.watchers = o.informers.group('scanner');
@@ -170,13 +155,27 @@ export class ScanController {
       ...(o.runtime ? { observer: o.runtime } : {}),
       resync: { everyMs: resyncMs, keys: () => this.workloadKeys() },
     });
-    this.jobQueue = new Controller<string>({
+    this.jobs = new JobRunner({
       name: 'scan-jobs',
-      keyOf: (name) => name,
-      reconcile: (name) => this.reconcileJob(name),
+      kc: o.kc,
+      informers: o.informers,
+      namespace: operator.namespace,
+      labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
+      keyAnnotation: ScanAnnotation.imageKey,
+      limit: operator.scanJobsConcurrentLimit,
+      container: 'scan',
+      finished: (job, result) => this.jobFinished(job, result),
+      // Deleted before it finished (by a person, or a node drain): the image waits for its next
+      // scan like any other, instead of counting as being scanned forever.
+      vanished: (key) => this.plan.release(key),
+      onSlotFree: () => {
+        this.o.observer?.running(this.jobs.running);
+        this.schedulePump();
+      },
+      resyncMs,
       log: o.log,
-      ...(o.runtime ? { observer: o.runtime } : {}),
-      resync: { everyMs: resyncMs, keys: () => this.jobCache.keys() },
+      ...(o.runtime ? { runtime: o.runtime } : {}),
+      now: this.now,
     });
   }
 
@@ -243,24 +242,7 @@ export class ScanController {
     if (this.stopped) return;
 
     // Jobs last: a finished Job's result can only be filed once its consumers are known.
-    const jobs = this.watchers.watch<V1Job>(
-      {
-        path: `/apis/batch/v1/namespaces/${this.o.config.operator.namespace}/jobs`,
-        labelSelector: `${ScanLabel.component}=${SCAN_JOB_COMPONENT}`,
-      },
-      (type, job) => {
-        const name = job.metadata?.name ?? '';
-        const key = job.metadata?.annotations?.[ScanAnnotation.imageKey];
-        if (!key) return;
-        this.jobImage.set(name, key);
-        if (type === 'DELETED') this.jobCache.delete(name);
-        else this.jobCache.set(name, job);
-        this.jobQueue.enqueue(name);
-      },
-    );
-    await jobs.waitForSync();
-    this.jobQueue.start();
-    await this.jobQueue.idle();
+    await this.jobs.start();
     this.jobsSynced = true;
 
     if (this.stopped) return;
@@ -269,7 +251,7 @@ export class ScanController {
       this.schedulePump();
     });
     log.info(
-      { images: this.plan.size, workloads: this.workloads.size, runningJobs: this.runningJobs.size },
+      { images: this.plan.size, workloads: this.workloads.size, runningJobs: this.jobs.running },
       'scanner synced',
     );
     this.schedulePump();
@@ -281,7 +263,7 @@ export class ScanController {
     clearTimeout(this.pumpTimer);
     clearTimeout(this.wakeTimer);
     await this.watchers.stop();
-    await Promise.all([this.workloadQueue.stop(), this.jobQueue.stop()]);
+    await Promise.all([this.workloadQueue.stop(), this.jobs.stop()]);
   }
 
   private async reconcileWorkload(key: WorkloadObjectKey): Promise<void> {
@@ -493,8 +475,7 @@ export class ScanController {
   }
 
   private async pump(): Promise<void> {
-    const limit = this.o.config.operator.scanJobsConcurrentLimit;
-    const due = this.plan.takeDue(limit - this.runningJobs.size);
+    const due = this.plan.takeDue(this.jobs.free);
     this.o.observer?.queued(this.plan.waitingCount());
     for (const entry of due) {
       // Any consumer will do for credentials: they all run the same image from the same registry.
@@ -519,17 +500,15 @@ export class ScanController {
           credentials,
           ...(node === undefined ? {} : { node }),
         });
-        const outcome = await this.jobs.create(manifests);
+        const outcome = await this.jobs.create(entry.key, manifests);
         const name = manifests.job.metadata?.name ?? '';
         this.plan.markRunning(entry.key);
-        if (!this.runningJobs.has(entry.key))
-          this.runningJobs.set(entry.key, { name, startedAt: this.now() });
         this.o.log.info({ image: entry.ref, job: name, adopted: outcome === 'exists' }, 'scan job started');
       } catch (err) {
         this.failed(entry.key, FailureReason.jobError, (err as Error).message);
       }
     }
-    this.o.observer?.running(this.runningJobs.size);
+    this.o.observer?.running(this.jobs.running);
     this.armWake();
   }
 
@@ -542,56 +521,25 @@ export class ScanController {
   }
 
   /**
-   * One scan Job: counted while it runs; once finished, its result is filed into the reports and
-   * then it is deleted. A result that cannot be read or written yet throws: the Job stays and the
-   * key is retried with backoff, so a rejected write loses no scan.
+   * A finished scan Job: its result is filed into the reports. A result that cannot be read or
+   * written yet throws: the runner keeps the Job and retries with backoff, so a refused write loses
+   * no scan.
    */
-  private async reconcileJob(name: string): Promise<void> {
-    const key = this.jobImage.get(name);
-    if (key === undefined) return;
-    const job = this.jobCache.get(name);
-    if (!job) {
-      this.jobImage.delete(name);
-      this.handledJobs.delete(name);
-      if (this.runningJobs.get(key)?.name === name) {
-        // Deleted before it finished (by a person, or a node drain): the image waits for its
-        // next scan like any other, instead of counting as being scanned forever.
-        this.runningJobs.delete(key);
-        this.plan.release(key);
-        this.o.log.info({ image: key, job: name }, 'scan job deleted before it finished');
-      }
-      this.o.observer?.running(this.runningJobs.size);
-      this.schedulePump();
-      return;
-    }
-    const finished = job.status?.conditions?.find(
-      (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
-    );
-    if (!finished) {
-      // Running: ours from before a restart, or another replica's. Count it; never start a twin.
-      if (!this.runningJobs.has(key)) {
-        const startedAt = job.status?.startTime ? new Date(job.status.startTime).getTime() : this.now();
-        this.runningJobs.set(key, { name, startedAt });
-        this.plan.markRunning(key);
-      }
-      return;
-    }
-    const uid = job.metadata?.uid ?? name;
-    if (this.handledJobs.get(name) === uid) return;
-    const startedAt = this.runningJobs.get(key)?.startedAt ?? this.now();
-    if (finished.type === 'Complete') await this.succeeded(key, name, startedAt);
-    else await this.jobFailed(key, name, finished.reason, startedAt);
-    this.handledJobs.set(name, uid);
-    this.runningJobs.delete(key);
-    await this.jobs
-      .delete(name)
-      .catch((err: unknown) => this.o.log.warn({ err, job: name }, 'could not delete scan job'));
-    this.o.observer?.running(this.runningJobs.size);
-    this.schedulePump();
+  private async jobFinished(
+    job: FinishedJob,
+    result: () => Promise<JobPodResult | undefined>,
+  ): Promise<void> {
+    if (job.succeeded) await this.succeeded(job.key, job.name, job.startedAt, result);
+    else await this.jobFailed(job.key, job.reason, job.startedAt, result);
   }
 
-  private async succeeded(key: string, jobName: string, startedAt: number): Promise<void> {
-    const result = await this.jobs.readResult(jobName);
+  private async succeeded(
+    key: string,
+    jobName: string,
+    startedAt: number,
+    readResult: () => Promise<JobPodResult | undefined>,
+  ): Promise<void> {
+    const result = await readResult();
     if (!result) {
       this.failed(key, FailureReason.jobError, 'the scan pod and its log are gone', startedAt);
       return;
@@ -641,11 +589,11 @@ export class ScanController {
 
   private async jobFailed(
     key: string,
-    jobName: string,
     jobReason: string | undefined,
     startedAt: number,
+    readResult: () => Promise<JobPodResult | undefined>,
   ): Promise<void> {
-    const result = await this.jobs.readResult(jobName).catch(() => undefined);
+    const result = await readResult().catch(() => undefined);
     const log = result?.log ?? '';
     const reason = classifyFailure({ log, jobReason, containerReason: result?.reason });
     let summary: string;

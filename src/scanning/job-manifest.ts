@@ -9,6 +9,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { formatGoDuration, type Config } from '../config/index.ts';
+import type { JobManifests } from '../kube/index.ts';
 import { SCAN_JOB_COMPONENT, ScanAnnotation, ScanLabel, scanJobName, shortHash } from './names.ts';
 import { TRIVY_CYCLONEDX_PREFIX, TRIVY_VERSION_PREFIX } from './result.ts';
 
@@ -35,12 +36,6 @@ export interface ScanJobInput {
 export interface ScanPodPlacement {
   tolerations?: V1Toleration[];
   nodeSelector?: Record<string, string>;
-}
-
-export interface ScanJobManifests {
-  job: V1Job;
-  /** Per-job Secret with credentials, token, headers and ignore file; owned by the Job once created. */
-  secret: V1Secret | undefined;
 }
 
 const CACHE_DIR = '/tmp/trivy/.cache';
@@ -101,7 +96,7 @@ export function buildScanJob(
     tolerations: config.trivyOperator.scanJobTolerations.map((t) => ({ ...t })),
     nodeSelector: { ...config.trivyOperator.scanJobNodeSelector },
   },
-): ScanJobManifests {
+): JobManifests {
   const { trivy, operator } = config;
   const input = withRegistryMirror(requested, trivy.registry.mirror);
   const name = scanJobName(input.imageKey);

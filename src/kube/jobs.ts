@@ -1,17 +1,22 @@
-import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
-import { apiErrorStatus, isConflict, isNotFound, kubeError } from '../kube/index.ts';
-import type { ScanJobManifests } from './job-manifest.ts';
+import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job, type V1Secret } from '@kubernetes/client-node';
+import { apiErrorStatus, isConflict, isNotFound, kubeError } from './errors.ts';
 
-/** How a scan pod's deciding container ended, with its log. */
-export interface ScanPodResult {
+/** A Job to create, with the Secret it needs (credentials), owned by it once created. */
+export interface JobManifests {
+  job: V1Job;
+  secret: V1Secret | undefined;
+}
+
+/** How a Job's pod's deciding container ended, with its log. */
+export interface JobPodResult {
   log: string;
   container: string;
   /** The kubelet's terminated reason: Completed, Error, OOMKilled, … */
   reason: string | undefined;
 }
 
-/** The API calls around one scan Job. Thin on purpose: every decision is made elsewhere. */
-export class ScanJobs {
+/** The API calls around the operator's Jobs (scans, node collectors). Thin on purpose: every decision is made elsewhere. */
+export class JobClient {
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
 
@@ -27,13 +32,13 @@ export class ScanJobs {
    * Creates the Job, and its Secret owned by it so both go together. An existing Job of the same
    * name (another replica, or ours before a restart) is adopted: returns 'exists'.
    */
-  async create(manifests: ScanJobManifests): Promise<'created' | 'exists'> {
+  async create(manifests: JobManifests): Promise<'created' | 'exists'> {
     const { job, secret } = manifests;
     if (secret) {
       try {
         await this.core.createNamespacedSecret({ namespace: this.namespace, body: secret });
       } catch (err) {
-        if (!isConflict(err)) throw kubeError(err, 'create scan Secret', { name: secret.metadata?.name });
+        if (!isConflict(err)) throw kubeError(err, 'create Job Secret', { name: secret.metadata?.name });
         await this.core.replaceNamespacedSecret({
           name: secret.metadata?.name ?? '',
           namespace: this.namespace,
@@ -46,7 +51,7 @@ export class ScanJobs {
       created = await this.batch.createNamespacedJob({ namespace: this.namespace, body: job });
     } catch (err) {
       if (isConflict(err)) return 'exists';
-      throw kubeError(err, 'create scan Job', { name: job.metadata?.name });
+      throw kubeError(err, 'create Job', { name: job.metadata?.name });
     }
     if (secret && created.metadata?.uid) {
       // Owned by the Job: deleted with it, and never left behind by a crash between the two calls
@@ -81,7 +86,7 @@ export class ScanJobs {
    * downloads the DB fails before the main container starts), else of the main container, with
    * how that container ended. Undefined when the pod is gone (deadline, deletion).
    */
-  async readResult(jobName: string, mainContainer = 'scan'): Promise<ScanPodResult | undefined> {
+  async readResult(jobName: string, mainContainer: string): Promise<JobPodResult | undefined> {
     const pods = await this.core.listNamespacedPod({
       namespace: this.namespace,
       labelSelector: `batch.kubernetes.io/job-name=${jobName}`,
@@ -113,7 +118,7 @@ export class ScanJobs {
       // A container that never started has no log; its end (e.g. OOMKilled at start) still tells.
       if (isNotFound(err) || (terminated && apiErrorStatus(err) === 400))
         return terminated ? { log: '', container, reason: terminated.reason } : undefined;
-      throw kubeError(err, 'read scan pod log', { pod: pod.metadata.name });
+      throw kubeError(err, 'read Job pod log', { pod: pod.metadata.name });
     }
   }
 
@@ -125,7 +130,7 @@ export class ScanJobs {
         propagationPolicy: 'Background',
       });
     } catch (err) {
-      if (!isNotFound(err)) throw kubeError(err, 'delete scan Job', { name: jobName });
+      if (!isNotFound(err)) throw kubeError(err, 'delete Job', { name: jobName });
     }
   }
 }
