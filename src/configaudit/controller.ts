@@ -1,9 +1,10 @@
 /**
  * Event-driven config audit and RBAC assessment. Watches every audited kind, keeps one hash per
  * object (never the object), and queues an object when its report is missing or carries another
- * spec or policy hash. Queued objects are fetched and audited in batches of one kind by one Trivy
- * run; the results become reports owned by the objects. Custom policies come from a watched
- * ConfigMap; a change re-audits exactly the kinds whose policy hash it changed.
+ * spec or policy hash. Queued objects are taken in batches of one kind by the controller runtime,
+ * fetched, and audited by one Trivy run; the results become reports owned by the objects. Custom
+ * policies come from a watched ConfigMap; a change re-audits exactly the kinds whose policy hash
+ * it changed.
  */
 import type { KubeConfig, KubernetesObject, V1ConfigMap, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -11,12 +12,13 @@ import type { Config } from '../config/index.ts';
 import { ReportLabel } from '../crds/index.ts';
 import { ErrorCodes, isLookoutError } from '../errors/index.ts';
 import {
-  backoffDelay,
+  Controller,
   isNotFound,
   kubeError,
   kubeRequestJson,
   WorkloadEvents,
   type Informers,
+  type RuntimeObserver,
   type SubscriptionGroup,
 } from '../kube/index.ts';
 import {
@@ -51,7 +53,6 @@ import {
   withoutRejected,
   type PolicySet,
 } from './policies.ts';
-import { AuditQueue, type AuditBatch } from './queue.ts';
 import { auditReportName, buildAuditReport, type AuditTarget } from './report.ts';
 import { AuditReportStore } from './report-store.ts';
 import { specHashOf } from './spec-hash.ts';
@@ -64,12 +65,85 @@ export interface ConfigAuditControllerOptions {
   informers: Informers;
   /** The engine; default: the Trivy binary of `operator.configAuditTrivyBinary`. */
   engine?: TrivyConfigEngine;
+  /** Counts the queue and the reconciles (the workqueue and controller-runtime metrics). */
+  runtime?: RuntimeObserver;
 }
 
 /** Hashes a report carries, keyed by `reportKind/namespace/name`. */
 interface ReportHashes {
   readonly spec: string;
   readonly policy: string;
+}
+
+/** An audited object: the work queue's key. */
+interface AuditKey {
+  readonly kind: string;
+  /** '' for a cluster-scoped kind. */
+  readonly namespace: string;
+  readonly name: string;
+}
+
+function auditKeyId(key: AuditKey): string {
+  return `${key.kind}/${key.namespace}/${key.name}`;
+}
+
+function auditKeyOf(kind: AuditedKind, metadata: V1ObjectMeta | undefined): AuditKey {
+  return {
+    kind: kind.kind,
+    namespace: kind.namespaced ? (metadata?.namespace ?? '') : '',
+    name: metadata?.name ?? '',
+  };
+}
+
+/** The spec hash of every audited object we know, by kind, namespace and name. */
+class SpecHashes {
+  private readonly byKind = new Map<string, Map<string, Map<string, string>>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(key: AuditKey): string | undefined {
+    return this.byKind.get(key.kind)?.get(key.namespace)?.get(key.name);
+  }
+
+  set(key: AuditKey, spec: string): void {
+    let namespaces = this.byKind.get(key.kind);
+    if (!namespaces) {
+      namespaces = new Map();
+      this.byKind.set(key.kind, namespaces);
+    }
+    let names = namespaces.get(key.namespace);
+    if (!names) {
+      names = new Map();
+      namespaces.set(key.namespace, names);
+    }
+    if (!names.has(key.name)) this.count += 1;
+    names.set(key.name, spec);
+  }
+
+  delete(key: AuditKey): void {
+    const namespaces = this.byKind.get(key.kind);
+    const names = namespaces?.get(key.namespace);
+    if (!names?.delete(key.name)) return;
+    this.count -= 1;
+    if (names.size === 0) namespaces?.delete(key.namespace);
+  }
+
+  /** Objects of the kind in the namespace. */
+  countIn(kind: string, namespace: string): number {
+    return this.byKind.get(kind)?.get(namespace)?.size ?? 0;
+  }
+
+  /** Every object of the kind (of every kind without one) with its spec hash. */
+  *entries(kind?: string): Generator<[AuditKey, string]> {
+    for (const [kindName, namespaces] of this.byKind) {
+      if (kind !== undefined && kindName !== kind) continue;
+      for (const [namespace, names] of namespaces)
+        for (const [name, spec] of names) yield [{ kind: kindName, namespace, name }, spec];
+    }
+  }
 }
 
 const FETCH_CONCURRENCY = 8;
@@ -121,22 +195,18 @@ export class ConfigAuditController {
   private readonly api: KubeConfig;
   private readonly store: AuditReportStore;
   private readonly events: WorkloadEvents;
-  private readonly queue = new AuditQueue();
+  /** Audits queued objects in batches of one kind; retries failed ones with backoff. */
+  private readonly controller: Controller<AuditKey>;
   private readonly reports = new Map<string, ReportHashes>();
-  /** kind → object key → spec hash of every audited object we know. */
-  private readonly objects = new Map<string, Map<string, string>>();
-  private readonly attempts = new Map<string, number>();
+  /** Every audited object we know (not skipped), with its spec hash. */
+  private readonly objects = new SpecHashes();
+  /** ReplicaSets scaled to zero whose report is to be deleted, by key id. */
+  private readonly retiring = new Map<string, AuditKey>();
   private readonly watchers: SubscriptionGroup;
   private policySet: PolicySet = EMPTY_POLICY_SET;
   private policyData: string | undefined;
   private readonly policyHashes = new Map<string, string>();
   private engineVersion = '';
-  private timer: NodeJS.Timeout | undefined;
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
-  /** Batches being audited, at most `concurrency` at once. */
-  private readonly inFlight = new Set<Promise<void>>();
-  private running = 0;
-  private readonly concurrency: number;
   private stopped = false;
   private ready = false;
 
@@ -149,7 +219,6 @@ export class ConfigAuditController {
       rbacAssessmentEnabled: config.configAudit.rbacAssessmentEnabled,
     });
     this.byKind = new Map(this.kinds.map((kind) => [kind.kind, kind]));
-    this.concurrency = config.configAudit.concurrency;
     this.engine =
       o.engine ??
       new TrivyConfigEngine({
@@ -161,6 +230,24 @@ export class ConfigAuditController {
     this.store = new AuditReportStore(this.api);
     this.events = new WorkloadEvents(o.kc);
     this.watchers = o.informers.group('config-audit');
+    this.controller = new Controller<AuditKey>({
+      name: 'config-audit',
+      keyOf: auditKeyId,
+      batch: {
+        max: config.configAudit.batchSize,
+        delayMs: config.configAudit.batchDelayMs,
+        // One kind per batch: Trivy decides whether a check applies by looking at all inputs of a
+        // run, so mixing kinds would report, say, ClusterRole checks as passed on a Deployment.
+        groupOf: (key) => key.kind,
+        reconcile: (keys, signal) => this.reconcile(keys, signal),
+      },
+      workers: config.configAudit.concurrency,
+      backoff: { initialMs: config.operator.scanJobsRetryDelayMs, maxMs: MAX_RETRY_DELAY_MS },
+      // Whatever was missed (a report deleted or changed behind our back) is put right.
+      resync: { everyMs: config.operator.resyncPeriodMs, keys: () => this.knownKeys() },
+      log: o.log,
+      ...(o.runtime ? { observer: o.runtime } : {}),
+    });
   }
 
   /** True once policies, existing reports and every audited kind have been listed. */
@@ -170,7 +257,7 @@ export class ConfigAuditController {
 
   /** Objects waiting for an audit. */
   get pending(): number {
-    return this.queue.size;
+    return this.controller.depth;
   }
 
   async start(): Promise<void> {
@@ -181,6 +268,7 @@ export class ConfigAuditController {
       return;
     }
     await this.o.namespaces.waitForSync();
+    if (this.stopped) return;
     this.engineVersion = await this.engine.version().catch((err: unknown) => {
       // Without its engine the audit cannot run; say so plainly, keep the rest of the operator up.
       log.error(
@@ -227,26 +315,27 @@ export class ConfigAuditController {
       ),
     );
     await Promise.all(objectWatches.map((w) => w.waitForSync()));
+    // Stopped while starting: the watches delivered nothing, and nothing is to be audited.
+    if (this.stopped) return;
     this.ready = true;
     log.info(
       {
         trivy: this.engineVersion,
         kinds: this.kinds.map((kind) => kind.kind),
-        objects: [...this.objects.values()].reduce((sum, m) => sum + m.size, 0),
-        queued: this.queue.size,
+        objects: this.objects.size,
+        queued: this.controller.depth,
         customPolicies: this.policySet.policies.length,
       },
       'config audit synced',
     );
-    this.schedule();
+    this.controller.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    for (const timer of this.retryTimers) clearTimeout(timer);
+    // Takes no more batches and waits for the running Trivy runs and their report writes.
+    await this.controller.stop();
     await this.watchers.stop();
-    await Promise.allSettled([...this.inFlight]);
     await this.engine.close();
   }
 
@@ -296,12 +385,9 @@ export class ConfigAuditController {
       const first = !this.policyHashes.has(kind.kind);
       this.policyHashes.set(kind.kind, hash);
       if (first) continue;
-      for (const [key, spec] of this.objects.get(kind.kind) ?? []) {
-        const { namespace, name } = splitKey(kind, key);
-        if (!this.upToDate(kind, namespace, name, spec)) this.queue.add(kind.kind, key);
-      }
+      for (const [key, spec] of this.objects.entries(kind.kind))
+        if (!this.upToDate(kind, key, spec)) this.controller.enqueue(key);
     }
-    this.schedule();
   }
 
   // --- reports and objects ------------------------------------------------------------------
@@ -331,23 +417,19 @@ export class ConfigAuditController {
   }
 
   private requeueOwner(meta: KubernetesObject): void {
-    if (!this.ready) return;
     const owner = meta.metadata?.ownerReferences?.find((ref) => ref.controller === true);
     const kind = owner ? this.byKind.get(owner.kind) : undefined;
     if (!owner || !kind) return;
-    const key = kind.namespaced ? `${meta.metadata?.namespace ?? ''}/${owner.name}` : owner.name;
-    if (this.objects.get(kind.kind)?.has(key)) {
-      this.queue.add(kind.kind, key);
-      this.schedule();
-    }
+    const key = auditKeyOf(kind, { namespace: meta.metadata?.namespace, name: owner.name });
+    if (this.objects.get(key) !== undefined) this.controller.enqueue(key);
   }
 
-  private reportId(kind: AuditedKind, namespace: string, name: string): string {
-    return `${kind.report}/${kind.namespaced ? namespace : ''}/${auditReportName(kind.kind, name)}`;
+  private reportId(kind: AuditedKind, key: AuditKey): string {
+    return `${kind.report}/${key.namespace}/${auditReportName(kind.kind, key.name)}`;
   }
 
-  private upToDate(kind: AuditedKind, namespace: string, name: string, spec: string): boolean {
-    const hashes = this.reports.get(this.reportId(kind, namespace, name));
+  private upToDate(kind: AuditedKind, key: AuditKey, spec: string): boolean {
+    const hashes = this.reports.get(this.reportId(kind, key));
     return hashes !== undefined && hashes.spec === spec && hashes.policy === this.policyHashes.get(kind.kind);
   }
 
@@ -370,87 +452,112 @@ export class ConfigAuditController {
     return undefined;
   }
 
-  private async onObject(kind: AuditedKind, type: string, object: KubernetesObject): Promise<void> {
-    const namespace = object.metadata?.namespace ?? '';
-    const name = object.metadata?.name ?? '';
-    const key = kind.namespaced ? `${namespace}/${name}` : name;
-    const known = this.objects.get(kind.kind) ?? new Map<string, string>();
-    this.objects.set(kind.kind, known);
-    if (type === 'DELETED') {
-      known.delete(key);
-      this.queue.remove(kind.kind, key);
-      return;
-    }
-    const reason = this.skip(kind, object);
-    if (reason !== undefined) {
-      known.delete(key);
-      this.queue.remove(kind.kind, key);
+  /** Notes the object's spec hash and queues it when its report is not current; no API calls. */
+  private onObject(kind: AuditedKind, type: string, object: KubernetesObject): void {
+    const key = auditKeyOf(kind, object.metadata);
+    const id = auditKeyId(key);
+    this.retiring.delete(id);
+    const reason = type === 'DELETED' ? undefined : this.skip(kind, object);
+    if (type === 'DELETED' || reason !== undefined) {
+      // Still queued, it is found gone (nothing to do) when its turn comes.
+      this.objects.delete(key);
       // A ReplicaSet scaled to zero by a rollout: its report no longer describes what runs.
-      if (reason === SkipReason.noPods && this.reports.has(this.reportId(kind, namespace, name))) {
-        await this.store.delete(
-          kind.report,
-          kind.namespaced ? namespace : undefined,
-          auditReportName(kind.kind, name),
-        );
+      if (reason === SkipReason.noPods && this.reports.has(this.reportId(kind, key))) {
+        this.retiring.set(id, key);
+        this.controller.enqueue(key);
       }
       return;
     }
     const spec = auditSpecHash(kind.kind, object);
-    known.set(key, spec);
-    if (this.upToDate(kind, namespace, name, spec)) return;
-    this.queue.add(kind.kind, key);
-    this.schedule();
+    this.objects.set(key, spec);
+    if (!this.upToDate(kind, key, spec)) this.controller.enqueue(key);
   }
 
-  // --- auditing -----------------------------------------------------------------------------
+  /** What the resync queues again: every object we know, and every report still to delete. */
+  private *knownKeys(): Generator<AuditKey> {
+    for (const [key] of this.objects.entries()) yield key;
+    yield* this.retiring.values();
+  }
 
-  private schedule(): void {
-    if (this.stopped || !this.ready || this.queue.size === 0) return;
-    if (this.running >= this.concurrency) return;
-    if (this.queue.size >= this.o.config.configAudit.batchSize) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.pump();
-      return;
+  // --- reconciling --------------------------------------------------------------------------
+
+  /**
+   * Brings a batch of objects of one kind up to date: deletes the reports of retired ReplicaSets
+   * and audits the objects whose report is not current, reading both from the model as it is now.
+   * A key that is up to date or gone by now needs nothing. Returns the keys to retry alone.
+   */
+  private async reconcile(keys: AuditKey[], signal: AbortSignal): Promise<{ failed: AuditKey[] }> {
+    const kind = this.byKind.get(keys[0]?.kind ?? '');
+    // Stopping: whatever is left stays undone.
+    if (!kind || signal.aborted) return { failed: keys };
+    const retire: AuditKey[] = [];
+    const stale: AuditKey[] = [];
+    for (const key of keys) {
+      const spec = this.objects.get(key);
+      if (spec !== undefined) {
+        if (!this.upToDate(kind, key, spec)) stale.push(key);
+      } else if (this.retiring.has(auditKeyId(key))) retire.push(key);
     }
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.pump();
-    }, this.o.config.configAudit.batchDelayMs);
+    const failed = await this.retire(kind, retire);
+    if (stale.length > 0) {
+      try {
+        failed.push(...(await this.audit(kind, stale, signal)));
+      } catch (err) {
+        this.failed(kind, stale, err);
+        // Each is retried alone, with its own backoff; those written meanwhile are current then.
+        failed.push(...stale);
+      }
+    }
+    return { failed };
+  }
+
+  /** Deletes the reports of ReplicaSets scaled to zero; returns the keys whose delete failed. */
+  private async retire(kind: AuditedKind, keys: readonly AuditKey[]): Promise<AuditKey[]> {
+    const failed: AuditKey[] = [];
+    await mapLimit(keys, FETCH_CONCURRENCY, async (key) => {
+      const reportId = this.reportId(kind, key);
+      if (this.reports.has(reportId)) {
+        try {
+          await this.store.delete(
+            kind.report,
+            kind.namespaced ? key.namespace : undefined,
+            auditReportName(kind.kind, key.name),
+          );
+        } catch (err) {
+          this.o.log.error(
+            { err, kind: kind.kind, namespace: key.namespace, name: key.name },
+            'report delete failed; it is retried later',
+          );
+          failed.push(key);
+          return;
+        }
+        this.reports.delete(reportId);
+      }
+      this.retiring.delete(auditKeyId(key));
+    });
+    return failed;
   }
 
   /**
-   * Starts batches until `configAuditConcurrency` Trivy runs are going or the queue is empty. The
-   * batch is split evenly over the free slots when the queue holds less than a full batch for
-   * each, so that both cores work on the tail of a backlog too.
+   * Fetches the objects, audits those still there and not current in one Trivy run, and writes
+   * their reports. Returns the keys to retry (a failed write, no result from Trivy); throws when
+   * the batch failed as a whole (a fetch, the Trivy run).
    */
-  private pump(): void {
-    while (!this.stopped && this.running < this.concurrency && this.queue.size > 0) {
-      const size = this.o.config.configAudit.batchSize;
-      const slots = this.concurrency - this.running;
-      const share = Math.max(1, Math.min(size, Math.ceil(this.queue.size / slots)));
-      const batch = this.queue.take(share);
-      if (!batch) return;
-      this.running += 1;
-      const run = this.audit(batch)
-        .catch((err: unknown) => this.failed(batch, err))
-        .finally(() => {
-          this.running -= 1;
-          this.inFlight.delete(run);
-          this.schedule();
-        });
-      this.inFlight.add(run);
-    }
-  }
-
-  private async audit(batch: AuditBatch): Promise<void> {
-    const kind = this.byKind.get(batch.kind);
-    if (!kind) return;
+  private async audit(
+    kind: AuditedKind,
+    keys: readonly AuditKey[],
+    signal: AbortSignal,
+  ): Promise<AuditKey[]> {
     const started = Date.now();
-    const { objects: fetched, listed } = await this.fetch(kind, batch.keys);
-    const targets: { object: KubernetesObject; spec: string; file: string }[] = [];
+    const { objects: fetched, listed } = await this.fetch(kind, keys);
+    if (signal.aborted) return [...keys];
+    const targets: { key: AuditKey; object: KubernetesObject; spec: string; file: string }[] = [];
     fetched.forEach((object, index) => {
-      if (!object || this.skip(kind, object) !== undefined) return;
+      const key = keys[index];
+      if (!object || !key || this.skip(kind, object) !== undefined) return;
+      const spec = auditSpecHash(kind.kind, object);
+      // The watch was behind: the report already describes the object as it is.
+      if (this.upToDate(kind, key, spec)) return;
       const { managedFields: _mf, ...metadata } = object.metadata ?? {};
       // The same manifest whether the object came from a GET or a list (whose items lack kind).
       const {
@@ -460,9 +567,9 @@ export class ConfigAuditController {
         ...rest
       } = object as KubernetesObject & Record<string, unknown>;
       const clean = { apiVersion: kind.apiVersion, kind: kind.kind, metadata, ...rest };
-      targets.push({ object: clean, spec: auditSpecHash(kind.kind, object), file: `${index}.json` });
+      targets.push({ key, object: clean, spec, file: `${index}.json` });
     });
-    if (targets.length === 0) return;
+    if (targets.length === 0) return [];
 
     const policies = policiesFor(this.policySet, kind.kind, kind.workload);
     const modules = { policies, libraries: policies.length > 0 ? this.policySet.libraries : [] };
@@ -473,9 +580,10 @@ export class ConfigAuditController {
     const failedOnly = this.o.config.configAudit.recordFailedChecksOnly;
     const wantedLabels = this.o.config.metrics.resourceLabels;
     const byFile = new Map(targets.map((t) => [t.file, t]));
+    const failed: AuditKey[] = [];
     let written = 0;
     const write = async (
-      { object, spec }: (typeof targets)[number],
+      { key, object, spec }: (typeof targets)[number],
       items: TrivyMisconfiguration[],
     ): Promise<void> => {
       const metadata = object.metadata ?? {};
@@ -503,19 +611,19 @@ export class ConfigAuditController {
         extraLabels,
         ttlMs: this.o.config.operator.scannerReportTtlMs,
       });
+      const reportId = this.reportId(kind, key);
       try {
-        await this.store.upsert(report, this.reports.has(this.reportId(kind, target.namespace, target.name)));
+        await this.store.upsert(report, this.reports.has(reportId));
       } catch (err) {
         this.o.log.error(
           { err, kind: kind.kind, namespace: target.namespace, name: target.name },
           'report write failed',
         );
-        this.retry(kind, [splitKeyOf(kind, target)]);
+        failed.push(key);
         return;
       }
       written += 1;
-      this.attempts.delete(`${kind.kind}/${splitKeyOf(kind, target)}`);
-      this.reports.set(this.reportId(kind, target.namespace, target.name), { spec, policy });
+      this.reports.set(reportId, { spec, policy });
     };
     // Reports are written while Trivy's output streams in, a bounded number at a time.
     const writes = new Set<Promise<void>>();
@@ -528,14 +636,12 @@ export class ConfigAuditController {
       if (writes.size >= FETCH_CONCURRENCY) await Promise.race(writes);
     });
     await Promise.all(writes);
-    for (const { object } of byFile.values()) {
-      const metadata = object.metadata ?? {};
-      const target = { namespace: metadata.namespace ?? '', name: metadata.name ?? '' };
+    for (const { key } of byFile.values()) {
       this.o.log.error(
-        { code: ErrorCodes.TRIVY_OUTPUT_INVALID, kind: kind.kind, ...target },
+        { code: ErrorCodes.TRIVY_OUTPUT_INVALID, kind: kind.kind, namespace: key.namespace, name: key.name },
         'trivy returned no result for an object; it is retried later',
       );
-      this.retry(kind, [splitKeyOf(kind, target)]);
+      failed.push(key);
     }
     this.o.log.info(
       {
@@ -544,56 +650,51 @@ export class ConfigAuditController {
         listed,
         reports: written,
         ms: Date.now() - started,
-        queued: this.queue.size,
+        queued: this.controller.depth,
       },
       'audited a batch',
     );
+    return failed;
   }
 
   /**
-   * The batch's objects as they are now (undefined where one is gone), in the order of `keys`.
-   * Where the batch holds most of a namespace's objects of the kind (a first audit, a policy
-   * change), that namespace is listed in pages instead: one request per page, not one per object.
+   * The objects as they are now (undefined where one is gone), in the order of `keys`. Where the
+   * keys hold most of a namespace's objects of the kind (a first audit, a policy change), that
+   * namespace is listed in pages instead: one request per page, not one per object.
    */
   private async fetch(
     kind: AuditedKind,
-    keys: readonly string[],
+    keys: readonly AuditKey[],
   ): Promise<{ objects: (KubernetesObject | undefined)[]; listed: number }> {
-    const byNamespace = new Map<string, string[]>();
+    const byNamespace = new Map<string, AuditKey[]>();
     for (const key of keys) {
-      const { namespace } = splitKey(kind, key);
-      const group = byNamespace.get(namespace);
+      const group = byNamespace.get(key.namespace);
       if (group) group.push(key);
-      else byNamespace.set(namespace, [key]);
-    }
-    const knownIn = new Map<string, number>();
-    for (const key of this.objects.get(kind.kind)?.keys() ?? []) {
-      const { namespace } = splitKey(kind, key);
-      knownIn.set(namespace, (knownIn.get(namespace) ?? 0) + 1);
+      else byNamespace.set(key.namespace, [key]);
     }
     const found = new Map<string, KubernetesObject>();
-    const single: string[] = [];
+    const single: AuditKey[] = [];
     let listed = 0;
     for (const [namespace, group] of byNamespace) {
-      if (group.length >= LIST_AT_LEAST && group.length * 2 >= (knownIn.get(namespace) ?? 0)) {
-        await this.listInto(kind, namespace, new Set(group), found);
+      if (group.length >= LIST_AT_LEAST && group.length * 2 >= this.objects.countIn(kind.kind, namespace)) {
+        await this.listInto(kind, namespace, new Set(group.map(auditKeyId)), found);
         listed += group.length;
       } else {
         single.push(...group);
       }
     }
     await mapLimit(single, FETCH_CONCURRENCY, async (key) => {
-      const { namespace, name } = splitKey(kind, key);
+      const { namespace, name } = key;
       try {
         found.set(
-          key,
+          auditKeyId(key),
           await kubeRequestJson<KubernetesObject>(this.api, { path: objectPath(kind, namespace, name) }),
         );
       } catch (err) {
         if (!isNotFound(err)) throw kubeError(err, `get ${kind.kind}`, { namespace, name });
       }
     });
-    return { objects: keys.map((key) => found.get(key)), listed };
+    return { objects: keys.map((key) => found.get(auditKeyId(key))), listed };
   }
 
   /** Lists the kind in the namespace (all of it for a cluster-scoped kind), keeping the wanted keys. */
@@ -615,72 +716,35 @@ export class ConfigAuditController {
         throw kubeError(err, `list ${kind.kind}`, kind.namespaced ? { namespace } : {});
       }
       for (const item of page.items ?? []) {
-        const key = kind.namespaced
-          ? `${item.metadata?.namespace ?? ''}/${item.metadata?.name ?? ''}`
-          : (item.metadata?.name ?? '');
-        if (wanted.has(key)) found.set(key, item);
+        const id = auditKeyId(auditKeyOf(kind, item.metadata));
+        if (wanted.has(id)) found.set(id, item);
       }
       token = page.metadata?.continue || undefined;
     } while (token);
   }
 
-  private failed(batch: AuditBatch, err: unknown): void {
-    const kind = this.byKind.get(batch.kind);
-    if (!kind) return;
+  /** Says why a batch failed as a whole: in the log, and in an Event on (some of) its objects. */
+  private failed(kind: AuditedKind, keys: readonly AuditKey[], err: unknown): void {
     const code = isLookoutError(err) ? err.code : undefined;
     this.o.log.error(
-      { err, code, kind: batch.kind, objects: batch.keys.length, first: batch.keys.slice(0, 5) },
+      { err, code, kind: kind.kind, objects: keys.length, first: keys.slice(0, 5).map(auditKeyId) },
       'config audit run failed; the objects are retried later',
     );
     const message = `config audit failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 1000);
     // One Event per object so `kubectl describe` shows why it has no report; a bounded number.
-    for (const key of batch.keys.slice(0, 20)) {
-      const { namespace, name } = splitKey(kind, key);
+    for (const key of keys.slice(0, 20)) {
       void this.events
         .warn(
           {
             apiVersion: kind.apiVersion,
             kind: kind.kind,
-            namespace: kind.namespaced ? namespace : 'default',
-            name,
+            namespace: kind.namespaced ? key.namespace : 'default',
+            name: key.name,
           },
           'ConfigAuditFailed',
           message,
         )
         .catch(() => {});
     }
-    this.retry(kind, batch.keys);
   }
-
-  /** Queues the objects again after a delay that doubles per attempt (from `scanJobsRetryDelay`). */
-  private retry(kind: AuditedKind, keys: readonly string[]): void {
-    if (this.stopped) return;
-    let attempt = 0;
-    for (const key of keys) {
-      const id = `${kind.kind}/${key}`;
-      attempt = Math.max(attempt, this.attempts.get(id) ?? 0);
-      this.attempts.set(id, (this.attempts.get(id) ?? 0) + 1);
-    }
-    const delay = backoffDelay(attempt, {
-      initialMs: this.o.config.operator.scanJobsRetryDelayMs,
-      maxMs: MAX_RETRY_DELAY_MS,
-    });
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(timer);
-      for (const key of keys) if (this.objects.get(kind.kind)?.has(key)) this.queue.add(kind.kind, key);
-      this.schedule();
-    }, delay);
-    timer.unref();
-    this.retryTimers.add(timer);
-  }
-}
-
-function splitKey(kind: AuditedKind, key: string): { namespace: string; name: string } {
-  if (!kind.namespaced) return { namespace: '', name: key };
-  const slash = key.indexOf('/');
-  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
-}
-
-function splitKeyOf(kind: AuditedKind, target: Pick<AuditTarget, 'namespace' | 'name'>): string {
-  return kind.namespaced ? `${target.namespace}/${target.name}` : target.name;
 }

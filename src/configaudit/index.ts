@@ -28,8 +28,6 @@ export {
   withoutRejected,
 } from './policies.ts';
 export type { CustomPolicy, PolicyLibrary, PolicyProblem, PolicySet } from './policies.ts';
-export { AuditQueue } from './queue.ts';
-export type { AuditBatch } from './queue.ts';
 export { auditReportName, buildAuditReport, fitChecks, targetLabels } from './report.ts';
 export type { AuditReportInput, AuditReportObject, AuditTarget } from './report.ts';
 export { parseTrivyConfigOutput, parseTrivyResult, streamTrivyConfigOutput } from './trivy-output.ts';

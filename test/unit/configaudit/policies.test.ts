@@ -1,11 +1,10 @@
 /**
- * Custom policies from the ConfigMap, the per-kind policy hash, which kinds are audited, and the
- * batching queue: plain data in, plain data out.
+ * Custom policies from the ConfigMap, the per-kind policy hash, and which kinds are audited: plain
+ * data in, plain data out.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  AuditQueue,
   auditedKinds,
   parsePolicyConfigMap,
   policiesFor,
@@ -143,22 +142,5 @@ describe('auditedKinds', () => {
       auditedKinds({ ...base, configAuditEnabled: false }).map((k) => k.kind),
       ['Role', 'ClusterRole'],
     );
-  });
-});
-
-describe('AuditQueue', () => {
-  it('batches one kind at a time, oldest kind first, up to the batch size, without duplicates', () => {
-    const queue = new AuditQueue();
-    queue.add('Pod', 'a/1');
-    queue.add('Service', 'a/s');
-    queue.add('Pod', 'a/2');
-    queue.add('Pod', 'a/1');
-    queue.add('Pod', 'a/3');
-    assert.equal(queue.size, 4);
-    assert.deepEqual(queue.take(2), { kind: 'Pod', keys: ['a/1', 'a/2'] });
-    assert.deepEqual(queue.take(2), { kind: 'Service', keys: ['a/s'] });
-    queue.remove('Pod', 'a/3');
-    assert.equal(queue.take(2), undefined);
-    assert.equal(queue.size, 0);
   });
 });
