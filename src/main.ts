@@ -271,6 +271,7 @@ function leaderComponents(w: Wiring): Component[] {
           informers,
           config,
           log: log.child({ component: 'compliance' }),
+          runtime: health.runtime,
         });
         return {
           start: () => compliance.start(),

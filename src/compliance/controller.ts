@@ -4,7 +4,9 @@
  * restart needed), and on each tick evaluates the reports that are due (see schedule.ts) from the
  * audit reports on the API server, then writes their status. Like Trivy-Operator it only updates
  * reports that exist; the specs are installed with the chart or from deploy/compliance/.
- * Runs are serial, so no report is ever evaluated twice at once. Only the leader runs this.
+ * Reports are reconciled by name on the controller runtime, in batches (one read of the input
+ * reports for all that are due), so no report is ever evaluated twice at once, and a status write
+ * that fails is retried with backoff instead of waiting for the next tick. Only the leader runs this.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import cron from 'node-cron';
@@ -22,17 +24,19 @@ import {
 } from '../crds/index.ts';
 import {
   apiErrorMessage,
+  Controller,
   isGone,
   isNotFound,
   kubeRequestJson,
   type Informers,
+  type RuntimeObserver,
   type Subscription,
   type WatchEventType,
 } from '../kube/index.ts';
 import { rfc3339Seconds, TRIMMED_ANNOTATION } from '../reports/index.ts';
 import { ComplianceTally } from './evaluate.ts';
 import { readFailedChecks } from './inputs.ts';
-import { dueAt, isDue, isValidCron, parseTimestamp, SerialRunner, type ScheduleEntry } from './schedule.ts';
+import { dueAt, isDue, isValidCron, parseTimestamp, type ScheduleEntry } from './schedule.ts';
 import { fitStatus, statusBudget } from './size.ts';
 import { readComplianceSpec } from './spec.ts';
 
@@ -56,6 +60,7 @@ export interface ComplianceControllerOptions {
   readonly scheduler?: CronScheduler;
   /** Input reports per list request. */
   readonly pageSize?: number;
+  readonly runtime?: RuntimeObserver;
 }
 
 interface Known {
@@ -74,7 +79,7 @@ export class ComplianceController {
   private readonly known = new Map<string, Known>();
   private readonly now: () => Date;
   private readonly scheduler: CronScheduler;
-  private readonly runner: SerialRunner;
+  private readonly controller: Controller<string>;
   private subscription: Subscription | undefined;
   private readonly abort = new AbortController();
   private readonly namespaceIncluded: (namespace: string) => boolean;
@@ -88,13 +93,18 @@ export class ComplianceController {
     this.now = o.now ?? (() => new Date());
     this.scheduler = o.scheduler ?? nodeCronScheduler;
     this.namespaceIncluded = namespaceSelector(o.config).matches;
-    this.runner = new SerialRunner(
-      () => this.runDue(),
-      (err) => {
-        // Requests cut short by stop() are not failures; the next leader runs what is due.
-        if (!this.stopped) o.log.error({ err: apiErrorMessage(err) }, 'compliance run failed');
+    this.controller = new Controller<string>({
+      name: 'compliance',
+      keyOf: (name) => name,
+      batch: {
+        max: 1_000,
+        delayMs: 50,
+        groupOf: () => 'compliance',
+        reconcile: (names) => this.evaluate(names),
       },
-    );
+      log: o.log,
+      ...(o.runtime ? { observer: o.runtime } : {}),
+    });
   }
 
   get synced(): boolean {
@@ -110,6 +120,7 @@ export class ComplianceController {
       { pageSize: 10 },
     );
     await this.subscription.waitForSync();
+    this.controller.start();
     this.o.log.info({ reports: this.known.size }, 'compliance reports synced');
   }
 
@@ -119,16 +130,18 @@ export class ComplianceController {
     for (const known of this.known.values()) known.ticker?.stop();
     this.known.clear();
     await this.subscription?.unsubscribe();
-    await this.runner.idle();
+    await this.controller.stop();
   }
 
   /**
    * Evaluates every report that is due at the current time (or at `at`, the time a cron tick was
-   * meant for, if later). Resolves when the run, or the run queued behind the current one, is done.
+   * meant for, if later). Resolves when the queue has been worked off (failed writes wait for
+   * their retry).
    */
   tick(at?: Date): Promise<void> {
     if (at) this.tickAt = Math.max(this.tickAt, at.getTime());
-    return this.runner.request();
+    for (const name of this.known.keys()) this.controller.enqueue(name);
+    return this.controller.idle();
   }
 
   /** When each known report is next due (for logs and tests). */
@@ -172,7 +185,7 @@ export class ComplianceController {
       ? { cron: cronExpression, createdAt, ...(updatedAt ? { updatedAt } : {}) }
       : undefined;
     this.known.set(name, known);
-    if (known.entry && isDue(known.entry, this.now())) void this.tick();
+    if (known.entry && isDue(known.entry, this.now())) this.controller.enqueue(name);
   }
 
   private currentTime(): Date {
@@ -180,11 +193,16 @@ export class ComplianceController {
     return this.tickAt > now.getTime() ? new Date(this.tickAt) : now;
   }
 
-  private async runDue(): Promise<void> {
-    if (this.stopped) return;
+  /** Evaluates the due reports among `names` together; returns those whose status write failed. */
+  private async evaluate(names: string[]): Promise<{ failed: string[] }> {
+    const failed: string[] = [];
+    if (this.stopped) return { failed };
     const now = this.currentTime();
-    const due = [...this.known].filter(([, known]) => known.entry && isDue(known.entry, now));
-    if (due.length === 0) return;
+    const due = names.flatMap((name) => {
+      const known = this.known.get(name);
+      return known?.entry && isDue(known.entry, now) ? [[name, known] as const] : [];
+    });
+    if (due.length === 0) return { failed };
     const log = this.o.log;
     const startedAt = Date.now();
 
@@ -206,7 +224,7 @@ export class ComplianceController {
       );
       return [];
     });
-    if (specs.length === 0) return;
+    if (specs.length === 0) return { failed };
 
     const limit = this.o.config.compliance.failEntriesLimit;
     let tallies: ComplianceTally[] = [];
@@ -229,7 +247,7 @@ export class ComplianceController {
         log.info('input report list expired midway; reading again');
       }
     }
-    if (this.stopped) return;
+    if (this.stopped) return { failed };
 
     const updateTimestamp = rfc3339Seconds(this.now());
     for (const [index, { report, spec }] of specs.entries()) {
@@ -242,8 +260,12 @@ export class ComplianceController {
           return fitStatus(evaluation, updateTimestamp, statusBudget(byteLength(rest)), limit);
         });
       } catch (err) {
-        // One report failing to write does not keep the others stale.
-        log.error({ report: spec.reportName, err: apiErrorMessage(err) }, 'compliance status write failed');
+        // One report failing to write does not keep the others stale; it is retried alone.
+        log.error(
+          { report: spec.reportName, err: apiErrorMessage(err) },
+          'compliance status write failed; retrying',
+        );
+        failed.push(report.metadata?.name ?? spec.reportName);
         continue;
       }
       log.info(
@@ -258,6 +280,7 @@ export class ComplianceController {
         'compliance report updated',
       );
     }
+    return { failed };
   }
 
   /**

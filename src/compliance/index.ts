@@ -18,15 +18,7 @@ export {
 export type { ControlOutcome, Evaluation, FailedCheck, TallyOptions } from './evaluate.ts';
 export { fitStatus, statusBudget } from './size.ts';
 export type { FittedStatus, NotedDetailReport } from './size.ts';
-export {
-  dueAt,
-  isDue,
-  isValidCron,
-  nextCronTime,
-  parseTimestamp,
-  scheduleBasis,
-  SerialRunner,
-} from './schedule.ts';
+export { dueAt, isDue, isValidCron, nextCronTime, parseTimestamp, scheduleBasis } from './schedule.ts';
 export type { ScheduleEntry } from './schedule.ts';
 export { COMPLIANCE_INPUT_KINDS, failedChecksOf, readFailedChecks } from './inputs.ts';
 export type { ComplianceInputKind, ReadOptions } from './inputs.ts';

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setImmediate as tick } from 'node:timers/promises';
-import { dueAt, isDue, isValidCron, nextCronTime, SerialRunner } from '../../../src/compliance/index.ts';
+import { dueAt, isDue, isValidCron, nextCronTime } from '../../../src/compliance/index.ts';
 
 const at = (iso: string) => new Date(iso);
 
@@ -61,66 +60,5 @@ describe('when a report is due (injected clock)', () => {
     const entry = { cron, createdAt: at('2025-03-10T00:00:00Z'), updatedAt: at('2025-03-10T12:00:00Z') };
     assert.equal(isDue(entry, at('2025-03-10T12:30:00Z')), false);
     assert.equal(isDue({ ...entry, cron: '*/10 * * * *' }, at('2025-03-10T12:30:00Z')), true);
-  });
-});
-
-describe('SerialRunner', () => {
-  it('never runs the job twice at once; requests during a run collapse into one follow-up run', async () => {
-    let running = 0;
-    let maxRunning = 0;
-    let runs = 0;
-    const releases: (() => void)[] = [];
-    const runner = new SerialRunner(
-      async () => {
-        running++;
-        runs++;
-        maxRunning = Math.max(maxRunning, running);
-        await new Promise<void>((resolve) => releases.push(resolve));
-        running--;
-      },
-      (err) => assert.fail(String(err)),
-    );
-    const first = runner.request();
-    await tick();
-    assert.equal(runner.busy, true);
-    const second = runner.request();
-    const third = runner.request();
-    await tick();
-    assert.equal(runs, 1, 'no second run while the first is in progress');
-    releases.shift()?.();
-    await tick();
-    await tick();
-    assert.equal(runs, 2, 'one follow-up run for the two requests');
-    releases.shift()?.();
-    await Promise.all([first, second, third]);
-    assert.equal(runs, 2);
-    assert.equal(maxRunning, 1);
-    assert.equal(runner.busy, false);
-  });
-
-  it('reports a failed run and still runs the queued one', async () => {
-    const errors: unknown[] = [];
-    let calls = 0;
-    let release: () => void = () => {};
-    const runner = new SerialRunner(
-      async () => {
-        calls++;
-        if (calls === 1) {
-          await new Promise<void>((resolve) => (release = resolve));
-          throw new Error('API down');
-        }
-      },
-      (err) => errors.push(err),
-    );
-    const first = runner.request();
-    await tick();
-    void runner.request();
-    release();
-    await first;
-    assert.equal(calls, 2);
-    assert.deepEqual(
-      errors.map((e) => (e as Error).message),
-      ['API down'],
-    );
   });
 });
