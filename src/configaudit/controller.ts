@@ -200,7 +200,7 @@ export class ConfigAuditController {
   private readonly reports = new Map<string, ReportHashes>();
   /** Every audited object we know (not skipped), with its spec hash. */
   private readonly objects = new SpecHashes();
-  /** ReplicaSets scaled to zero whose report is to be deleted, by key id. */
+  /** Workloads without pods (a ReplicaSet scaled to zero) whose report is to be deleted, by key id. */
   private readonly retiring = new Map<string, AuditKey>();
   private readonly watchers: SubscriptionGroup;
   private policySet: PolicySet = EMPTY_POLICY_SET;
@@ -482,8 +482,8 @@ export class ConfigAuditController {
   // --- reconciling --------------------------------------------------------------------------
 
   /**
-   * Brings a batch of objects of one kind up to date: deletes the reports of retired ReplicaSets
-   * and audits the objects whose report is not current, reading both from the model as it is now.
+   * Brings a batch of objects of one kind up to date: deletes the reports of workloads left
+   * without pods and audits the objects whose report is not current, both as the model says now.
    * A key that is up to date or gone by now needs nothing. Returns the keys to retry alone.
    */
   private async reconcile(keys: AuditKey[], signal: AbortSignal): Promise<{ failed: AuditKey[] }> {
@@ -511,7 +511,7 @@ export class ConfigAuditController {
     return { failed };
   }
 
-  /** Deletes the reports of ReplicaSets scaled to zero; returns the keys whose delete failed. */
+  /** Deletes the reports of workloads left without pods; returns the keys whose delete failed. */
   private async retire(kind: AuditedKind, keys: readonly AuditKey[]): Promise<AuditKey[]> {
     const failed: AuditKey[] = [];
     await mapLimit(keys, FETCH_CONCURRENCY, async (key) => {
