@@ -11,6 +11,7 @@ import {
   applyRequest,
   ReportClient,
   reportObjectPath,
+  type FieldSet,
   type ManagedFieldsEntry,
   type ReportClientOptions,
 } from '../../../src/crds/index.ts';
@@ -363,33 +364,27 @@ describe('report client: status subresource', () => {
 describe('report client: fields earlier writers left', () => {
   // As a real API server recorded them: the scanner's old PUT (user agent node-fetch) and first-seen
   // tracking's merge patch (user agent trivy-lookout (linux/…), after our first apply.
-  const ours: ManagedFieldsEntry = {
-    manager: 'trivy-lookout',
-    operation: 'Apply',
+  const entry = (manager: string, operation: string, fieldsV1: FieldSet): ManagedFieldsEntry => ({
+    manager,
+    operation,
     apiVersion: GV,
     fieldsType: 'FieldsV1',
-    fieldsV1: { 'f:metadata': { 'f:labels': { 'f:keep': {} } }, 'f:report': { 'f:summary': {} } },
-  };
-  const oldPut: ManagedFieldsEntry = {
-    manager: 'node-fetch',
-    operation: 'Update',
-    apiVersion: GV,
-    fieldsType: 'FieldsV1',
-    fieldsV1: {
-      'f:metadata': {
-        'f:annotations': { '.': {}, [`f:${TRIMMED_ANNOTATION}`]: {} },
-        'f:labels': { '.': {}, 'f:stale': {} },
-      },
-      'f:report': { '.': {}, 'f:artifact': { 'f:digest': {} } },
+    fieldsV1,
+  });
+  const ours = entry('trivy-lookout', 'Apply', {
+    'f:metadata': { 'f:labels': { 'f:keep': {} } },
+    'f:report': { 'f:summary': {} },
+  });
+  const oldPut = entry('node-fetch', 'Update', {
+    'f:metadata': {
+      'f:annotations': { '.': {}, [`f:${TRIMMED_ANNOTATION}`]: {} },
+      'f:labels': { '.': {}, 'f:stale': {} },
     },
-  };
-  const tracker: ManagedFieldsEntry = {
-    manager: 'trivy-lookout (linux',
-    operation: 'Update',
-    apiVersion: GV,
-    fieldsType: 'FieldsV1',
-    fieldsV1: { 'f:metadata': { 'f:annotations': { 'f:trivy-lookout.dev/first-seen': {} } } },
-  };
+    'f:report': { '.': {}, 'f:artifact': { 'f:digest': {} } },
+  });
+  const tracker = entry('trivy-lookout (linux', 'Update', {
+    'f:metadata': { 'f:annotations': { 'f:trivy-lookout.dev/first-seen': {} } },
+  });
   const main = { fieldManager: 'trivy-lookout', subresource: '', dataKeys: ['report'], apiVersion: GV };
 
   it('moves every field of an entry that wrote the report into ours, and leaves annotators alone', () => {
@@ -420,53 +415,26 @@ describe('report client: fields earlier writers left', () => {
   });
 
   it('on a status write, takes the old status writer’s entry and makes ours when there is none', () => {
-    const oldStatus: ManagedFieldsEntry = {
-      manager: 'trivy-lookout (linux',
-      operation: 'Update',
-      apiVersion: GV,
-      subresource: 'status',
-      fieldsV1: { 'f:status': { '.': {}, 'f:detailReport': {} } },
-    };
-    const helm: ManagedFieldsEntry = { manager: 'helm', operation: 'Update', fieldsV1: { 'f:spec': {} } };
+    const status = { 'f:status': { '.': {}, 'f:detailReport': {} } };
+    const helm = entry('helm', 'Update', { 'f:spec': {} });
     assert.deepEqual(
-      adoptionPlan([helm, oldStatus], { ...main, subresource: 'status', dataKeys: ['status'] }),
-      [
-        helm,
-        {
-          manager: 'trivy-lookout',
-          operation: 'Apply',
-          apiVersion: GV,
-          fieldsType: 'FieldsV1',
-          fieldsV1: { 'f:status': { '.': {}, 'f:detailReport': {} } },
-          subresource: 'status',
-        },
-      ],
+      adoptionPlan([helm, { ...entry('trivy-lookout (linux', 'Update', status), subresource: 'status' }], {
+        ...main,
+        subresource: 'status',
+        dataKeys: ['status'],
+      }),
+      [helm, { ...entry('trivy-lookout', 'Apply', status), subresource: 'status' }],
     );
   });
 
   it('takes only the trimmed annotation from an entry that holds it with other fields', () => {
-    const patcher: ManagedFieldsEntry = {
-      manager: 'trivy-lookout (linux',
-      operation: 'Update',
-      fieldsV1: {
-        'f:metadata': { 'f:annotations': { '.': {}, 'f:other': {}, [`f:${TRIMMED_ANNOTATION}`]: {} } },
-      },
-    };
-    const alone: ManagedFieldsEntry = {
-      manager: 'x',
-      operation: 'Update',
-      fieldsV1: { 'f:metadata': { 'f:annotations': { [`f:${TRIMMED_ANNOTATION}`]: {} } } },
-    };
     const trimmed = { 'f:metadata': { 'f:annotations': { [`f:${TRIMMED_ANNOTATION}`]: {} } } };
-    assert.deepEqual(adoptionPlan([patcher, alone], { ...main, dataKeys: [] }), [
+    const patcher = entry('trivy-lookout (linux', 'Update', {
+      'f:metadata': { 'f:annotations': { '.': {}, 'f:other': {}, [`f:${TRIMMED_ANNOTATION}`]: {} } },
+    });
+    assert.deepEqual(adoptionPlan([patcher, entry('x', 'Update', trimmed)], { ...main, dataKeys: [] }), [
       { ...patcher, fieldsV1: { 'f:metadata': { 'f:annotations': { '.': {}, 'f:other': {} } } } },
-      {
-        manager: 'trivy-lookout',
-        operation: 'Apply',
-        apiVersion: GV,
-        fieldsType: 'FieldsV1',
-        fieldsV1: trimmed,
-      },
+      entry('trivy-lookout', 'Apply', trimmed),
     ]);
   });
 
