@@ -517,25 +517,37 @@ export class ConfigAuditController {
     await mapLimit(keys, FETCH_CONCURRENCY, async (key) => {
       const reportId = this.reportId(kind, key);
       if (this.reports.has(reportId)) {
-        try {
-          await this.store.delete(
+        const deleted = await this.reportRequest(key, 'delete', failed, () =>
+          this.store.delete(
             kind.report,
             kind.namespaced ? key.namespace : undefined,
             auditReportName(kind.kind, key.name),
-          );
-        } catch (err) {
-          this.o.log.error(
-            { err, kind: kind.kind, namespace: key.namespace, name: key.name },
-            'report delete failed; it is retried later',
-          );
-          failed.push(key);
-          return;
-        }
+          ),
+        );
+        if (!deleted) return;
         this.reports.delete(reportId);
       }
       this.retiring.delete(auditKeyId(key));
     });
     return failed;
+  }
+
+  /** One report request for the key; a failure is logged and the key noted in `failed` for a retry. */
+  private async reportRequest(
+    key: AuditKey,
+    what: 'write' | 'delete',
+    failed: AuditKey[],
+    request: () => Promise<void>,
+  ): Promise<boolean> {
+    try {
+      await request();
+      return true;
+    } catch (err) {
+      const { kind, namespace, name } = key;
+      this.o.log.error({ err, kind, namespace, name }, `report ${what} failed; it is retried later`);
+      failed.push(key);
+      return false;
+    }
   }
 
   /**
@@ -612,16 +624,8 @@ export class ConfigAuditController {
         ttlMs: this.o.config.operator.scannerReportTtlMs,
       });
       const reportId = this.reportId(kind, key);
-      try {
-        await this.store.upsert(report, this.reports.has(reportId));
-      } catch (err) {
-        this.o.log.error(
-          { err, kind: kind.kind, namespace: target.namespace, name: target.name },
-          'report write failed',
-        );
-        failed.push(key);
-        return;
-      }
+      const known = this.reports.has(reportId);
+      if (!(await this.reportRequest(key, 'write', failed, () => this.store.upsert(report, known)))) return;
       written += 1;
       this.reports.set(reportId, { spec, policy });
     };
