@@ -488,8 +488,9 @@ export class ConfigAuditController {
    */
   private async reconcile(keys: AuditKey[], signal: AbortSignal): Promise<{ failed: AuditKey[] }> {
     const kind = this.byKind.get(keys[0]?.kind ?? '');
+    if (!kind) return { failed: [] };
     // Stopping: whatever is left stays undone.
-    if (!kind || signal.aborted) return { failed: keys };
+    if (signal.aborted) return { failed: keys };
     const retire: AuditKey[] = [];
     const stale: AuditKey[] = [];
     for (const key of keys) {
