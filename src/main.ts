@@ -213,6 +213,7 @@ function leaderComponents(w: Wiring): Component[] {
           index: findings.index,
           log: log.child({ component: 'first-seen' }),
           synced: () => w.reportMetrics.waitForSync(),
+          runtime: health.runtime,
           ...(webhook?.newFindings ? { onNewFindings: webhook.newFindings } : {}),
         });
         // Not awaited: it waits for the exporter's report list, which a large cluster takes a while for.

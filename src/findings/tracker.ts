@@ -8,7 +8,15 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_GROUP, API_VERSION, ReportKind } from '../crds/index.ts';
 import { rfc3339Seconds } from '../reports/index.ts';
-import { backoffDelay, isConflict, isNotFound, kubeRequestJson, type BackoffOptions } from '../kube/index.ts';
+import {
+  backoffDelay,
+  Controller,
+  isConflict,
+  isNotFound,
+  kubeRequestJson,
+  type BackoffOptions,
+  type RuntimeObserver,
+} from '../kube/index.ts';
 import { annotationDigest, FIRST_SEEN_ANNOTATION } from './first-seen.ts';
 import type { AffectedRow, FindingsIndex, IndexedReport, ReportKey } from './findings-index.ts';
 import { decideStamps } from './stamps.ts';
@@ -32,6 +40,7 @@ export interface FirstSeenTrackerOptions {
   readonly now?: () => number;
   readonly concurrency?: number;
   readonly backoff?: BackoffOptions;
+  readonly runtime?: RuntimeObserver;
   /** Stores the annotation; by default a merge patch of the report through the API server. */
   readonly write?: (namespace: string, name: string, annotation: string) => Promise<void>;
   /** Where the baseline is recorded as taken; by default a ConfigMap in the operator namespace. */
@@ -92,19 +101,14 @@ export function configMapBaselineMarker(kc: KubeConfig, namespace: string): Base
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 60_000 };
 
 export class FirstSeenTracker {
-  private readonly queue = new Set<ReportKey>();
-  private readonly retries = new Map<ReportKey, number>();
-  private readonly timers = new Map<ReportKey, NodeJS.Timeout>();
+  /** One pass per report at a time (a second would decide before the first stored); failed writes retried with backoff. */
+  private readonly controller: Controller<ReportKey>;
   /** Digests of annotation values written and not yet seen back through the watch. */
   private readonly written = new Map<ReportKey, string>();
   /** New findings decided but not yet stored, per report: sent once their write succeeds. */
   private readonly unsent = new Map<ReportKey, NewFindings>();
-  /** Reports being processed now, and those changed meanwhile (processed again after). */
-  private readonly processing = new Set<ReportKey>();
-  private readonly dirty = new Set<ReportKey>();
   private running = false;
   private unsubscribe: (() => void) | undefined;
-  private idleWaiters: (() => void)[] = [];
   private readonly marker: BaselineMarker;
   /** Reports to stamp as baseline (not announced) until the baseline is recorded as taken. */
   private baselineKeys: Set<ReportKey> | undefined;
@@ -112,6 +116,15 @@ export class FirstSeenTracker {
 
   constructor(private readonly o: FirstSeenTrackerOptions) {
     this.marker = o.baselineMarker ?? configMapBaselineMarker(o.kc, o.namespace);
+    this.controller = new Controller<ReportKey>({
+      name: 'first-seen',
+      keyOf: (key) => key,
+      reconcile: (key) => this.process(key),
+      workers: o.concurrency ?? 4,
+      backoff: o.backoff ?? DEFAULT_BACKOFF,
+      log: o.log,
+      ...(o.runtime ? { observer: o.runtime } : {}),
+    });
   }
 
   async start(): Promise<void> {
@@ -137,6 +150,7 @@ export class FirstSeenTracker {
       else this.forget(key);
     });
     for (const report of this.o.index.values()) this.enqueue(report.key);
+    this.controller.start();
     this.recordBaselineWhenDone();
   }
 
@@ -168,56 +182,23 @@ export class FirstSeenTracker {
   async stop(): Promise<void> {
     this.running = false;
     this.unsubscribe?.();
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
-    this.queue.clear();
-    await this.idle();
+    await this.controller.stop();
   }
 
-  /** Resolves when nothing is queued or being written (for tests and shutdown). */
+  /** Resolves when nothing is queued or being written (writes waiting for a retry do not count). */
   idle(): Promise<void> {
-    if (this.processing.size === 0 && (this.queue.size === 0 || !this.running)) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.controller.idle();
   }
 
   private enqueue(key: ReportKey): void {
-    if (!this.running || this.timers.has(key)) return;
-    // Never two passes over one report at once: the second would decide before the first stored.
-    if (this.processing.has(key)) {
-      this.dirty.add(key);
-      return;
-    }
-    this.queue.add(key);
-    this.pump();
+    if (this.running) this.controller.enqueue(key);
   }
 
+  /** The report is gone: what was kept for it goes too (a queued pass finds nothing to do). */
   private forget(key: ReportKey): void {
-    this.queue.delete(key);
-    this.dirty.delete(key);
     this.written.delete(key);
     this.unsent.delete(key);
-    this.retries.delete(key);
     this.baselineDone(key);
-    const timer = this.timers.get(key);
-    if (timer) clearTimeout(timer);
-    this.timers.delete(key);
-  }
-
-  private pump(): void {
-    const limit = this.o.concurrency ?? 4;
-    while (this.running && this.processing.size < limit && this.queue.size > 0) {
-      const key = this.queue.values().next().value as ReportKey;
-      this.queue.delete(key);
-      this.processing.add(key);
-      void this.process(key).finally(() => {
-        this.processing.delete(key);
-        if (this.dirty.delete(key)) this.enqueue(key);
-        this.pump();
-        if (this.processing.size === 0 && this.queue.size === 0) {
-          for (const resolve of this.idleWaiters.splice(0)) resolve();
-        }
-      });
-    }
   }
 
   private async process(key: ReportKey): Promise<void> {
@@ -246,29 +227,19 @@ export class FirstSeenTracker {
     this.written.set(key, digest ?? '');
     try {
       await this.write(report, decision.annotation);
-      this.retries.delete(key);
       this.baselineDone(key);
       this.flushNews(key);
     } catch (err) {
-      this.written.delete(key);
+      // Deleted meanwhile: nothing to stamp or announce. The value stays noted as written, so the
+      // pass our own recordStamps queued finds nothing to do; the watch's deletion forgets it.
       if (isNotFound(err)) {
-        this.forget(key);
+        this.unsent.delete(key);
+        this.baselineDone(key);
         return;
       }
-      const attempt = this.retries.get(key) ?? 0;
-      this.retries.set(key, attempt + 1);
-      const delay = backoffDelay(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
-      this.o.log.warn(
-        { err, namespace: report.subject.namespace, report: report.subject.report, retryInMs: delay },
-        'writing first-seen stamps failed; retrying',
-      );
-      this.timers.set(
-        key,
-        setTimeout(() => {
-          this.timers.delete(key);
-          this.enqueue(key);
-        }, delay),
-      );
+      // Anything else is retried by the queue, with backoff.
+      this.written.delete(key);
+      throw err;
     }
   }
 
