@@ -245,6 +245,7 @@ function leaderComponents(w: Wiring): Component[] {
         log: log.child({ component: 'config-audit' }),
         namespaces,
         informers,
+        runtime: health.runtime,
       });
       return { start: () => audit.start(), stop: () => audit.stop(), synced: () => audit.synced };
     }),

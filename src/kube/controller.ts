@@ -64,6 +64,8 @@ export class Controller<K> {
   private readonly sink: ReturnType<RuntimeObserver['controller']> | undefined;
   private workers: Promise<void>[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
+  /** Workers busy with a batch. */
+  private busy = 0;
 
   constructor(private readonly o: ControllerOptions<K>) {
     // The queue reports through the sink, and the sink reads the queue: tie them through `this`.
@@ -132,9 +134,12 @@ export class Controller<K> {
       // A lone key waits a moment for others: one Trivy run for many objects, not one each.
       if (this.queue.depth < batch.max)
         await sleep(batch.delayMs, undefined, { signal: this.abort.signal }).catch(() => {});
-      const size = Math.max(1, Math.min(batch.max, Math.ceil(this.queue.depth / workers)));
+      // Split over the workers free to take it, as the others are busy with batches of their own.
+      const free = Math.max(1, workers - this.busy);
+      const size = Math.max(1, Math.min(batch.max, Math.ceil(this.queue.depth / free)));
       const keys = this.queue.takeBatch(size, batch.groupOf);
       if (keys.length === 0) continue;
+      this.busy += 1;
       const started = performance.now();
       let failed: K[] = [];
       try {
@@ -151,6 +156,7 @@ export class Controller<K> {
           'batch reconcile failed; will retry',
         );
       }
+      this.busy -= 1;
       const seconds = (performance.now() - started) / 1000 / keys.length;
       const retry = new Set(failed.map(this.o.keyOf));
       for (const key of keys) {
