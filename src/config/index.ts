@@ -4,7 +4,7 @@ export type { ReadFile } from './file.ts';
 export { SETTINGS, SETTING_IDS } from './settings.ts';
 export type { SettingId, SettingSpec, SettingValues } from './settings.ts';
 export { parseGoDuration, formatGoDuration } from './duration.ts';
-export { namespaceSelector, isNamespaceTargeted, globToRegExp } from './namespaces.ts';
+export { namespaceSelector, globToRegExp } from './namespaces.ts';
 export { goPathGlob } from './glob.ts';
 export { DNS_LABEL } from './formats.ts';
 export type { NamespaceSelector } from './namespaces.ts';

@@ -31,10 +31,6 @@ export function namespaceSelector(config: NamespaceSettings): NamespaceSelector 
   return { allNamespaces, literalNamespaces, matches };
 }
 
-export function isNamespaceTargeted(config: NamespaceSettings, namespace: string): boolean {
-  return namespaceSelector(config).matches(namespace);
-}
-
 export function globToRegExp(glob: string): RegExp {
   const body = [...glob]
     .map((char) => (char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))

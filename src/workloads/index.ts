@@ -21,7 +21,6 @@ export {
   activeReplicaSetOf,
   controllerOf,
   isActiveReplicaSet,
-  isSkipped,
   isTargetKind,
   reportOwner,
   hasSkipLabel,

@@ -206,7 +206,3 @@ export function skipReason(object: WorkloadObject, options: SkipOptions = {}): S
       return undefined;
   }
 }
-
-export function isSkipped(object: WorkloadObject, options: SkipOptions = {}): boolean {
-  return skipReason(object, options) !== undefined;
-}

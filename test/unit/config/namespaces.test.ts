@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { globToRegExp, isNamespaceTargeted, namespaceSelector } from '../../../src/config/index.ts';
+import { globToRegExp, namespaceSelector } from '../../../src/config/index.ts';
 
 const settings = (targetNamespaces: string[], excludeNamespaces: string[] = []) => ({
   targetNamespaces,
@@ -59,7 +59,7 @@ describe('namespaceSelector', () => {
     const selector = namespaceSelector(settings(['team-*'], ['team-sandbox']));
     assert.equal(selector.matches('team-a'), true);
     assert.equal(selector.matches('team-sandbox'), false);
-    assert.equal(isNamespaceTargeted(settings(['team-*'], ['team-*']), 'team-a'), false);
+    assert.equal(namespaceSelector(settings(['team-*'], ['team-*'])).matches('team-a'), false);
   });
 
   it('lists literal targets (minus excluded ones) so watches can be namespaced', () => {
@@ -68,9 +68,9 @@ describe('namespaceSelector', () => {
   });
 });
 
-describe('isNamespaceTargeted', () => {
+describe('namespaceSelector().matches', () => {
   it('answers for one namespace', () => {
-    assert.equal(isNamespaceTargeted(settings(['prod-?']), 'prod-1'), true);
-    assert.equal(isNamespaceTargeted(settings(['prod-?']), 'prod-10'), false);
+    assert.equal(namespaceSelector(settings(['prod-?'])).matches('prod-1'), true);
+    assert.equal(namespaceSelector(settings(['prod-?'])).matches('prod-10'), false);
   });
 });
