@@ -269,6 +269,8 @@ export class FirstSeenTracker {
     await kubeRequestJson(this.o.kc, {
       method: 'PATCH',
       path: `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${ReportKind.VulnerabilityReport.plural}/${name}`,
+      // A merge patch under a manager of its own: the scanner's apply of the report leaves it alone.
+      query: { fieldManager: 'trivy-lookout-first-seen' },
       contentType: 'application/merge-patch+json',
       body: { metadata: { annotations: { [FIRST_SEEN_ANNOTATION]: annotation } } },
     });

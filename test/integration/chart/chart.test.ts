@@ -565,7 +565,7 @@ describe('the Helm chart, rendered', () => {
       [
         ['aquasecurity.github.io'],
         ['vulnerabilityreports', 'exposedsecretreports', 'sbomreports'],
-        ['get', 'list', 'watch', 'create', 'update', 'delete'],
+        ['get', 'list', 'watch', 'create', 'patch', 'delete'],
         [],
       ],
       [['aquasecurity.github.io'], allReports, ['list', 'watch'], []],
@@ -582,7 +582,7 @@ describe('the Helm chart, rendered', () => {
         [],
       ],
       [['aquasecurity.github.io'], ['clustercompliancereports'], ['get', 'patch'], []],
-      [['aquasecurity.github.io'], ['clustercompliancereports/status'], ['update'], []],
+      [['aquasecurity.github.io'], ['clustercompliancereports/status'], ['patch'], []],
       // Config audit and RBAC assessment: each audited kind (trivy.supportedConfigAuditKinds, Trivy-Operator's
       // default list) is read.
       ...[
@@ -611,7 +611,7 @@ describe('the Helm chart, rendered', () => {
           'rbacassessmentreports',
           'clusterrbacassessmentreports',
         ],
-        ['get', 'create', 'update', 'delete'],
+        ['get', 'create', 'patch', 'delete'],
         [],
       ],
     ]);
@@ -668,7 +668,7 @@ describe('the Helm chart, rendered', () => {
     ).filter((r) => r.resources?.includes('clustersbomreports') && r.verbs.includes('create'));
     assert.deepEqual(
       cacheRules.map((r) => [r.resources, r.verbs]),
-      [[['clustersbomreports'], ['get', 'create', 'update']]],
+      [[['clustersbomreports'], ['get', 'create', 'patch']]],
     );
 
     // One image scanner alone: only its report kind is written.
