@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -63,6 +64,16 @@ export interface AdmissionWebhook {
   deny(message: string, code?: number): void;
   /** From now on every request is allowed (the initial state). */
   allow(): void;
+  /**
+   * From now on requests are held unanswered: the API server waits for the answer (up to the
+   * webhook's `timeoutSeconds`), and so does the client whose write it is, until `release()`. Lets a
+   * test act while a client is in the middle of a series of writes.
+   */
+  hold(): void;
+  /** Answers the held requests (allowed or denied as the webhook is told now) and stops holding. */
+  release(): void;
+  /** Requests held unanswered now. */
+  readonly holding: number;
   /** The requests answered so far, oldest first (the harness's own readiness probes left out). */
   readonly calls: readonly AdmissionCall[];
   counts(): { allowed: number; denied: number };
@@ -118,7 +129,38 @@ export async function startAdmissionWebhook(
 
   let decision: { allowed: true } | { allowed: false; message: string; code: number } = { allowed: true };
   const calls: AdmissionCall[] = [];
+  let holding = false;
+  const held: (() => void)[] = [];
   const probesSeen = new Set<string>();
+
+  /** Answers one review: the probes always allowed, every other request as the webhook is told now. */
+  const answer = (request: AdmissionReviewRequest, res: http.ServerResponse) => {
+    const uid = request.uid ?? '';
+    let response: Record<string, unknown>;
+    if (request.object?.metadata?.labels?.[PROBE_LABEL] !== undefined) {
+      probesSeen.add(request.object?.metadata?.name ?? '');
+      response = { uid, allowed: true };
+    } else {
+      const current = decision;
+      calls.push({
+        uid,
+        operation: request.operation ?? '',
+        resource: request.resource?.resource ?? '',
+        apiGroup: request.resource?.group ?? '',
+        ...(request.namespace ? { namespace: request.namespace } : {}),
+        ...(request.name ? { name: request.name } : {}),
+        user: request.userInfo?.username ?? '',
+        dryRun: request.dryRun === true,
+        allowed: current.allowed,
+        ...(current.allowed ? {} : { message: current.message }),
+      });
+      response = current.allowed
+        ? { uid, allowed: true }
+        : { uid, allowed: false, status: { code: current.code, message: current.message } };
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
+  };
 
   const server = https.createServer({ cert: certPem, key: readFileSync(keyFile) }, (req, res) => {
     const chunks: Buffer[] = [];
@@ -132,32 +174,9 @@ export async function startAdmissionWebhook(
         return;
       }
       const request = review.request ?? {};
-      const uid = request.uid ?? '';
-      const probe = request.object?.metadata?.labels?.[PROBE_LABEL];
-      let response: Record<string, unknown>;
-      if (probe !== undefined) {
-        probesSeen.add(request.object?.metadata?.name ?? '');
-        response = { uid, allowed: true };
-      } else {
-        const current = decision;
-        calls.push({
-          uid,
-          operation: request.operation ?? '',
-          resource: request.resource?.resource ?? '',
-          apiGroup: request.resource?.group ?? '',
-          ...(request.namespace ? { namespace: request.namespace } : {}),
-          ...(request.name ? { name: request.name } : {}),
-          user: request.userInfo?.username ?? '',
-          dryRun: request.dryRun === true,
-          allowed: current.allowed,
-          ...(current.allowed ? {} : { message: current.message }),
-        });
-        response = current.allowed
-          ? { uid, allowed: true }
-          : { uid, allowed: false, status: { code: current.code, message: current.message } };
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
+      if (holding && request.object?.metadata?.labels?.[PROBE_LABEL] === undefined)
+        held.push(() => answer(request, res));
+      else answer(request, res);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -234,6 +253,10 @@ export async function startAdmissionWebhook(
     throw err;
   }
 
+  const release = () => {
+    holding = false;
+    for (const respond of held.splice(0)) respond();
+  };
   let stopping: Promise<void> | undefined;
   return {
     url,
@@ -245,6 +268,13 @@ export async function startAdmissionWebhook(
     allow() {
       decision = { allowed: true };
     },
+    hold() {
+      holding = true;
+    },
+    release,
+    get holding() {
+      return held.length;
+    },
     calls,
     counts: () => ({
       allowed: calls.filter((c) => c.allowed).length,
@@ -252,6 +282,7 @@ export async function startAdmissionWebhook(
     }),
     stop() {
       stopping ??= (async () => {
+        release();
         try {
           await admission.deleteValidatingWebhookConfiguration({ name: configurationName });
           // Until the API server has dropped it, a closed server would fail every matching request.

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readClusterState } from './cluster-state.ts';
-import { startControlPlane } from './control-plane.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
 import { installCrds } from './crds.ts';
 import {
   registriesFromState,
@@ -28,6 +28,8 @@ export interface TestCluster {
   /** The local registries on the node's bridge address, by flavour (with the node). */
   readonly registries?: Record<RegistryFlavour, RegistryInfo>;
   kubeConfig(): KubeConfig;
+  /** The control plane, when this file started its own (not the shared one): see `controlPlane` below. */
+  readonly controlPlane?: ControlPlane;
   /** Creates a fresh namespace (waiting for its default ServiceAccount) so tests never share state. */
   createNamespace(prefix: string): Promise<string>;
   /**
@@ -45,6 +47,11 @@ export interface TestClusterOptions {
    * a few seconds. Default false.
    */
   node?: boolean;
+  /**
+   * A cluster of this file's own, started with these control plane options (an audit log, users
+   * of its own, …), even when a shared cluster runs. Its control plane is `cluster.controlPlane`.
+   */
+  controlPlane?: ControlPlaneOptions;
 }
 
 /**
@@ -54,7 +61,7 @@ export interface TestClusterOptions {
  */
 export async function useTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
   const shared = process.env.TL_TEST_CLUSTER_DIR;
-  if (shared && existsSync(path.join(shared, 'kubeconfig'))) {
+  if (shared && existsSync(path.join(shared, 'kubeconfig')) && !options.controlPlane) {
     const kubeconfigPath = path.join(shared, 'kubeconfig');
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfigPath);
@@ -80,7 +87,7 @@ export async function useTestCluster(options: TestClusterOptions = {}): Promise<
       await own?.stop();
     });
   }
-  const cp = await startControlPlane();
+  const cp = await startControlPlane(options.controlPlane);
   let stack: NodeStack | undefined;
   try {
     const crds = installCrds(cp.kubeConfig());
@@ -92,10 +99,16 @@ export async function useTestCluster(options: TestClusterOptions = {}): Promise<
     await cp.stop();
     throw err;
   }
-  return wrap(cp.kubeconfigPath, cp.kubeConfig(), stack?.state(), async () => {
-    await stack?.stop();
-    await cp.stop();
-  });
+  return wrap(
+    cp.kubeconfigPath,
+    cp.kubeConfig(),
+    stack?.state(),
+    async () => {
+      await stack?.stop();
+      await cp.stop();
+    },
+    cp,
+  );
 }
 
 let counter = 0;
@@ -105,6 +118,7 @@ function wrap(
   kc: KubeConfig,
   stack: NodeStackState | undefined,
   release: (createdNamespaces: string[]) => Promise<void>,
+  controlPlane?: ControlPlane,
 ): TestCluster {
   const core = kc.makeApiClient(CoreV1Api);
   const created: string[] = [];
@@ -112,6 +126,7 @@ function wrap(
     kubeconfigPath,
     server: kc.getCurrentCluster()?.server ?? '',
     ...(stack ? { node: stack.node, registries: registriesFromState(stack) } : {}),
+    ...(controlPlane ? { controlPlane } : {}),
     kubeConfig: () => {
       const copy = new KubeConfig();
       copy.loadFromString(readFileSync(kubeconfigPath, 'utf8'));
