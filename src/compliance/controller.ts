@@ -13,11 +13,9 @@ import cron from 'node-cron';
 import type { Logger } from 'pino';
 import { namespaceSelector, type Config } from '../config/index.ts';
 import {
-  API_GROUP,
   API_GROUP_VERSION,
-  API_VERSION,
   reportClient,
-  ReportKind,
+  reportObjectPath,
   type ClusterComplianceReport,
   type ComplianceReportStatus,
   type ReportClient,
@@ -69,9 +67,6 @@ interface Known {
   ticker: { stop(): void } | undefined;
 }
 
-const COLLECTION_PATH = `/apis/${API_GROUP}/${API_VERSION}/${ReportKind.ClusterComplianceReport.plural}`;
-const reportPath = (name: string) => `${COLLECTION_PATH}/${encodeURIComponent(name)}`;
-
 /** Attempts at one evaluation when a list's continue token expires midway (410 Gone). */
 const EVALUATION_ATTEMPTS = 2;
 
@@ -114,7 +109,7 @@ export class ComplianceController {
   async start(): Promise<void> {
     this.subscription ??= this.o.informers.subscribe<ClusterComplianceReport>(
       'compliance',
-      { path: COLLECTION_PATH },
+      { path: reportObjectPath('ClusterComplianceReport') },
       (type, report) => this.onReport(type, report),
       // `all` reports can be large; a few per page.
       { pageSize: 10 },
@@ -210,7 +205,11 @@ export class ComplianceController {
     const reports: ClusterComplianceReport[] = [];
     for (const [name] of due) {
       try {
-        reports.push(await kubeRequestJson<ClusterComplianceReport>(this.o.kc, { path: reportPath(name) }));
+        reports.push(
+          await kubeRequestJson<ClusterComplianceReport>(this.o.kc, {
+            path: reportObjectPath('ClusterComplianceReport', undefined, name),
+          }),
+        );
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }

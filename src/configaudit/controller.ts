@@ -9,7 +9,7 @@
 import type { KubeConfig, KubernetesObject, V1ConfigMap, V1ObjectMeta } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import { ReportLabel } from '../crds/index.ts';
+import { ReportLabel, reportObjectPath } from '../crds/index.ts';
 import { ErrorCodes, isLookoutError } from '../errors/index.ts';
 import {
   Controller,
@@ -37,14 +37,7 @@ import { toChecks } from './checks.ts';
 import { withReusedConnections } from './connections.ts';
 import { TrivyConfigEngine, type Manifest } from './engine.ts';
 import type { TrivyMisconfiguration } from './trivy-output.ts';
-import {
-  auditedKinds,
-  collectionPath,
-  objectPath,
-  reportPath,
-  type AuditedKind,
-  type AuditReportKind,
-} from './kinds.ts';
+import { auditedKinds, collectionPath, objectPath, type AuditedKind, type AuditReportKind } from './kinds.ts';
 import {
   EMPTY_POLICY_SET,
   parsePolicyConfigMap,
@@ -298,7 +291,7 @@ export class ConfigAuditController {
     const reportWatches = [...reportKinds].map((report) =>
       this.watchers.watch<KubernetesObject>(
         {
-          path: reportPath(report),
+          path: reportObjectPath(report),
         },
         (type, meta) => this.onReport(report, type, meta),
         { metadataOnly: true, pageSize: 500 },

@@ -15,7 +15,6 @@ export {
   collectionPath,
   isRbacReport,
   objectPath,
-  reportPath,
 } from './kinds.ts';
 export type { AuditReportKind, AuditedKind } from './kinds.ts';
 export {

@@ -4,7 +4,7 @@
  * kind a ConfigAuditReport, every other cluster-scoped kind a ClusterConfigAuditReport.
  */
 import type { ConfigAuditKind, WorkloadKind } from '../config/index.ts';
-import { API_GROUP, API_VERSION, ReportKind, type ReportKindName } from '../crds/index.ts';
+import type { ReportKindName } from '../crds/index.ts';
 import { WORKLOAD_API_VERSION, isScannableKind } from '../workloads/index.ts';
 
 /** The report kinds this module writes. */
@@ -135,15 +135,4 @@ export function objectPath(kind: AuditedKind, namespace: string, name: string): 
   const prefix = kind.apiVersion.includes('/') ? `/apis/${kind.apiVersion}` : `/api/${kind.apiVersion}`;
   const ns = kind.namespaced ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   return `${prefix}${ns}/${kind.plural}/${encodeURIComponent(name)}`;
-}
-
-/**
- * REST path of a report collection (all namespaces for namespaced kinds) or of one report; any
- * report kind (the infra assessment's too).
- */
-export function reportPath(report: ReportKindName, namespace?: string, name?: string): string {
-  const info = ReportKind[report];
-  const ns = info.namespaced && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : '';
-  const one = name === undefined ? '' : `/${encodeURIComponent(name)}`;
-  return `/apis/${API_GROUP}/${API_VERSION}${ns}/${info.plural}${one}`;
 }

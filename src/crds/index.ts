@@ -27,7 +27,6 @@ export {
   REPORT_FIELD_MANAGER,
   ReportClient,
   reportClient,
-  reportObjectPath,
   type FieldSet,
   type Fitted,
   type ManagedFieldsEntry,

@@ -31,7 +31,7 @@ import {
   REPORT_DATA_LIMIT_BYTES,
   TRIMMED_ANNOTATION,
 } from '../reports/common/size-guard.ts';
-import { API_GROUP, API_VERSION, ReportKind, type ReportKindName } from './types.ts';
+import { reportObjectPath, ReportKind, type ReportKindName } from './types.ts';
 
 /** The field manager of every report write. */
 export const REPORT_FIELD_MANAGER = 'trivy-lookout';
@@ -111,19 +111,6 @@ export interface ManagedFieldsEntry {
 }
 export interface FieldSet {
   [key: string]: FieldSet;
-}
-
-/** The REST path of a report kind's collection, one object, or one object's subresource. */
-export function reportObjectPath(
-  kind: ReportKindName,
-  namespace?: string,
-  name?: string,
-  subresource?: 'status',
-): string {
-  const info = ReportKind[kind];
-  const ns = info.namespaced && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : '';
-  const one = name === undefined ? '' : `/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ''}`;
-  return `/apis/${API_GROUP}/${API_VERSION}${ns}/${info.plural}${one}`;
 }
 
 /** The server-side apply request for `body` at `path`. */

@@ -531,6 +531,19 @@ export interface ReportByKind {
 
 export type AnyReport = ReportByKind[ReportKindName];
 
+/** The REST path of a report kind's collection, one object, or one object's subresource. */
+export function reportObjectPath(
+  kind: ReportKindName,
+  namespace?: string,
+  name?: string,
+  subresource?: 'status',
+): string {
+  const info = ReportKind[kind];
+  const ns = info.namespaced && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  const one = name === undefined ? '' : `/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ''}`;
+  return `/apis/${API_GROUP}/${API_VERSION}${ns}/${info.plural}${one}`;
+}
+
 /**
  * The collections to watch for one report kind: each literal target namespace (that works with
  * namespaced RBAC too), else the whole cluster. Every reader of a kind watches the same ones, so the
@@ -540,10 +553,7 @@ export function reportCollections(
   kind: ReportKindName,
   literalNamespaces: readonly string[] | null,
 ): { path: string }[] {
-  const { plural, namespaced } = ReportKind[kind];
-  if (namespaced && literalNamespaces)
-    return literalNamespaces.map((namespace) => ({
-      path: `/apis/${API_GROUP}/${API_VERSION}/namespaces/${namespace}/${plural}`,
-    }));
-  return [{ path: `/apis/${API_GROUP}/${API_VERSION}/${plural}` }];
+  if (ReportKind[kind].namespaced && literalNamespaces)
+    return literalNamespaces.map((namespace) => ({ path: reportObjectPath(kind, namespace) }));
+  return [{ path: reportObjectPath(kind) }];
 }

@@ -11,12 +11,11 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import {
   TrivyConfigEngine,
-  reportPath,
   toChecks,
   type Manifest,
   type TrivyMisconfiguration,
 } from '../configaudit/index.ts';
-import { ReportAnnotation, ReportLabel } from '../crds/index.ts';
+import { ReportAnnotation, ReportLabel, reportObjectPath } from '../crds/index.ts';
 import {
   backoffDelay,
   Controller,
@@ -182,13 +181,16 @@ export class InfraAssessmentController {
 
     // Reports first: what was assessed before a restart is not assessed again.
     const nodeReports = this.watchers.watch<KubernetesObject>(
-      { path: reportPath('ClusterInfraAssessmentReport'), labelSelector: `${ReportLabel.resourceKind}=Node` },
+      {
+        path: reportObjectPath('ClusterInfraAssessmentReport'),
+        labelSelector: `${ReportLabel.resourceKind}=Node`,
+      },
       (type, report) => this.onNodeReport(type, report),
       { metadataOnly: true },
     );
     const podReports = this.watchers.watch<KubernetesObject>(
       {
-        path: reportPath('InfraAssessmentReport', CONTROL_PLANE_NAMESPACE),
+        path: reportObjectPath('InfraAssessmentReport', CONTROL_PLANE_NAMESPACE),
         labelSelector: `${ReportLabel.resourceKind}=Pod`,
       },
       (type, report) => this.onPodReport(type, report),

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { namespaceSelector, type Config, type NamespaceSelector } from '../config/index.ts';
-import { reportCollections, reportCrds } from '../crds/index.ts';
+import { reportCollections, reportCrds, reportObjectPath } from '../crds/index.ts';
 import {
   apiErrorMessage,
   isNotFound,
@@ -28,7 +28,6 @@ import {
   isTerminating,
   refKey,
   refOf,
-  reportPath,
   WEBHOOK_REPORT_KINDS,
   webhookBody,
   WebhookVerb,
@@ -334,7 +333,7 @@ export class WebhookBroadcaster {
     let obj: KubernetesObject;
     try {
       obj = await kubeRequestJson<KubernetesObject>(this.o.kc, {
-        path: reportPath(notification.ref),
+        path: reportObjectPath(notification.ref.kind, notification.ref.namespace, notification.ref.name),
         signal: this.abort.signal,
       });
     } catch (err) {

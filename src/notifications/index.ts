@@ -14,7 +14,6 @@ export {
   deletedReportObject,
   isHistorical,
   refKey,
-  reportPath,
   WEBHOOK_REPORT_KINDS,
   webhookBody,
   WebhookVerb,

@@ -4,14 +4,7 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { parseGoDuration } from '../config/index.ts';
-import {
-  API_GROUP,
-  API_GROUP_VERSION,
-  API_VERSION,
-  ReportAnnotation,
-  ReportKind,
-  type ReportKindName,
-} from '../crds/index.ts';
+import { API_GROUP_VERSION, ReportAnnotation, type ReportKindName } from '../crds/index.ts';
 
 /** The kinds Trivy-Operator broadcasts (its cluster-scoped vulnerability and SBOM kinds are not). */
 export const WEBHOOK_REPORT_KINDS = [
@@ -46,13 +39,6 @@ export function refKey(ref: ReportRef): string {
 export function refOf(kind: WebhookReportKind, obj: KubernetesObject): ReportRef {
   const namespace = obj.metadata?.namespace;
   return { kind, name: obj.metadata?.name ?? '', ...(namespace ? { namespace } : {}) };
-}
-
-/** API path of one report object. */
-export function reportPath(ref: ReportRef): string {
-  const { plural } = ReportKind[ref.kind];
-  const scope = ref.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : '';
-  return `/apis/${API_GROUP}/${API_VERSION}${scope}/${plural}/${encodeURIComponent(ref.name)}`;
 }
 
 /**

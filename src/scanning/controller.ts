@@ -17,7 +17,7 @@ import {
 } from '../kube/index.ts';
 import { buildScanJob } from './job-manifest.ts';
 import { imageKeyOf, ScanAnnotation, ScanLabel, SCAN_JOB_COMPONENT } from './names.ts';
-import { ScanPlan } from './plan.ts';
+import { ScanPlan, type ContainerRef } from './plan.ts';
 import {
   classifyFailure,
   decodeScanLog,
@@ -293,7 +293,8 @@ export class ScanController {
       // pods are still followed, so that a ReplicaSet's reports go with its last pod as usual.
       const tracked = this.follow(podKey, pod, workload);
       const key = workloadKey(workload);
-      for (const container of tracked.containers.keys()) this.plan.removeConsumer(`${key}|${container}`);
+      for (const container of tracked.containers.keys())
+        this.plan.removeConsumer({ workload: key, container });
       return;
     }
     const images = this.withoutExcluded(
@@ -381,7 +382,7 @@ export class ScanController {
   private async updateContainers(tracked: TrackedWorkload, images: ContainerImage[]): Promise<void> {
     const wKey = workloadKey(tracked.workload);
     for (const image of images) {
-      const consumer = `${wKey}|${image.container}`;
+      const consumer: ContainerRef = { workload: wKey, container: image.container };
       const key = imageKeyOf(image.registry, image.repository, image.digest, image.ref);
       tracked.containers.set(image.container, image);
       // Without a digest (a CronJob's spec), wait a little: a pod running the same tag usually
@@ -445,7 +446,8 @@ export class ScanController {
   private untrack(wKey: string): void {
     const tracked = this.workloads.get(wKey);
     if (!tracked) return;
-    for (const container of tracked.containers.keys()) this.plan.removeConsumer(`${wKey}|${container}`);
+    for (const container of tracked.containers.keys())
+      this.plan.removeConsumer({ workload: wKey, container });
     this.workloads.delete(wKey);
   }
 
@@ -480,7 +482,9 @@ export class ScanController {
     for (const entry of due) {
       // Any consumer will do for credentials: they all run the same image from the same registry.
       // A filesystem scan (trivy.command) needs one whose pod runs, to go to its node.
-      const targets = [...entry.consumers].map((c) => this.consumerTarget(c)).filter((t) => t !== undefined);
+      const targets = [...entry.consumers.values()]
+        .map((c) => this.consumerTarget(c))
+        .filter((t) => t !== undefined);
       // A node where a pod running the image is now (none for a CronJob between runs).
       const node =
         this.o.config.trivy.command === 'image'
@@ -554,7 +558,7 @@ export class ScanController {
       return;
     }
     const entry = this.plan.get(key);
-    const consumers = entry ? [...entry.consumers] : [];
+    const consumers = entry ? [...entry.consumers.values()] : [];
     try {
       const written = await this.results.fileResult(
         key,
@@ -620,7 +624,7 @@ export class ScanController {
     });
     this.o.log.warn({ image: key, reason, message, retryInSeconds: Math.round(delay / 1000) }, 'scan failed');
     const notified = new Set<string>();
-    for (const consumer of entry?.consumers ?? []) {
+    for (const consumer of entry?.consumers.values() ?? []) {
       const target = this.consumerTarget(consumer);
       if (!target) continue;
       const wKey = workloadKey(target.workload);
@@ -643,7 +647,7 @@ export class ScanController {
    * list that was written: give them a copy now, or they would wait for the next TTL.
    */
   private async fillLateConsumers(key: string): Promise<void> {
-    for (const consumer of this.plan.get(key)?.consumers ?? []) {
+    for (const consumer of this.plan.get(key)?.consumers.values() ?? []) {
       if (this.results.hasCurrentReport(consumer, key)) continue;
       const target = this.consumerTarget(consumer);
       if (target && !(await this.results.copyInto(target, key))) this.plan.invalidate(key);
@@ -652,7 +656,7 @@ export class ScanController {
 
   /** The image in the parts the report series use, so scan series join them. */
   private scannedImage(key: string): ScannedImage {
-    for (const consumer of this.plan.get(key)?.consumers ?? []) {
+    for (const consumer of this.plan.get(key)?.consumers.values() ?? []) {
       const image = this.consumerTarget(consumer)?.image;
       if (image)
         return {
@@ -681,10 +685,9 @@ export class ScanController {
     return undefined;
   }
 
-  private consumerTarget(consumer: string): ReportTarget | undefined {
-    const bar = consumer.lastIndexOf('|');
-    const tracked = this.workloads.get(consumer.slice(0, bar));
-    const image = tracked?.containers.get(consumer.slice(bar + 1));
+  private consumerTarget(consumer: ContainerRef): ReportTarget | undefined {
+    const tracked = this.workloads.get(consumer.workload);
+    const image = tracked?.containers.get(consumer.container);
     return tracked && image ? { workload: tracked.workload, image, labels: tracked.labels } : undefined;
   }
 

@@ -8,13 +8,27 @@ import { backoffDelay } from '../kube/index.ts';
 
 export type ImageState = 'idle' | 'queued' | 'running';
 
+/** One container of one workload: what consumes a scan, and what a report describes. */
+export interface ContainerRef {
+  /** The workload's key (`workloadKey`). */
+  readonly workload: string;
+  readonly container: string;
+}
+
+/** A {@link ContainerRef}'s identity in maps; never parsed back. */
+export type ContainerId = string & { readonly __containerId: true };
+
+export function containerId(ref: ContainerRef): ContainerId {
+  return `${ref.workload}|${ref.container}` as ContainerId;
+}
+
 export interface ImageEntry {
   readonly key: string;
   /** The reference Trivy is given (repo@digest when known, else the spec's image). */
   ref: string;
   state: ImageState;
-  /** Consumers: `<workload key>|<container>` of every container running this image. */
-  readonly consumers: Set<string>;
+  /** Every workload container running this image. */
+  readonly consumers: Map<ContainerId, ContainerRef>;
   lastSuccessAt: number | undefined;
   failures: number;
   nextAttemptAt: number;
@@ -36,7 +50,7 @@ export interface PlanOptions {
 
 export class ScanPlan {
   private readonly images = new Map<string, ImageEntry>();
-  private readonly consumerImage = new Map<string, string>();
+  private readonly consumerImage = new Map<ContainerId, string>();
 
   constructor(
     private readonly options: PlanOptions,
@@ -56,22 +70,23 @@ export class ScanPlan {
    * (its old report is stale), or undefined.
    */
   setConsumer(
-    consumer: string,
+    consumer: ContainerRef,
     key: string,
     ref: string,
     options: { notBefore?: number } = {},
   ): { previousKey: string | undefined } {
-    const previousKey = this.consumerImage.get(consumer);
+    const id = containerId(consumer);
+    const previousKey = this.consumerImage.get(id);
     if (previousKey === key) return { previousKey: undefined };
-    if (previousKey !== undefined) this.detach(consumer, previousKey);
-    this.consumerImage.set(consumer, key);
+    if (previousKey !== undefined) this.detach(id, previousKey);
+    this.consumerImage.set(id, key);
     let entry = this.images.get(key);
     if (!entry) {
       entry = {
         key,
         ref,
         state: 'idle',
-        consumers: new Set(),
+        consumers: new Map(),
         lastSuccessAt: undefined,
         failures: 0,
         nextAttemptAt: options.notBefore ?? 0,
@@ -79,26 +94,21 @@ export class ScanPlan {
       };
       this.images.set(key, entry);
     }
-    entry.consumers.add(consumer);
+    entry.consumers.set(id, consumer);
     return { previousKey };
   }
 
   /** A container (or its workload) went away. Images nobody runs are forgotten unless mid-scan. */
-  removeConsumer(consumer: string): void {
-    const key = this.consumerImage.get(consumer);
+  removeConsumer(consumer: ContainerRef): void {
+    const id = containerId(consumer);
+    const key = this.consumerImage.get(id);
     if (key === undefined) return;
-    this.consumerImage.delete(consumer);
-    this.detach(consumer, key);
+    this.consumerImage.delete(id);
+    this.detach(id, key);
   }
 
-  imageOf(consumer: string): string | undefined {
-    return this.consumerImage.get(consumer);
-  }
-
-  /** Every consumer whose key starts with `<workload key>|`. */
-  consumersOfWorkload(workloadKey: string): string[] {
-    const prefix = `${workloadKey}|`;
-    return [...this.consumerImage.keys()].filter((c) => c.startsWith(prefix));
+  imageOf(consumer: ContainerRef): string | undefined {
+    return this.consumerImage.get(containerId(consumer));
   }
 
   /** A scan result (from a report written earlier, or a finished Job) is known for this image. */
@@ -195,7 +205,7 @@ export class ScanPlan {
     return next;
   }
 
-  private detach(consumer: string, key: string): void {
+  private detach(consumer: ContainerId, key: string): void {
     const entry = this.images.get(key);
     if (!entry) return;
     entry.consumers.delete(consumer);

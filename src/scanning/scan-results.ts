@@ -1,3 +1,4 @@
+import { containerId, type ContainerId, type ContainerRef } from './plan.ts';
 import {
   CoreV1Api,
   type KubeConfig,
@@ -99,8 +100,8 @@ export function indexReportKind(config: Config): ImageReportKind {
  */
 export class ScanResults {
   private readonly known = new Map<string, KnownResult>();
-  /** consumer → image key and report name of its current report. */
-  private readonly reportOf = new Map<string, { key: string; name: string }>();
+  /** Workload container → image key and report name of its current report. */
+  private readonly reportOf = new Map<ContainerId, { key: string; name: string }>();
   /** Reports we delete ourselves, so their DELETED event is not taken for a user's re-scan request. */
   private readonly ownDeletes = new Set<string>();
   private readonly core: CoreV1Api;
@@ -163,8 +164,8 @@ export class ScanResults {
     return this.known.delete(key);
   }
 
-  hasCurrentReport(consumer: string, key: string): boolean {
-    return this.reportOf.get(consumer)?.key === key;
+  hasCurrentReport(consumer: ContainerRef, key: string): boolean {
+    return this.reportOf.get(containerId(consumer))?.key === key;
   }
 
   /**
@@ -285,14 +286,15 @@ export class ScanResults {
    * Keeps the index current from the report watch (metadata only). Returns the consumer whose report
    * was deleted by someone else, if that is what happened.
    */
-  onReport(type: 'ADDED' | 'MODIFIED' | 'DELETED', meta: KubernetesObject): string | undefined {
+  onReport(type: 'ADDED' | 'MODIFIED' | 'DELETED', meta: KubernetesObject): ContainerRef | undefined {
     const m = meta.metadata;
     if (!m?.name || !m.namespace) return undefined;
     const consumer = consumerOfReport(meta);
+    const id = consumer && containerId(consumer);
     const key = m.annotations?.[ScanAnnotation.imageKey];
     if (type === 'DELETED') {
       const own = this.ownDeletes.delete(`${m.namespace}/${m.name}`);
-      if (consumer && this.reportOf.get(consumer)?.name === m.name) this.reportOf.delete(consumer);
+      if (id && this.reportOf.get(id)?.name === m.name) this.reportOf.delete(id);
       if (
         key &&
         this.known.get(key)?.source.name === m.name &&
@@ -303,8 +305,8 @@ export class ScanResults {
       }
       return own ? undefined : consumer;
     }
-    if (!consumer || !key) return undefined;
-    this.reportOf.set(consumer, { key, name: m.name });
+    if (!id || !key) return undefined;
+    this.reportOf.set(id, { key, name: m.name });
     const scannedAt = Date.parse(m.annotations?.[ScanAnnotation.scannedAt] ?? '');
     if (Number.isFinite(scannedAt)) {
       const current = this.known.get(key);
@@ -387,13 +389,16 @@ export class ScanResults {
       };
       this.logTrimmed(kind, `${rest.namespace}/${rest.name}`, await this.writer.upsert(PLURAL[kind], object));
     }
-    this.reportOf.set(`${workloadKey(workload)}|${image.container}`, { key, name: meta.name });
+    this.reportOf.set(containerId({ workload: workloadKey(workload), container: image.container }), {
+      key,
+      name: meta.name,
+    });
     return meta.name;
   }
 }
 
-/** The consumer key (`ns/Kind/name|container`) a report belongs to, from its labels. */
-function consumerOfReport(meta: KubernetesObject): string | undefined {
+/** The workload container a report belongs to, from its labels. */
+function consumerOfReport(meta: KubernetesObject): ContainerRef | undefined {
   const labels = meta.metadata?.labels ?? {};
   const kind = labels[ReportLabel.resourceKind];
   if (!isScannableKind(kind)) return undefined;
@@ -401,5 +406,7 @@ function consumerOfReport(meta: KubernetesObject): string | undefined {
   const name =
     labels[ReportLabel.resourceName] ?? meta.metadata?.annotations?.[ReportAnnotation.resourceName];
   const container = labels[ReportLabel.containerName];
-  return ns && name && container ? `${workloadKey({ kind, namespace: ns, name })}|${container}` : undefined;
+  return ns && name && container
+    ? { workload: workloadKey({ kind, namespace: ns, name }), container }
+    : undefined;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reportObjectPath } from '../../../src/crds/index.ts';
 import { describe, it } from 'node:test';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import {
@@ -6,7 +7,6 @@ import {
   deletedReportObject,
   isHistorical,
   ReportChanges,
-  reportPath,
   webhookBody,
 } from '../../../src/notifications/index.ts';
 
@@ -138,11 +138,11 @@ describe('payload', () => {
 
   it('reads reports by their API path, namespaced or not', () => {
     assert.equal(
-      reportPath({ kind: 'ConfigAuditReport', namespace: 'shop', name: 'replicaset-web' }),
+      reportObjectPath('ConfigAuditReport', 'shop', 'replicaset-web'),
       '/apis/aquasecurity.github.io/v1alpha1/namespaces/shop/configauditreports/replicaset-web',
     );
     assert.equal(
-      reportPath({ kind: 'ClusterComplianceReport', name: 'k8s-cis-1.23' }),
+      reportObjectPath('ClusterComplianceReport', undefined, 'k8s-cis-1.23'),
       '/apis/aquasecurity.github.io/v1alpha1/clustercompliancereports/k8s-cis-1.23',
     );
   });

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ScanPlan } from '../../../src/scanning/plan.ts';
+import { ScanPlan, type ContainerRef } from '../../../src/scanning/plan.ts';
+
+const c = (workload: string, container: string): ContainerRef => ({ workload, container });
 
 const HOUR = 3_600_000;
 
@@ -21,12 +23,12 @@ describe('ScanPlan', () => {
       { ttlMs: HOUR, retryDelayMs: 30_000, maxRetryDelayMs: HOUR, onForget: (key) => forgotten.push(key) },
       () => 0,
     );
-    p.setConsumer('a|c', 'img', 'ref');
-    p.setConsumer('b|c', 'img', 'ref');
+    p.setConsumer(c('a', 'c'), 'img', 'ref');
+    p.setConsumer(c('b', 'c'), 'img', 'ref');
     p.takeDue(1);
     p.markRunning('img');
-    p.removeConsumer('a|c');
-    p.removeConsumer('b|c');
+    p.removeConsumer(c('a', 'c'));
+    p.removeConsumer(c('b', 'c'));
     assert.deepEqual(forgotten, [], 'kept while its scan runs');
     p.recordSuccess('img');
     assert.deepEqual(forgotten, ['img']);
@@ -34,7 +36,8 @@ describe('ScanPlan', () => {
 
   it('scans an image once however many containers run it', () => {
     const { p } = plan();
-    for (let i = 0; i < 50; i++) p.setConsumer(`ns/ReplicaSet/app-${i}|web`, `img-${i % 3}`, `ref-${i % 3}`);
+    for (let i = 0; i < 50; i++)
+      p.setConsumer(c(`ns/ReplicaSet/app-${i}`, 'web'), `img-${i % 3}`, `ref-${i % 3}`);
     const due = p.takeDue(10);
     assert.deepEqual(due.map((e) => e.key).sort(), ['img-0', 'img-1', 'img-2']);
     assert.equal(p.get('img-0')?.consumers.size, 17);
@@ -43,14 +46,14 @@ describe('ScanPlan', () => {
 
   it('respects the number of free slots and reports the rest as waiting', () => {
     const { p } = plan();
-    for (let i = 0; i < 5; i++) p.setConsumer(`w${i}|c`, `img-${i}`, `ref-${i}`);
+    for (let i = 0; i < 5; i++) p.setConsumer(c(`w${i}`, 'c'), `img-${i}`, `ref-${i}`);
     assert.equal(p.takeDue(2).length, 2);
     assert.equal(p.waitingCount(), 3);
   });
 
   it('re-scans when the TTL has passed, not before', () => {
     const { p, advance } = plan();
-    p.setConsumer('w|c', 'img', 'ref');
+    p.setConsumer(c('w', 'c'), 'img', 'ref');
     p.takeDue(1);
     p.markRunning('img');
     p.recordSuccess('img');
@@ -65,7 +68,7 @@ describe('ScanPlan', () => {
 
   it('never re-scans with a null TTL unless invalidated (a deleted report)', () => {
     const { p, advance } = plan(null);
-    p.setConsumer('w|c', 'img', 'ref');
+    p.setConsumer(c('w', 'c'), 'img', 'ref');
     p.recordSuccess('img');
     advance(1000 * HOUR);
     assert.deepEqual(p.takeDue(1), []);
@@ -75,7 +78,7 @@ describe('ScanPlan', () => {
 
   it('backs off exponentially after failures, capped, and resets on success', () => {
     const { p, advance } = plan();
-    p.setConsumer('w|c', 'img', 'ref');
+    p.setConsumer(c('w', 'c'), 'img', 'ref');
     const delays = [1, 2, 3, 4, 10].map(() => {
       p.takeDue(1);
       return p.recordFailure('img', 'RegistryAuth');
@@ -91,38 +94,28 @@ describe('ScanPlan', () => {
 
   it('reports the previous image when a container changes image, and forgets unused images', () => {
     const { p } = plan();
-    p.setConsumer('w|c', 'old', 'old-ref');
-    assert.deepEqual(p.setConsumer('w|c', 'old', 'old-ref'), { previousKey: undefined });
-    assert.deepEqual(p.setConsumer('w|c', 'new', 'new-ref'), { previousKey: 'old' });
+    p.setConsumer(c('w', 'c'), 'old', 'old-ref');
+    assert.deepEqual(p.setConsumer(c('w', 'c'), 'old', 'old-ref'), { previousKey: undefined });
+    assert.deepEqual(p.setConsumer(c('w', 'c'), 'new', 'new-ref'), { previousKey: 'old' });
     assert.equal(p.get('old'), undefined);
-    p.removeConsumer('w|c');
+    p.removeConsumer(c('w', 'c'));
     assert.equal(p.size, 0);
   });
 
   it('keeps an image that is mid-scan until the scan ends, then drops it if unused', () => {
     const { p } = plan();
-    p.setConsumer('w|c', 'img', 'ref');
+    p.setConsumer(c('w', 'c'), 'img', 'ref');
     p.takeDue(1);
     p.markRunning('img');
-    p.removeConsumer('w|c');
+    p.removeConsumer(c('w', 'c'));
     assert.ok(p.get('img'), 'the running scan still has an entry to report to');
     p.recordSuccess('img');
     assert.equal(p.get('img'), undefined);
   });
 
-  it('lists the consumers of a workload by key prefix', () => {
-    const { p } = plan();
-    p.setConsumer('ns/Pod/a|x', 'i1', 'r1');
-    p.setConsumer('ns/Pod/a|y', 'i2', 'r2');
-    p.setConsumer('ns/Pod/ab|x', 'i1', 'r1');
-    assert.deepEqual(p.consumersOfWorkload('ns/Pod/a').sort(), ['ns/Pod/a|x', 'ns/Pod/a|y']);
-  });
-});
-
-describe('ScanPlan notBefore', () => {
   it('holds back a new image until its notBefore time (digest discovery grace)', () => {
     const { p, advance, now } = plan();
-    p.setConsumer('cronjob|c', 'nginx:1.27', 'nginx:1.27', { notBefore: now() + 15_000 });
+    p.setConsumer(c('cronjob', 'c'), 'nginx:1.27', 'nginx:1.27', { notBefore: now() + 15_000 });
     assert.deepEqual(p.takeDue(1), []);
     assert.equal(p.nextWakeAt(), now() + 15_000);
     advance(15_000);
