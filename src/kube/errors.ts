@@ -16,7 +16,11 @@ export function apiErrorStatus(err: unknown): number | undefined {
     if (typeof candidate === 'number' && candidate >= 100 && candidate < 600) return candidate;
   }
   const body = parseBody(e.body);
-  return typeof body?.code === 'number' ? body.code : undefined;
+  if (typeof body?.code === 'number') return body.code;
+  // Our own wrapper (kubeError) keeps the status in its details and the original as its cause.
+  const details = e.details as Record<string, unknown> | undefined;
+  if (typeof details?.status === 'number') return details.status;
+  return e.cause !== undefined && e.cause !== err ? apiErrorStatus(e.cause) : undefined;
 }
 
 /** The API server's own explanation (Status.message) when there is one, else the error message. */
@@ -32,8 +36,10 @@ export function apiErrorMessage(err: unknown): string {
 /** The Status reason (NotFound, AlreadyExists, Conflict, Expired, Gone …) when the body has one. */
 export function apiErrorReason(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
-  const body = parseBody((err as Record<string, unknown>).body);
-  return typeof body?.reason === 'string' ? body.reason : undefined;
+  const e = err as Record<string, unknown>;
+  const body = parseBody(e.body);
+  if (typeof body?.reason === 'string') return body.reason;
+  return e.cause !== undefined && e.cause !== err ? apiErrorReason(e.cause) : undefined;
 }
 
 export function isNotFound(err: unknown): boolean {

@@ -46,7 +46,7 @@ export async function openKubeRequest(kc: KubeConfig, req: KubeRequest): Promise
   const options: https.RequestOptions = {
     method: req.method ?? 'GET',
     // Named in the API server's audit log and request metrics, as client-go's user agent names its binary.
-    headers: { accept: 'application/json', 'user-agent': USER_AGENT },
+    headers: { accept: req.accept ?? 'application/json', 'user-agent': USER_AGENT },
   };
   await kc.applyToHTTPSOptions(options);
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);

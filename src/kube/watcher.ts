@@ -174,10 +174,11 @@ export class ResourceWatcher<T extends KubernetesObject> {
     await sleep(ms, undefined, { signal: this.abort.signal }).catch(() => {});
   }
 
-  private accept(): string | undefined {
-    return this.options.metadataOnly
-      ? 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json'
-      : undefined;
+  /** For metadata only, as client-go's metadata informer asks: the list and the watch each name their type. */
+  private accept(request: 'list' | 'watch'): string | undefined {
+    if (!this.options.metadataOnly) return undefined;
+    const as = request === 'list' ? 'PartialObjectMetadataList' : 'PartialObjectMetadata';
+    return `application/json;as=${as};g=meta.k8s.io;v=v1,application/json`;
   }
 
   private baseQuery(): Query {
@@ -198,6 +199,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
       kubeRequestJson<Page>(this.kc, {
         path: this.options.path,
         query: { ...this.baseQuery(), limit: this.options.pageSize, continue: continueToken },
+        accept: this.accept('list'),
         signal: this.abort.signal,
       });
     let next: Promise<Page> | undefined = fetchPage(undefined);
@@ -235,8 +237,9 @@ export class ResourceWatcher<T extends KubernetesObject> {
   private async watchOnce(): Promise<RestartReason> {
     const connection = new AbortController();
     this.connection = connection;
-    // A relist asked for before this connection existed must still happen.
-    if (this.relistRequested) return 'closed';
+    // A relist asked for before this connection existed must still happen; and a watcher stopped
+    // meanwhile (its abort event already fired) must not open one.
+    if (this.relistRequested || this.stopped) return 'closed';
     const onStop = () => connection.abort();
     this.abort.signal.addEventListener('abort', onStop, { once: true });
     let stalled = false;
@@ -260,7 +263,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
           resourceVersion: this.resourceVersion,
           timeoutSeconds: this.options.watchTimeoutSeconds,
         },
-        accept: this.accept(),
+        accept: this.accept('watch'),
         signal: connection.signal,
       });
       for await (const line of streamLines(res)) {

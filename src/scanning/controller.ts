@@ -112,6 +112,9 @@ export class ScanController {
    * spec, which names tags) share the scan of the image its tag currently resolves to.
    */
   private readonly tagDigests = new Map<string, string>();
+  /** Images whose result is being written into reports now, and those of them a report of went meanwhile. */
+  private readonly filing = new Set<string>();
+  private readonly deletedWhileFiling = new Set<string>();
   /** The latest pods, CronJobs and scan Jobs seen by the watches: what reconciles read. */
   private readonly podCache = new Map<string, V1Pod>();
   private readonly cronJobCache = new Map<string, V1CronJob>();
@@ -459,6 +462,12 @@ export class ScanController {
     // A report removed by someone else while its container still runs the image: that is how users
     // ask for a re-scan (Trivy-Operator's documented way).
     const key = this.plan.imageOf(deletedConsumer);
+    // Deleted while this image's result is being filed: what the filing records afterwards would
+    // undo this; re-scan once it is done.
+    if (key !== undefined && this.filing.has(key)) {
+      this.deletedWhileFiling.add(key);
+      return;
+    }
     if (key !== undefined && this.results.forgetResult(key)) {
       this.o.log.info({ consumer: deletedConsumer, image: key }, 'report deleted; re-scanning');
       this.plan.invalidate(key);
@@ -559,6 +568,7 @@ export class ScanController {
     }
     const entry = this.plan.get(key);
     const consumers = entry ? [...entry.consumers.values()] : [];
+    this.filing.add(key);
     try {
       const written = await this.results.fileResult(
         key,
@@ -580,6 +590,11 @@ export class ScanController {
       });
       this.o.log.info({ image: key, job: jobName, reports: written }, 'scan finished');
       await this.fillLateConsumers(key);
+      if (this.deletedWhileFiling.delete(key) && this.results.forgetResult(key)) {
+        this.o.log.info({ image: key }, 'report deleted while the scan was filed; re-scanning');
+        this.plan.invalidate(key);
+        this.schedulePump();
+      }
     } catch (err) {
       if (isLookoutError(err) && err.code === 'TL_TRIVY_OUTPUT_INVALID')
         this.failed(key, FailureReason.invalidOutput, (err as Error).message, startedAt);
@@ -588,6 +603,8 @@ export class ScanController {
       else if (isPermanentWriteError(err))
         this.failed(key, FailureReason.jobError, (err as Error).message, startedAt);
       else throw err;
+    } finally {
+      this.filing.delete(key);
     }
   }
 

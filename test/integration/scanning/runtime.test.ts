@@ -423,61 +423,53 @@ describe('the scanner on the controller runtime: rejected writes, deleted Jobs a
     assert.equal(jobsOf(images.frozen).length, 1);
   });
 
-  // Found while writing the test above; todo until src/ is fixed (a failing todo test does not fail the run).
-  it(
-    'a report deleted while the results of its scan are still being written is written anew',
-    {
-      todo: 'src/scanning: a DELETED report event handled while the scan that wrote it is still being filed is undone (writeReports sets reportOf, succeeded calls plan.recordSuccess, after their awaits): no re-scan, the report stays missing until the TTL',
-    },
-    async () => {
-      const image = images.racing;
-      // The scanner writes a container's VulnerabilityReport, then its ExposedSecretReport: the
-      // webhook holds the second write, so the test acts between the two, deterministically.
-      const holder = await startAdmissionWebhook(cluster.kubeConfig(), {
-        rules: [
-          {
-            apiGroups: [GROUP],
-            apiVersions: [VERSION],
-            resources: ['exposedsecretreports'],
-            operations: ['CREATE', 'UPDATE'],
-          },
-        ],
-        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
-        timeoutSeconds: 20,
-      });
-      webhook = holder;
-      holder.hold();
-      await deploy('racing', image.ref);
-      const reportName = `replicaset-${await replicaSetOf('racing')}-main`;
-      await waitUntil('the ExposedSecretReport write held', () => holder.holding >= 1, 360_000, 50);
-      const first = await getReport(reportName);
-      assert.ok(first, 'the VulnerabilityReport is written before the ExposedSecretReport');
-      await objects.deleteNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: ns,
-        plural: 'vulnerabilityreports',
-        name: reportName,
-      });
-      await operator!.waitForLog(
-        (line) =>
-          line.msg === 'report deleted; re-scanning' && String(line.image).endsWith(`@${image.digest}`),
-        15_000,
-      );
-      holder.release();
-      await holder.stop();
-      webhook = undefined;
-      await waitUntil(
-        `VulnerabilityReport ${reportName} written anew`,
-        async () => {
-          const current = await getReport(reportName);
-          return current && current.metadata.uid !== first.metadata.uid ? current : undefined;
+  it('a report deleted while the results of its scan are still being written is written anew', async () => {
+    const image = images.racing;
+    // The scanner writes a container's VulnerabilityReport, then its ExposedSecretReport: the
+    // webhook holds the second write, so the test acts between the two, deterministically.
+    const holder = await startAdmissionWebhook(cluster.kubeConfig(), {
+      rules: [
+        {
+          apiGroups: [GROUP],
+          apiVersions: [VERSION],
+          resources: ['exposedsecretreports'],
+          operations: ['CREATE', 'UPDATE'],
         },
-        60_000,
-        500,
-      );
-    },
-  );
+      ],
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+      timeoutSeconds: 20,
+    });
+    webhook = holder;
+    holder.hold();
+    await deploy('racing', image.ref);
+    const reportName = `replicaset-${await replicaSetOf('racing')}-main`;
+    await waitUntil('the ExposedSecretReport write held', () => holder.holding >= 1, 360_000, 50);
+    const first = await getReport(reportName);
+    assert.ok(first, 'the VulnerabilityReport is written before the ExposedSecretReport');
+    await objects.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: 'vulnerabilityreports',
+      name: reportName,
+    });
+    await operator!.waitForLog(
+      (line) => line.msg === 'report deleted; re-scanning' && String(line.image).endsWith(`@${image.digest}`),
+      15_000,
+    );
+    holder.release();
+    await holder.stop();
+    webhook = undefined;
+    await waitUntil(
+      `VulnerabilityReport ${reportName} written anew`,
+      async () => {
+        const current = await getReport(reportName);
+        return current && current.metadata.uid !== first.metadata.uid ? current : undefined;
+      },
+      60_000,
+      500,
+    );
+  });
 
   it('every target the operator watches has one watch at a time; VulnerabilityReports one target for three readers', async (t) => {
     // The three readers of VulnerabilityReports each read them: the exporter (a series of the
