@@ -7,6 +7,9 @@ import { KnownObjects, tombstone, type WatchEventType } from './known-objects.ts
 import { streamLines } from './lines.ts';
 import { kubeRequestJson, openKubeRequest, type Query } from './request.ts';
 
+/** Whether `metadataOnly` asks the API server for PartialObjectMetadata (see `accept`). */
+const METADATA_ONLY_WATCHES = false;
+
 export type RestartReason = 'closed' | 'gone' | 'error' | 'stalled';
 
 export interface WatchHandlers<T extends KubernetesObject> {
@@ -176,7 +179,9 @@ export class ResourceWatcher<T extends KubernetesObject> {
 
   /** For metadata only, as client-go's metadata informer asks: the list and the watch each name their type. */
   private accept(request: 'list' | 'watch'): string | undefined {
-    if (!this.options.metadataOnly) return undefined;
+    // Not sent yet: with real PartialObjectMetadata the webhook test's scans and its restart baseline
+    // broke (docs/development.md, "Known gaps"); until that is understood every watch gets whole objects.
+    if (!this.options.metadataOnly || !METADATA_ONLY_WATCHES) return undefined;
     const as = request === 'list' ? 'PartialObjectMetadataList' : 'PartialObjectMetadata';
     return `application/json;as=${as};g=meta.k8s.io;v=v1,application/json`;
   }

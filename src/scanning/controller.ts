@@ -29,7 +29,9 @@ import {
 } from './result.ts';
 import { ReportWriter } from './report-writer.ts';
 import { workloadKey, WorkloadResolver, type Workload } from './workload-resolver.ts';
-import { indexReportKind, ScanResults, type ContainerImage, type ReportTarget } from './scan-results.ts';
+import { indexReportKind, ScanResults, type ReportTarget } from './scan-results.ts';
+import { podImages, specImages, type ScannableImage } from './images.ts';
+import { PullSecrets } from './credentials.ts';
 import { hasSkipLabel, reportExtraLabels, type TargetNamespaces } from '../workloads/index.ts';
 import {
   ScanFailureReason,
@@ -86,7 +88,7 @@ interface TrackedWorkload {
   workload: Workload;
   /** Pods that currently stand for this workload (CronJobs have none: their spec is used). */
   pods: Set<string>;
-  containers: Map<string, ContainerImage>;
+  containers: Map<string, ScannableImage>;
   /** The labels of `trivyOperator.reportResourceLabels` the workload's reports carry. */
   labels: Record<string, string>;
 }
@@ -103,6 +105,7 @@ export class ScanController {
   private readonly events: WorkloadEvents;
   private readonly resolver: WorkloadResolver;
   private readonly results: ScanResults;
+  private readonly pullSecrets: PullSecrets;
   private readonly workloads = new Map<string, TrackedWorkload>();
   private readonly podWorkload = new Map<string, string>();
   /** The node of each followed pod: where a filesystem scan (trivy.command) of its images can run. */
@@ -148,7 +151,8 @@ export class ScanController {
     this.events = new WorkloadEvents(o.kc);
     this.watchers = o.informers.group('scanner');
     this.resolver = new WorkloadResolver(o.kc, o.config.targetWorkloads);
-    this.results = new ScanResults(o.config, this.writer, o.log, this.now, o.kc);
+    this.results = new ScanResults(o.config, this.writer, o.log, this.now);
+    this.pullSecrets = new PullSecrets(o.kc, o.config);
     const resyncMs = operator.resyncPeriodMs;
     this.workloadQueue = new Controller<WorkloadObjectKey>({
       name: 'scan-workloads',
@@ -301,7 +305,7 @@ export class ScanController {
       return;
     }
     const images = this.withoutExcluded(
-      this.results.podImages(pod, this.o.config.trivyOperator.skipInitContainers),
+      podImages(pod, this.o.config.trivyOperator.skipInitContainers, this.o.log),
     );
     if (images.length === 0) return; // not started yet: its image digests are not known
     await this.learnTagDigests(images);
@@ -328,21 +332,21 @@ export class ScanController {
     const spec: V1PodSpec | undefined = cj.spec?.jobTemplate.spec?.template.spec;
     if (!spec) return;
     const images = this.withoutExcluded(
-      this.results.specImages(spec, this.o.config.trivyOperator.skipInitContainers),
+      specImages(spec, this.o.config.trivyOperator.skipInitContainers, this.o.log),
     ).map((image) => this.withKnownDigest(image));
     const tracked = this.track(workload);
     tracked.labels = this.reportLabels(meta.labels);
     await this.updateContainers(tracked, images);
   }
 
-  private withKnownDigest(image: ContainerImage): ContainerImage {
+  private withKnownDigest(image: ScannableImage): ScannableImage {
     if (image.digest) return image;
     const digest = this.tagDigests.get(tagKey(image));
     return digest ? { ...image, digest, scanRef: `${image.registry}/${image.repository}@${digest}` } : image;
   }
 
   /** Records tag → digest from a running pod; CronJobs naming a newly resolved tag are re-keyed. */
-  private async learnTagDigests(images: ContainerImage[]): Promise<void> {
+  private async learnTagDigests(images: ScannableImage[]): Promise<void> {
     for (const image of images) {
       if (!image.digest || !image.tag) continue;
       const tag = tagKey(image);
@@ -382,7 +386,7 @@ export class ScanController {
     return tracked;
   }
 
-  private async updateContainers(tracked: TrackedWorkload, images: ContainerImage[]): Promise<void> {
+  private async updateContainers(tracked: TrackedWorkload, images: ScannableImage[]): Promise<void> {
     const wKey = workloadKey(tracked.workload);
     for (const image of images) {
       const consumer: ContainerRef = { workload: wKey, container: image.container };
@@ -418,7 +422,7 @@ export class ScanController {
   }
 
   /** Containers whose image matches trivyOperator.excludeImages are not scanned or reported. */
-  private withoutExcluded(images: ContainerImage[]): ContainerImage[] {
+  private withoutExcluded(images: ScannableImage[]): ScannableImage[] {
     if (this.excludeImages.length === 0) return images;
     return images.filter((image) => !this.excludeImages.some((glob) => glob.test(image.ref)));
   }
@@ -466,6 +470,10 @@ export class ScanController {
     // undo this; re-scan once it is done.
     if (key !== undefined && this.filing.has(key)) {
       this.deletedWhileFiling.add(key);
+      this.o.log.info(
+        { consumer: deletedConsumer, image: key, afterFiling: true },
+        'report deleted; re-scanning',
+      );
       return;
     }
     if (key !== undefined && this.results.forgetResult(key)) {
@@ -504,7 +512,7 @@ export class ScanController {
         // A filesystem scan pulls nothing itself: no registry credentials to hand over.
         const credentials =
           target && node === undefined
-            ? await this.results.credentialsFor(target.workload, target.image.registry, target.image)
+            ? await this.pullSecrets.forImage(target.workload, target.image.registry, target.image)
             : undefined;
         const manifests = buildScanJob(this.o.config, {
           imageKey: entry.key,
@@ -591,7 +599,7 @@ export class ScanController {
       this.o.log.info({ image: key, job: jobName, reports: written }, 'scan finished');
       await this.fillLateConsumers(key);
       if (this.deletedWhileFiling.delete(key) && this.results.forgetResult(key)) {
-        this.o.log.info({ image: key }, 'report deleted while the scan was filed; re-scanning');
+        this.o.log.debug({ image: key }, 'scan filed; re-scanning for the report deleted meanwhile');
         this.plan.invalidate(key);
         this.schedulePump();
       }
@@ -718,7 +726,7 @@ export class ScanController {
   }
 }
 
-function tagKey(image: Pick<ContainerImage, 'registry' | 'repository' | 'tag'>): string {
+function tagKey(image: Pick<ScannableImage, 'registry' | 'repository' | 'tag'>): string {
   return `${image.registry}/${image.repository}:${image.tag}`;
 }
 

@@ -13,9 +13,9 @@
  * 2. Things deleted behind the operator's back. In: a scan Job deleted (propagationPolicy
  *    Background) as soon as it is created; later, once that scan is filed, the report of the still
  *    running workload. Out: a new scan Job for the image and the report; then a re-scan (a Job of its
- *    own) and the report written anew. (A todo test: the same deletion while the scan's results are
- *    still being written, between a container's VulnerabilityReport and its ExposedSecretReport;
- *    today the report stays missing.)
+ *    own) and the report written anew. The same deletion while the scan's results are still being
+ *    written (between a container's VulnerabilityReport and its ExposedSecretReport): re-scanned
+ *    once the filing ends.
  * 3. One watch per target. Out: in the audit log, no (resource, namespace, selector) the operator
  *    watches ever has two of its watch requests open at once, however many components read it:
  *    VulnerabilityReports, read by the exporter, the scanner and the webhook broadcaster (each shown
@@ -382,7 +382,7 @@ describe('the scanner on the controller runtime: rejected writes, deleted Jobs a
     assert.equal(jobsOf(image).length, 2);
 
     // The report of a workload that still runs the image is deleted by someone: a re-scan. (Once
-    // the scan is filed and its Job gone: a deletion during the filing is the todo test below.)
+    // the scan is filed and its Job gone: a deletion during the filing is the last test.)
     await operator!.waitForLog(
       (line) => line.msg === 'scan finished' && String(line.image).endsWith(`@${image.digest}`),
       60_000,
