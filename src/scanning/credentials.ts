@@ -1,5 +1,8 @@
-import type { V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { Config } from '../config/index.ts';
+import type { ScannableImage } from './images.ts';
 import type { RegistryCredentials } from './job-manifest.ts';
+import type { Workload } from './workload-resolver.ts';
 
 interface DockerAuthEntry {
   auth?: string;
@@ -83,4 +86,43 @@ function normaliseServer(server: string): string {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Reads the pull Secrets an image of a workload may need. */
+export class PullSecrets {
+  private readonly core: CoreV1Api;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly config: Config,
+  ) {
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  /**
+   * Registry credentials for scanning an image of a workload: the pod's imagePullSecrets and, when
+   * allowed, its ServiceAccount's, plus the configured per-namespace scan secrets.
+   */
+  async forImage(
+    workload: Workload,
+    registry: string,
+    image: ScannableImage,
+  ): Promise<RegistryCredentials | undefined> {
+    const ns = workload.namespace;
+    const names = new Set<string>(image.pullSecrets);
+    if (this.config.operator.accessGlobalSecretsAndServiceAccount) {
+      const sa = await this.core
+        .readNamespacedServiceAccount({ name: image.serviceAccount, namespace: ns })
+        .catch(() => undefined);
+      for (const ref of sa?.imagePullSecrets ?? []) if (ref.name) names.add(ref.name);
+    }
+    for (const name of this.config.operator.privateRegistryScanSecretsNames[ns] ?? []) names.add(name);
+    if (names.size === 0) return undefined;
+    const secrets: V1Secret[] = [];
+    for (const name of names) {
+      const secret = await this.core.readNamespacedSecret({ name, namespace: ns }).catch(() => undefined);
+      if (secret) secrets.push(secret);
+    }
+    return credentialsFor(credentialsFromSecrets(secrets), registry);
+  }
 }

@@ -1,12 +1,5 @@
 import { containerId, type ContainerId, type ContainerRef } from './plan.ts';
-import {
-  CoreV1Api,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1Pod,
-  type V1PodSpec,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import { MANAGED_BY_TRIVY_OPERATOR, ReportAnnotation, ReportKind, ReportLabel } from '../crds/index.ts';
@@ -20,38 +13,18 @@ import {
   type TrimInfo,
   type TrivyImageResult,
 } from '../reports/index.ts';
-import {
-  contentHash,
-  imageDigestsFromPodStatus,
-  isScannableKind,
-  parseImageReference,
-  reportMetadata,
-} from '../workloads/index.ts';
-import { credentialsFor, credentialsFromSecrets } from './credentials.ts';
-import type { RegistryCredentials } from './job-manifest.ts';
+import { contentHash, isScannableKind, parseImageReference, reportMetadata } from '../workloads/index.ts';
+import type { ScannableImage } from './images.ts';
 import { ScanAnnotation } from './names.ts';
 import type { ClusterReportObject, ReportObject, ReportWriter } from './report-writer.ts';
 import { workloadKey, type Workload } from './workload-resolver.ts';
 
 /** One container's image as the scanner needs it. */
-export interface ContainerImage {
-  container: string;
-  /** The image as written in the pod spec. */
-  ref: string;
-  registry: string;
-  repository: string;
-  tag: string;
-  digest: string | undefined;
-  /** What Trivy is asked to scan: repository@digest when the digest is known. */
-  scanRef: string;
-  pullSecrets: string[];
-  serviceAccount: string;
-}
 
 /** Where a result goes: one workload container, with the workload labels its reports carry. */
 export interface ReportTarget {
   workload: Workload;
-  image: ContainerImage;
+  image: ScannableImage;
   /** Workload labels listed in `trivyOperator.reportResourceLabels`, copied onto the reports. */
   labels: Readonly<Record<string, string>>;
 }
@@ -104,56 +77,13 @@ export class ScanResults {
   private readonly reportOf = new Map<ContainerId, { key: string; name: string }>();
   /** Reports we delete ourselves, so their DELETED event is not taken for a user's re-scan request. */
   private readonly ownDeletes = new Set<string>();
-  private readonly core: CoreV1Api;
 
   constructor(
     private readonly config: Config,
     private readonly writer: ReportWriter,
     private readonly log: Logger,
     private readonly now: () => number,
-    kc: KubeConfig,
-  ) {
-    this.core = kc.makeApiClient(CoreV1Api);
-  }
-
-  podImages(pod: V1Pod, skipInit: boolean): ContainerImage[] {
-    const spec = pod.spec;
-    if (!spec) return [];
-    const digests = imageDigestsFromPodStatus(pod.status);
-    return this.specImages(spec, skipInit).flatMap((image) => {
-      const digest = digests[image.container];
-      if (!digest) return [];
-      return [{ ...image, digest, scanRef: `${image.registry}/${image.repository}@${digest}` }];
-    });
-  }
-
-  specImages(spec: V1PodSpec, skipInit: boolean): ContainerImage[] {
-    const containers = [...(skipInit ? [] : (spec.initContainers ?? [])), ...spec.containers];
-    return containers.flatMap((c) => {
-      let parsed;
-      try {
-        parsed = parseImageReference(c.image ?? '');
-      } catch (err) {
-        // Kubernetes accepted it, so it is odd but real; nothing can be scanned without a reference.
-        this.log.warn(
-          { container: c.name, image: c.image, err: (err as Error).message },
-          'unparsable image reference; not scanned',
-        );
-        return [];
-      }
-      return {
-        container: c.name,
-        ref: c.image ?? '',
-        registry: parsed.registry,
-        repository: parsed.repository,
-        tag: parsed.tag ?? '',
-        digest: parsed.digest,
-        scanRef: c.image ?? '',
-        pullSecrets: (spec.imagePullSecrets ?? []).map((s) => s.name ?? '').filter(Boolean),
-        serviceAccount: spec.serviceAccountName ?? 'default',
-      };
-    });
-  }
+  ) {}
 
   knownResult(key: string): KnownResult | undefined {
     return this.known.get(key);
@@ -166,33 +96,6 @@ export class ScanResults {
 
   hasCurrentReport(consumer: ContainerRef, key: string): boolean {
     return this.reportOf.get(containerId(consumer))?.key === key;
-  }
-
-  /**
-   * Registry credentials for scanning an image of a workload: the pod's imagePullSecrets and, when
-   * allowed, its ServiceAccount's, plus the configured per-namespace scan secrets.
-   */
-  async credentialsFor(
-    workload: Workload,
-    registry: string,
-    image: ContainerImage,
-  ): Promise<RegistryCredentials | undefined> {
-    const ns = workload.namespace;
-    const names = new Set<string>(image.pullSecrets);
-    if (this.config.operator.accessGlobalSecretsAndServiceAccount) {
-      const sa = await this.core
-        .readNamespacedServiceAccount({ name: image.serviceAccount, namespace: ns })
-        .catch(() => undefined);
-      for (const ref of sa?.imagePullSecrets ?? []) if (ref.name) names.add(ref.name);
-    }
-    for (const name of this.config.operator.privateRegistryScanSecretsNames[ns] ?? []) names.add(name);
-    if (names.size === 0) return undefined;
-    const secrets: V1Secret[] = [];
-    for (const name of names) {
-      const secret = await this.core.readNamespacedSecret({ name, namespace: ns }).catch(() => undefined);
-      if (secret) secrets.push(secret);
-    }
-    return credentialsFor(credentialsFromSecrets(secrets), registry);
   }
 
   /**
