@@ -4,11 +4,9 @@
  * current or gone by its turn costs nothing, and what failed is retried (alone) by the runtime.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import pino from 'pino';
 import { loadConfig } from '../../../src/config/index.ts';
 import {
@@ -20,63 +18,10 @@ import {
 import { ErrorCodes, LookoutError } from '../../../src/errors/index.ts';
 import type { InformerHandler, Informers, WatchEventType } from '../../../src/kube/index.ts';
 import type { TargetNamespaces } from '../../../src/workloads/index.ts';
+import { FakeApiServer } from '../support/fake-api.ts';
 
 const silent = pino({ level: 'silent' });
 const REPORTS = '/apis/aquasecurity.github.io/v1alpha1/namespaces/app/configauditreports';
-
-/** Answers like an API server: objects by path, applies and deletes succeed, `failures` fail first. */
-class FakeApi {
-  readonly calls: string[] = [];
-  readonly objects = new Map<string, KubernetesObject>();
-  /** `METHOD path` → how many times it fails (500) before it succeeds. */
-  readonly failures = new Map<string, number>();
-  private readonly server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const call = `${req.method} ${new URL(req.url ?? '/', 'http://x').pathname}`;
-      this.calls.push(call);
-      const answer = (code: number, body: unknown) => {
-        res.writeHead(code, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      const failing = this.failures.get(call) ?? 0;
-      if (failing > 0) {
-        this.failures.set(call, failing - 1);
-        answer(500, { kind: 'Status', code: 500, message: 'etcd is having a moment' });
-        return;
-      }
-      const body = chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString()) as unknown) : {};
-      if (req.method === 'GET') {
-        const object = this.objects.get(call.slice('GET '.length));
-        if (object) answer(200, object);
-        else answer(404, { kind: 'Status', code: 404, reason: 'NotFound' });
-      } else answer(req.method === 'POST' ? 201 : 200, body);
-    });
-  });
-
-  async start(): Promise<KubeConfig> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    const { port } = this.server.address() as AddressInfo;
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-      users: [{ name: 'fake' }],
-      contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
-      currentContext: 'fake',
-    });
-    return kc;
-  }
-
-  callsTo(prefix: string): string[] {
-    return this.calls.filter((call) => call.startsWith(prefix));
-  }
-
-  stop(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 /** Trivy that finds nothing: records each run's objects; `beforeRun` may throw to fail one. */
 class FakeTrivy {
@@ -143,11 +88,11 @@ async function until(what: string, ready: () => boolean, timeoutMs = 3_000): Pro
 }
 
 describe('ConfigAuditController', () => {
-  let api: FakeApi;
+  let api: FakeApiServer;
   let controller: ConfigAuditController | undefined;
 
   async function start(env: Record<string, string> = {}) {
-    api = new FakeApi();
+    api = new FakeApiServer();
     const kc = await api.start();
     const trivy = new FakeTrivy();
     const watches = new FakeInformers();
