@@ -51,6 +51,9 @@ export interface BatchReconcile<K> {
   reconcile(keys: K[], signal: AbortSignal): Promise<{ failed: K[] } | void>;
 }
 
+/** How long `stop` waits for running reconciles. */
+const STOP_WAIT_MS = 10_000;
+
 export const defaultReconcileBackoff: BackoffOptions = { initialMs: 1_000, maxMs: 300_000 };
 
 /**
@@ -120,12 +123,26 @@ export class Controller<K> {
     }
   }
 
-  /** Stops taking keys, signals the running reconciles to give up, and waits for them. */
+  /**
+   * Stops taking keys, signals the running reconciles to give up, and waits for them, at most
+   * `STOP_WAIT_MS`: a reconcile held by an API server that does not answer must not hold the pod
+   * past its termination grace period.
+   */
   async stop(): Promise<void> {
     clearInterval(this.resyncTimer);
     this.queue.shutDown();
     this.abort.abort();
-    await Promise.all(this.workers);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      Promise.all(this.workers).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), STOP_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!finished)
+      this.o.log.warn(
+        { controller: this.o.name, waitedMs: STOP_WAIT_MS },
+        'stopped with a reconcile still running',
+      );
     this.workers = [];
   }
 

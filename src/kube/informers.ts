@@ -210,8 +210,9 @@ class SharedInformer {
       get synced() {
         return subscriber.phase === 'live';
       },
+      // A subscription already ended never syncs: whoever asks is let go at once.
       waitForSync: () =>
-        subscriber.phase === 'live'
+        subscriber.phase === 'live' || !this.subscribers.includes(subscriber)
           ? Promise.resolve()
           : new Promise<void>((resolve) => subscriber.waiters.push(resolve)),
       unsubscribe: () => this.remove(subscriber),
