@@ -81,6 +81,10 @@ interface WorkloadObjectKey {
 
 const workloadObjectId = (k: WorkloadObjectKey) => `${k.kind}/${k.namespace}/${k.name}`;
 
+function workloadObjectKey(kind: WorkloadObjectKey['kind'], obj: KubernetesObject): WorkloadObjectKey {
+  return { kind, namespace: obj.metadata?.namespace ?? '', name: obj.metadata?.name ?? '' };
+}
+
 /** How long an image known only by tag waits for a digest before it is scanned by tag. */
 const DIGEST_DISCOVERY_GRACE_MS = 15_000;
 
@@ -193,21 +197,15 @@ export class ScanController {
     type: 'ADDED' | 'MODIFIED' | 'DELETED',
     obj: T,
   ): void {
-    const key: WorkloadObjectKey = {
-      kind,
-      namespace: obj.metadata?.namespace ?? '',
-      name: obj.metadata?.name ?? '',
-    };
+    const key = workloadObjectKey(kind, obj);
     if (type === 'DELETED') cache.delete(workloadObjectId(key));
     else cache.set(workloadObjectId(key), obj);
     this.workloadQueue.enqueue(key);
   }
 
   private *workloadKeys(): Iterable<WorkloadObjectKey> {
-    for (const pod of this.podCache.values())
-      yield { kind: 'Pod', namespace: pod.metadata?.namespace ?? '', name: pod.metadata?.name ?? '' };
-    for (const cj of this.cronJobCache.values())
-      yield { kind: 'CronJob', namespace: cj.metadata?.namespace ?? '', name: cj.metadata?.name ?? '' };
+    for (const pod of this.podCache.values()) yield workloadObjectKey('Pod', pod);
+    for (const cj of this.cronJobCache.values()) yield workloadObjectKey('CronJob', cj);
   }
 
   /** True once workloads, reports and existing scan Jobs have been listed. */
@@ -438,16 +436,13 @@ export class ScanController {
     if (last && tracked.workload.kind === 'ReplicaSet')
       await this.results.deleteReports(tracked.workload, [...tracked.containers.keys()]);
     this.podNode.delete(podKey);
-    if (!wKey || !tracked) {
-      if (wKey) this.podWorkload.delete(podKey);
-      return;
-    }
     this.podWorkload.delete(podKey);
+    if (!tracked) return;
     tracked.pods.delete(podKey);
     if (tracked.pods.size > 0) return;
     if (tracked.workload.kind === 'Job')
       this.resolver.forgetJob(tracked.workload.namespace, tracked.workload.name);
-    this.untrack(wKey);
+    this.untrack(workloadKey(tracked.workload));
   }
 
   private untrack(wKey: string): void {

@@ -173,15 +173,13 @@ export class ScanResults {
     return true;
   }
 
+  /** Deletes the reports of the workload's containers; throws when the API refuses (the caller retries). */
   async deleteReports(workload: Workload, containers: string[]): Promise<void> {
     for (const container of containers) {
       const meta = reportMetadata(workload, container, { specHash: '', ttlMs: null });
       this.ownDeletes.add(`${meta.namespace}/${meta.name}`);
-      for (const kind of imageReportKinds(this.config)) {
-        await this.writer
-          .delete(PLURAL[kind], meta.namespace, meta.name)
-          .catch((err: unknown) => this.log.warn({ err }, 'delete report failed'));
-      }
+      for (const kind of imageReportKinds(this.config))
+        await this.writer.delete(PLURAL[kind], meta.namespace, meta.name);
     }
   }
 

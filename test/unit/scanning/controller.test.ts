@@ -477,6 +477,31 @@ describe('ScanController', () => {
     assert.equal(jobCreates().length, 2);
   });
 
+  it("retries deleting a ReplicaSet's reports when its last pod goes and the API refuses the delete", async () => {
+    // In: a scanned ReplicaSet whose last pod is deleted, and the first two DELETEs of its
+    // VulnerabilityReport answered 500. Out: the pod's key is retried with backoff until all its
+    // reports are gone; nothing is left behind for the 24 h TTL.
+    const web = runningPod({
+      owner: { kind: 'ReplicaSet', name: 'web-5d9f8c7b6' },
+      name: 'web-5d9f8c7b6-x7k2p',
+    });
+    const { runtime, starting } = await start({}, [[podPath(web), web]]);
+    await starting;
+    await until('the scan Job', () => jobCreates().length === 1);
+    completeScan(api, scanJobName(IMAGE_KEY));
+    const name = 'replicaset-web-5d9f8c7b6-app';
+    await until('the reports', () => api.get(`${SBOMS}/${name}`) !== undefined);
+
+    api.failures.set(`DELETE ${VULNS}/${name}`, 2);
+    const before = runtime.of('scan-workloads').error;
+    api.remove(podPath(web));
+    await until('the reports deleted', () =>
+      [VULNS, SECRETS, SBOMS].every((plural) => api.get(`${plural}/${name}`) === undefined),
+    );
+    assert.equal(api.callsTo(`DELETE ${VULNS}/${name}`).length, 3, 'refused twice, then deleted');
+    assert.equal(runtime.of('scan-workloads').error - before, 2);
+  });
+
   it('stop() while the caches sync returns at once and leaves nothing running', async () => {
     const timersBefore = liveTimers();
     const pod = runningPod({
