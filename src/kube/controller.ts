@@ -54,7 +54,7 @@ export interface BatchReconcile<K> {
 /** How long `stop` waits for running reconciles. */
 const STOP_WAIT_MS = 10_000;
 
-export const defaultReconcileBackoff: BackoffOptions = { initialMs: 1_000, maxMs: 300_000 };
+const defaultReconcileBackoff: BackoffOptions = { initialMs: 1_000, maxMs: 300_000 };
 
 /**
  * Reconcile by key, as controller-runtime does: event handlers only enqueue keys, workers take
@@ -84,10 +84,6 @@ export class Controller<K> {
       sink,
     });
     this.sink = o.observer?.controller(o.name, this.queue.probe);
-  }
-
-  get name(): string {
-    return this.o.name;
   }
 
   /** Keys waiting to be processed. */

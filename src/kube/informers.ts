@@ -149,10 +149,6 @@ export class SubscriptionGroup {
     return subscription;
   }
 
-  get synced(): boolean {
-    return this.subscriptions.every((s) => s.synced);
-  }
-
   async stop(): Promise<void> {
     this.closed = true;
     await Promise.all(this.subscriptions.splice(0).map((s) => s.unsubscribe()));
@@ -197,12 +193,13 @@ class SharedInformer {
       this.watcher.start();
     } else {
       const upgrade = needsFull && this.metadataOnly;
-      if (upgrade) this.metadataOnly = false;
-      if (!this.listed) {
-        if (upgrade) this.watcher.useFullObjects();
-      } else {
+      if (upgrade) {
+        this.metadataOnly = false;
+        this.watcher.useFullObjects();
+      }
+      // Before the first list began, a new subscriber is simply part of it.
+      if (this.listed) {
         this.o.log.debug({ watch: this.name, subscriber: name, upgrade }, 'late subscriber; relisting');
-        if (upgrade) this.watcher.useFullObjects();
         this.watcher.relist();
       }
     }
@@ -220,7 +217,8 @@ class SharedInformer {
   }
 
   async stop(): Promise<void> {
-    this.subscribers.length = 0;
+    // Whoever waits for a sync that will never come is let go.
+    for (const s of this.subscribers.splice(0)) for (const resolve of s.waiters.splice(0)) resolve();
     await this.watcher?.stop();
     this.watcher = undefined;
   }

@@ -91,11 +91,6 @@ export class JobRunner {
     return this.runningJobs.has(key);
   }
 
-  /** When the Job of the key started (or was first seen running), if one runs. */
-  runningSince(key: string): number | undefined {
-    return this.runningJobs.get(key)?.startedAt;
-  }
-
   /** Lists the existing Jobs and files those that finished while nobody was looking. */
   async start(): Promise<void> {
     const jobs = this.watchers.watch<V1Job>(

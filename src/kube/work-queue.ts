@@ -41,7 +41,6 @@ export class WorkQueue<K> {
   private readonly processing = new Map<string, number>();
   private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly failures = new Map<string, number>();
-  private readonly takers: ((key: K | undefined) => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
   private readonly readyWaiters: (() => void)[] = [];
   private head = 0;
@@ -130,11 +129,13 @@ export class WorkQueue<K> {
   }
 
   /** The next key to process (marked as being processed), or undefined once the queue is shut down. */
-  get(): Promise<K | undefined> {
-    const id = this.take();
-    if (id !== undefined) return Promise.resolve(this.keys.get(id));
-    if (this.closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.takers.push(resolve));
+  async get(): Promise<K | undefined> {
+    while (await this.waitForReady()) {
+      // Another worker woken by the same add may have taken it first.
+      const id = this.take();
+      if (id !== undefined) return this.keys.get(id);
+    }
+    return undefined;
   }
 
   /**
@@ -194,23 +195,16 @@ export class WorkQueue<K> {
     return this.closed || (this.dirty.size === 0 && this.processing.size === 0);
   }
 
-  /** Stops handing out keys; workers waiting in `get` receive undefined. */
+  /** Stops handing out keys; workers waiting for one receive undefined (or false). */
   shutDown(): void {
     this.closed = true;
     for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
-    for (const resolve of this.takers.splice(0)) resolve(undefined);
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     for (const resolve of this.readyWaiters.splice(0)) resolve();
   }
 
   private push(id: string): void {
-    const taker = this.takers.shift();
-    if (taker) {
-      this.begin(id);
-      taker(this.keys.get(id));
-      return;
-    }
     this.ready.push(id);
     for (const resolve of this.readyWaiters.splice(0)) resolve();
   }
