@@ -93,6 +93,8 @@ export interface ReportClientOptions {
   readonly budgetBytes?: number;
   /** Objects larger than this are never sent: etcd would refuse them. */
   readonly limitBytes?: number;
+  /** Ends every request under way (and none starts after): the client's owner is stopping. */
+  readonly signal?: AbortSignal;
 }
 
 /** Room kept for the trimmed annotation, which is added after the cut. */
@@ -416,5 +418,6 @@ function reportKindOf(object: ReportBody): ReportKindName {
 
 /** The client over a kubeconfig's API server. */
 export function reportClient(kc: KubeConfig, options?: ReportClientOptions): ReportClient {
-  return new ReportClient((req) => kubeRequestJson(kc, req), options);
+  const signal = options?.signal;
+  return new ReportClient((req) => kubeRequestJson(kc, signal ? { signal, ...req } : req), options);
 }

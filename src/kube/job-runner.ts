@@ -111,8 +111,10 @@ export class JobRunner {
   }
 
   async stop(): Promise<void> {
+    // The queue stops taking keys at once: a filing its owner aborts meanwhile is not retried.
+    const stopping = this.controller.stop();
     await this.watchers.stop();
-    await this.controller.stop();
+    await stopping;
   }
 
   /**

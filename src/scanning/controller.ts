@@ -135,6 +135,8 @@ export class ScanController {
   private wakeTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopped = false;
+  /** Ends the API requests of reconciles under way when the scanner stops. */
+  private readonly abort = new AbortController();
   private jobsSynced = false;
 
   constructor(private readonly o: ScanControllerOptions) {
@@ -151,10 +153,10 @@ export class ScanController {
       },
       this.now,
     );
-    this.writer = new ReportWriter(o.kc);
+    this.writer = new ReportWriter(o.kc, this.abort.signal);
     this.events = new WorkloadEvents(o.kc);
     this.watchers = o.informers.group('scanner');
-    this.resolver = new WorkloadResolver(o.kc, o.config.targetWorkloads);
+    this.resolver = new WorkloadResolver(o.kc, o.config.targetWorkloads, this.abort.signal);
     this.results = new ScanResults(o.config, this.writer, o.log, this.now);
     this.pullSecrets = new PullSecrets(o.kc, o.config);
     const resyncMs = operator.resyncPeriodMs;
@@ -268,7 +270,10 @@ export class ScanController {
     clearTimeout(this.pumpTimer);
     clearTimeout(this.wakeTimer);
     await this.watchers.stop();
-    await Promise.all([this.workloadQueue.stop(), this.jobs.stop()]);
+    // The queues stop taking keys first, so that the requests aborted next are not retried.
+    const stopping = Promise.all([this.workloadQueue.stop(), this.jobs.stop()]);
+    this.abort.abort();
+    await stopping;
   }
 
   private async reconcileWorkload(key: WorkloadObjectKey): Promise<void> {

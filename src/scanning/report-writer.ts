@@ -74,8 +74,9 @@ const byteLength = (value: unknown): number => Buffer.byteLength(JSON.stringify(
 export class ReportWriter {
   private readonly reports: ReportClient;
 
-  constructor(kc: KubeConfig) {
-    this.reports = reportClient(kc);
+  /** `signal` ends the writes under way: the scanner stops. */
+  constructor(kc: KubeConfig, signal?: AbortSignal) {
+    this.reports = reportClient(kc, signal ? { signal } : {});
   }
 
   /** Creates or updates a namespaced report, cut to fit etcd; returns what was cut, or null. */

@@ -1,6 +1,6 @@
-import { BatchV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig, V1Job, V1Pod } from '@kubernetes/client-node';
 import type { WorkloadKind } from '../config/index.ts';
-import { isNotFound } from '../kube/index.ts';
+import { isNotFound, kubeRequestJson } from '../kube/index.ts';
 import {
   asWorkload,
   controllerOf,
@@ -22,15 +22,14 @@ export { workloadKey };
  * only its ownerReferences are kept.
  */
 export class WorkloadResolver {
-  private readonly batch: BatchV1Api;
   private readonly jobs = new Map<string, WorkloadObject | null>();
 
+  /** `signal` ends a lookup under way: its owner stops, and must not wait for the API server. */
   constructor(
-    kc: KubeConfig,
+    private readonly kc: KubeConfig,
     private readonly targets: readonly WorkloadKind[],
-  ) {
-    this.batch = kc.makeApiClient(BatchV1Api);
-  }
+    private readonly signal?: AbortSignal,
+  ) {}
 
   /** undefined = not reported (kind not targeted, or its Job is already gone). */
   async resolve(pod: V1Pod): Promise<Workload | undefined> {
@@ -59,7 +58,10 @@ export class WorkloadResolver {
     const cached = this.jobs.get(key);
     if (cached !== undefined) return cached;
     try {
-      const job = await this.batch.readNamespacedJob({ name, namespace });
+      const job = await kubeRequestJson<V1Job>(this.kc, {
+        path: `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs/${encodeURIComponent(name)}`,
+        ...(this.signal ? { signal: this.signal } : {}),
+      });
       const meta = job.metadata ?? {};
       const slim = asWorkload('Job', {
         metadata: {

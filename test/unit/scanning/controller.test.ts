@@ -548,31 +548,51 @@ describe('ScanController', () => {
     assert.equal(outcome, 'returned');
   });
 
-  it(
-    'stop() does not wait for an API request that never returns',
-    {
-      todo: "reconciles ignore the abort signal: stop() waits up to the runtime's 10 s cap (src/kube/controller.ts STOP_WAIT_MS) for a held owner lookup or report apply, not 1 s",
-    },
-    async () => {
-      const batchJob = `/apis/batch/v1/namespaces/${APP_NS}/jobs/nightly-export`;
-      const batch = runningPod({
-        owner: { kind: 'Job', name: 'nightly-export' },
-        name: 'nightly-export-h2j4k',
-      });
-      const { starting } = await start({}, [], (fake) => fake.hang('GET', batchJob));
-      await starting;
-      api.put(podPath(batch), batch);
-      await until('the lookup', () => api.callsTo(`GET ${batchJob}`).length === 1);
+  it('stop() does not wait for an API request that never returns (an owner lookup the server holds)', async () => {
+    const batchJob = `/apis/batch/v1/namespaces/${APP_NS}/jobs/nightly-export`;
+    const batch = runningPod({
+      owner: { kind: 'Job', name: 'nightly-export' },
+      name: 'nightly-export-h2j4k',
+    });
+    const { starting } = await start({}, [], (fake) => fake.hang('GET', batchJob));
+    await starting;
+    api.put(podPath(batch), batch);
+    await until('the lookup', () => api.callsTo(`GET ${batchJob}`).length === 1);
 
-      const stopping = controller?.stop() ?? Promise.resolve();
-      const outcome = await Promise.race([
-        stopping.then(() => 'stopped'),
-        sleep(1_000).then(() => 'still waiting'),
-      ]);
-      // Lets the request go (the connection closes), so that the stop ends either way.
-      await api.stop();
-      await stopping;
-      assert.equal(outcome, 'stopped');
-    },
-  );
+    const stopping = controller?.stop() ?? Promise.resolve();
+    const outcome = await Promise.race([
+      stopping.then(() => 'stopped'),
+      sleep(1_000).then(() => 'still waiting'),
+    ]);
+    // Lets the request go (the connection closes), so that the stop ends either way.
+    await api.stop();
+    await stopping;
+    assert.equal(outcome, 'stopped');
+  });
+  it('stop() does not wait for a report write the server holds, and keeps the finished Job', async () => {
+    // In: a scan Job finished; the API server holds the VulnerabilityReport's apply. Out: stop()
+    // returns within a second; the Job is not deleted, so the next leader files its result.
+    const pod = runningPod({
+      owner: { kind: 'ReplicaSet', name: 'web-5d9f8c7b6' },
+      name: 'web-5d9f8c7b6-x7k2p',
+    });
+    const name = 'replicaset-web-5d9f8c7b6-app';
+    const { starting } = await start({}, [[podPath(pod), pod]], (fake) =>
+      fake.hang('PATCH', `${VULNS}/${name}`),
+    );
+    await starting;
+    await until('the scan Job', () => jobCreates().length === 1);
+    completeScan(api, scanJobName(IMAGE_KEY));
+    await until('the report apply', () => reportApplies(VULNS, name).length === 1);
+
+    const stopping = controller?.stop() ?? Promise.resolve();
+    const outcome = await Promise.race([
+      stopping.then(() => 'stopped'),
+      sleep(1_000).then(() => 'still waiting'),
+    ]);
+    await api.stop();
+    await stopping;
+    assert.equal(outcome, 'stopped');
+    assert.deepEqual(api.callsTo(`DELETE ${JOBS}/`), [], 'the finished Job is kept');
+  });
 });
