@@ -17,9 +17,11 @@
  * 5. Stopped while the caches sync (the pods list never answers) → stop() returns at once, the
  *    request is abandoned, nothing is started afterwards, and no timer is left.
  *
+ * 6. The API server holds an owner lookup, or a report write of a finished scan → stop() returns
+ *    within a second (the scanner aborts its requests), and the finished Job is kept.
+ *
  * Found on the way: start() did not return when stopped while the pods and CronJobs lists were both
- * pending (a test now); stop() waits for an API request of a running reconcile that the server
- * holds, up to the runtime's 10 s cap (a todo test: the reconciles do not pass the abort signal on).
+ * pending; stop() waited up to the runtime's 10 s cap for a request the server held. Both fixed.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
