@@ -60,6 +60,8 @@ type Phase = 'waiting' | 'listing' | 'live';
 interface Subscriber {
   readonly name: string;
   readonly handler: InformerHandler<KubernetesObject>;
+  /** Wants whole objects: never joins a list of metadata. */
+  readonly needsFull: boolean;
   phase: Phase;
   waiters: (() => void)[];
 }
@@ -183,8 +185,8 @@ class SharedInformer {
   }
 
   add(name: string, handler: InformerHandler<KubernetesObject>, options: SubscribeOptions): Subscription {
-    const subscriber: Subscriber = { name, handler, phase: 'waiting', waiters: [] };
     const needsFull = !options.metadataOnly;
+    const subscriber: Subscriber = { name, handler, needsFull, phase: 'waiting', waiters: [] };
     if (options.pageSize) this.pageSize = Math.min(this.pageSize, options.pageSize);
     this.subscribers.push(subscriber);
     if (!this.watcher) {
@@ -193,12 +195,14 @@ class SharedInformer {
       this.watcher.start();
     } else {
       const upgrade = needsFull && this.metadataOnly;
+      let listedMetadata = false;
       if (upgrade) {
         this.metadataOnly = false;
-        this.watcher.useFullObjects();
+        listedMetadata = this.watcher.useFullObjects();
       }
-      // Before the first list began, a new subscriber is simply part of it.
-      if (this.listed) {
+      // Before the first list began, a new subscriber is simply part of it; unless that list
+      // brings metadata and it wants whole objects: then it waits for the next one.
+      if (this.listed || listedMetadata) {
         this.o.log.debug({ watch: this.name, subscriber: name, upgrade }, 'late subscriber; relisting');
         this.watcher.relist();
       }
@@ -247,9 +251,10 @@ class SharedInformer {
       },
       {
         onEvent: (type, obj) => this.deliver(type, obj),
-        onListStart: () => {
+        onListStart: (metadataOnly) => {
           this.listed = true;
-          for (const s of this.subscribers) if (s.phase === 'waiting') s.phase = 'listing';
+          for (const s of this.subscribers)
+            if (s.phase === 'waiting' && !(metadataOnly && s.needsFull)) s.phase = 'listing';
         },
         onListItem: async (change, obj) => {
           for (const s of [...this.subscribers]) {

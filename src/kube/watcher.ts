@@ -7,9 +7,6 @@ import { KnownObjects, tombstone, type WatchEventType } from './known-objects.ts
 import { streamLines } from './lines.ts';
 import { kubeRequestJson, openKubeRequest, type Query } from './request.ts';
 
-/** Whether `metadataOnly` asks the API server for PartialObjectMetadata (see `accept`). */
-const METADATA_ONLY_WATCHES = false;
-
 export type RestartReason = 'closed' | 'gone' | 'error' | 'stalled';
 
 export interface WatchHandlers<T extends KubernetesObject> {
@@ -26,8 +23,11 @@ export interface WatchHandlers<T extends KubernetesObject> {
    * subscriber everything while the others get only what changed.
    */
   onListItem?(change: WatchEventType | undefined, obj: T): void | Promise<void>;
-  /** A list's first page has arrived and is about to be delivered. */
-  onListStart?(): void;
+  /**
+   * A list's first page has arrived and is about to be delivered; `metadataOnly` says what its
+   * objects are (every page of one list is asked for the same way).
+   */
+  onListStart?(metadataOnly: boolean): void;
   /** A full list (the deletions it found included) has been delivered. */
   onListed?(): void;
 }
@@ -111,9 +111,14 @@ export class ResourceWatcher<T extends KubernetesObject> {
     this.connection?.abort();
   }
 
-  /** Whole objects instead of metadata from the next request on. */
-  useFullObjects(): void {
+  /**
+   * Whole objects instead of metadata from the next list or watch on (a list under way stays as it
+   * began). True when that changes what is asked for: what was received so far was metadata.
+   */
+  useFullObjects(): boolean {
+    const was = this.metadataOnly;
     this.options.metadataOnly = false;
+    return was;
   }
 
   async stop(): Promise<void> {
@@ -179,11 +184,13 @@ export class ResourceWatcher<T extends KubernetesObject> {
 
   /** For metadata only, as client-go's metadata informer asks: the list and the watch each name their type. */
   private accept(request: 'list' | 'watch'): string | undefined {
-    // Not sent yet: with real PartialObjectMetadata the webhook test's scans and its restart baseline
-    // broke (docs/development.md, "Known gaps"); until that is understood every watch gets whole objects.
-    if (!this.options.metadataOnly || !METADATA_ONLY_WATCHES) return undefined;
+    if (!this.metadataOnly) return undefined;
     const as = request === 'list' ? 'PartialObjectMetadataList' : 'PartialObjectMetadata';
     return `application/json;as=${as};g=meta.k8s.io;v=v1,application/json`;
+  }
+
+  private get metadataOnly(): boolean {
+    return this.options.metadataOnly === true;
   }
 
   private baseQuery(): Query {
@@ -197,6 +204,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
    */
   private async list(): Promise<void> {
     const relist = this.known.beginRelist();
+    const metadataOnly = this.metadataOnly;
+    const accept = this.accept('list');
     let first = true;
     let resourceVersion: string | undefined;
     type Page = { metadata?: { resourceVersion?: string; continue?: string }; items?: T[] };
@@ -204,7 +213,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
       kubeRequestJson<Page>(this.kc, {
         path: this.options.path,
         query: { ...this.baseQuery(), limit: this.options.pageSize, continue: continueToken },
-        accept: this.accept('list'),
+        accept,
         signal: this.abort.signal,
       });
     let next: Promise<Page> | undefined = fetchPage(undefined);
@@ -212,7 +221,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
       while (next && !this.stopped) {
         const page: Page = await next;
         // Said once the first page is in: whoever subscribed before that is part of this list.
-        if (first) this.handlers.onListStart?.();
+        if (first) this.handlers.onListStart?.(metadataOnly);
         first = false;
         resourceVersion = page.metadata?.resourceVersion;
         const continueToken: string | undefined = page.metadata?.continue || undefined;

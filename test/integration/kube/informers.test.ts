@@ -15,6 +15,9 @@
  *    object as ADDED, whole (with data); the first gets nothing twice; the audit log shows the
  *    relist's one re-opened watch and never two watches of the target at once, one open at the end
  *    and none once both have unsubscribed.
+ * 3. Metadata only. A metadata-only subscriber gets PartialObjectMetadata (labels, no data); one
+ *    wanting whole objects that joins while the informer's first list of metadata is under way is
+ *    handed whole objects only, after a list of its own.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -340,42 +343,71 @@ describe('shared informers against a real API server', { timeout: 240_000 }, () 
     }
   });
 
-  it(
-    'a metadata-only subscriber is handed metadata (PartialObjectMetadata), not whole objects',
-    {
-      todo: 'switched off in src/kube/watcher.ts (METADATA_ONLY_WATCHES): with it on, the webhook integration test saw no re-scan and a resent baseline',
-    },
-    async () => {
-      const namespace = 'informers-metadata';
-      await core.createNamespace({ body: { metadata: { name: namespace } } });
-      await core.createNamespacedConfigMap({ namespace, body: configMap(namespace, 'meta-1', 'v1') });
-      const informers = new Informers({ kc: cp.kubeConfig(), log: createLogger('silent') });
-      const received: { type: string; kind?: string; data?: unknown }[] = [];
-      try {
-        const subscription = informers.subscribe<V1ConfigMap & { kind?: string }>(
-          'metadata-only',
-          { path: `/api/v1/namespaces/${namespace}/configmaps` },
-          (type, cm) => {
-            if (cm.metadata?.name === 'meta-1') received.push({ type, kind: cm.kind, data: cm.data });
-          },
-          { metadataOnly: true },
-        );
-        await subscription.waitForSync();
-        await core.replaceNamespacedConfigMap({
-          name: 'meta-1',
-          namespace,
-          body: configMap(namespace, 'meta-1', 'v2'),
-        });
-        await eventually(() => assert.equal(received.length, 2));
-        assert.deepEqual(received, [
-          { type: 'ADDED', kind: 'PartialObjectMetadata', data: undefined },
-          { type: 'MODIFIED', kind: 'PartialObjectMetadata', data: undefined },
-        ]);
-      } finally {
-        await informers.stop();
-      }
-    },
-  );
+  it('a metadata-only subscriber is handed metadata (PartialObjectMetadata), not whole objects', async () => {
+    const namespace = 'informers-metadata';
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    await core.createNamespacedConfigMap({ namespace, body: configMap(namespace, 'meta-1', 'v1') });
+    const informers = new Informers({ kc: cp.kubeConfig(), log: createLogger('silent') });
+    const received: { type: string; kind?: string; labels?: unknown; data?: unknown }[] = [];
+    try {
+      const subscription = informers.subscribe<V1ConfigMap & { kind?: string }>(
+        'metadata-only',
+        { path: `/api/v1/namespaces/${namespace}/configmaps` },
+        (type, cm) => {
+          if (cm.metadata?.name === 'meta-1')
+            received.push({ type, kind: cm.kind, labels: cm.metadata.labels, data: cm.data });
+        },
+        { metadataOnly: true },
+      );
+      await subscription.waitForSync();
+      await core.replaceNamespacedConfigMap({
+        name: 'meta-1',
+        namespace,
+        body: {
+          ...configMap(namespace, 'meta-1', 'v2'),
+          metadata: { ...configMap(namespace, 'meta-1', 'v2').metadata, labels: { team: 'a' } },
+        },
+      });
+      await eventually(() => assert.equal(received.length, 2));
+      assert.deepEqual(received, [
+        { type: 'ADDED', kind: 'PartialObjectMetadata', labels: undefined, data: undefined },
+        { type: 'MODIFIED', kind: 'PartialObjectMetadata', labels: { team: 'a' }, data: undefined },
+      ]);
+    } finally {
+      await informers.stop();
+    }
+  });
+
+  it('a subscriber wanting whole objects that joins a metadata-only list under way waits for a list of whole objects', async () => {
+    // In: a metadata-only subscriber, then in the same tick (its list already asked for) one that
+    // needs whole objects. Out: the second is never handed metadata; each gets every object once.
+    const namespace = 'informers-upgrade';
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    for (const name of ['up-1', 'up-2'])
+      await core.createNamespacedConfigMap({ namespace, body: configMap(namespace, name, name) });
+    const informers = new Informers({ kc: cp.kubeConfig(), log: createLogger('silent') });
+    const source = { path: `/api/v1/namespaces/${namespace}/configmaps` };
+    const seen = { meta: [] as string[], full: [] as string[] };
+    try {
+      const meta = informers.subscribe<V1ConfigMap>(
+        'metadata-only',
+        source,
+        (type, cm) => void seen.meta.push(`${type} ${cm.metadata?.name}`),
+        { metadataOnly: true },
+      );
+      const full = informers.subscribe<V1ConfigMap>(
+        'whole',
+        source,
+        (type, cm) => void seen.full.push(`${type} ${cm.metadata?.name} ${cm.data?.value ?? 'no data'}`),
+      );
+      await Promise.all([meta.waitForSync(), full.waitForSync()]);
+      assert.deepEqual(seen.full.sort(), ['ADDED up-1 up-1', 'ADDED up-2 up-2']);
+      assert.deepEqual(seen.meta.sort(), ['ADDED up-1', 'ADDED up-2']);
+      assert.equal(informers.status().find((i) => i.path === source.path)?.metadataOnly, false);
+    } finally {
+      await informers.stop();
+    }
+  });
 
   it('an informer stopped as soon as its first list is in closes its watch at once', async () => {
     const namespace = 'informers-stop';
