@@ -299,6 +299,22 @@ describe('ScanController', () => {
   const jobCreates = () => api.callsTo(`POST ${JOBS}`);
   const reportApplies = (collection: string, name: string) => api.callsTo(`PATCH ${collection}/${name}`);
 
+  /**
+   * Stops the controller while the fake API server holds a request: 'stopped' when stop() returned
+   * within a second. The server is stopped afterwards (its held connection closes), so the stop ends
+   * either way.
+   */
+  async function stopWhileHeld(): Promise<'stopped' | 'still waiting'> {
+    const stopping = controller?.stop() ?? Promise.resolve();
+    const outcome = await Promise.race([
+      stopping.then(() => 'stopped' as const),
+      sleep(1_000).then(() => 'still waiting' as const),
+    ]);
+    await api.stop();
+    await stopping;
+    return outcome;
+  }
+
   it('scans an image two Deployments run once, files the result into both workloads, then deletes the Job', async () => {
     const web = runningPod({
       owner: { kind: 'ReplicaSet', name: 'web-5d9f8c7b6' },
@@ -561,16 +577,9 @@ describe('ScanController', () => {
     api.put(podPath(batch), batch);
     await until('the lookup', () => api.callsTo(`GET ${batchJob}`).length === 1);
 
-    const stopping = controller?.stop() ?? Promise.resolve();
-    const outcome = await Promise.race([
-      stopping.then(() => 'stopped'),
-      sleep(1_000).then(() => 'still waiting'),
-    ]);
-    // Lets the request go (the connection closes), so that the stop ends either way.
-    await api.stop();
-    await stopping;
-    assert.equal(outcome, 'stopped');
+    assert.equal(await stopWhileHeld(), 'stopped');
   });
+
   it('stop() does not wait for a report write the server holds, and keeps the finished Job', async () => {
     // In: a scan Job finished; the API server holds the VulnerabilityReport's apply. Out: stop()
     // returns within a second; the Job is not deleted, so the next leader files its result.
@@ -587,14 +596,7 @@ describe('ScanController', () => {
     completeScan(api, scanJobName(IMAGE_KEY));
     await until('the report apply', () => reportApplies(VULNS, name).length === 1);
 
-    const stopping = controller?.stop() ?? Promise.resolve();
-    const outcome = await Promise.race([
-      stopping.then(() => 'stopped'),
-      sleep(1_000).then(() => 'still waiting'),
-    ]);
-    await api.stop();
-    await stopping;
-    assert.equal(outcome, 'stopped');
+    assert.equal(await stopWhileHeld(), 'stopped');
     assert.deepEqual(api.callsTo(`DELETE ${JOBS}/`), [], 'the finished Job is kept');
   });
 });
