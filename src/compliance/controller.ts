@@ -121,11 +121,13 @@ export class ComplianceController {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    // The queue stops taking keys first, so that the requests aborted next are not retried.
+    const stopping = this.controller.stop();
     this.abort.abort();
     for (const known of this.known.values()) known.ticker?.stop();
     this.known.clear();
     await this.subscription?.unsubscribe();
-    await this.controller.stop();
+    await stopping;
   }
 
   /**
@@ -208,6 +210,7 @@ export class ComplianceController {
         reports.push(
           await kubeRequestJson<ClusterComplianceReport>(this.o.kc, {
             path: reportObjectPath('ClusterComplianceReport', undefined, name),
+            signal: this.abort.signal,
           }),
         );
       } catch (err) {
@@ -320,9 +323,9 @@ export class ComplianceController {
     }
   }
 
-  /** The report client, made on first use. */
+  /** The report client, made on first use; stop() ends its requests. */
   private get reports(): ReportClient {
-    this.client ??= reportClient(this.o.kc);
+    this.client ??= reportClient(this.o.kc, { signal: this.abort.signal });
     return this.client;
   }
 
