@@ -204,6 +204,8 @@ export class InfraAssessmentController {
       (t, p) => this.onControlPlanePod(t, p),
     );
     await Promise.all([nodes.waitForSync(), pods.waitForSync()]);
+    // Stopped while the lists were pending: open no more watches.
+    if (this.stopped) return;
 
     const collectorPods = this.watchers.watch<V1Pod>(
       {

@@ -48,8 +48,9 @@ import {
   type ClusterComplianceReport,
   type ComplianceControl,
 } from '../../../src/crds/index.ts';
-import { Informers, type ReconcileOutcome, type RuntimeObserver } from '../../../src/kube/index.ts';
+import { Informers } from '../../../src/kube/index.ts';
 import { apiStatus, FakeApiServer } from '../support/fake-api.ts';
+import { CountingRuntime, liveTimers, until } from '../support/runtime.ts';
 import { specObject } from './support.ts';
 
 const log = pino({ level: process.env.TL_TEST_LOG ?? 'silent' });
@@ -155,29 +156,6 @@ class HandScheduler {
   }
 }
 
-/** A runtime observer that counts reconcile outcomes and retries, as the health metrics do. */
-class CountingRuntime implements RuntimeObserver {
-  readonly counts = new Map<string, Record<ReconcileOutcome | 'retried', number>>();
-
-  controller(name: string) {
-    const counts = { success: 0, error: 0, requeue_after: 0, retried: 0 };
-    this.counts.set(name, counts);
-    return {
-      added: () => {},
-      waited: () => {},
-      worked: () => {},
-      retried: () => void counts.retried++,
-      reconciled: (outcome: ReconcileOutcome) => void counts[outcome]++,
-    };
-  }
-
-  of(name: string): Record<ReconcileOutcome | 'retried', number> {
-    const counts = this.counts.get(name);
-    assert.ok(counts, `a controller named ${name}`);
-    return counts;
-  }
-}
-
 interface StatusBody {
   status: {
     updateTimestamp: string;
@@ -186,14 +164,6 @@ interface StatusBody {
     detailReport?: unknown;
   };
 }
-
-async function until(what: string, ready: () => boolean, timeoutMs = 5_000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !ready(); await sleep(5))
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Timers that keep the process alive (unref'd ones do not count). */
-const liveTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
 describe('ComplianceController', () => {
   let api: StatusFake;

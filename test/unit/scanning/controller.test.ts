@@ -32,7 +32,7 @@ import type { KubeConfig, KubernetesObject, V1Job, V1Pod } from '@kubernetes/cli
 import pino from 'pino';
 import { loadConfig } from '../../../src/config/index.ts';
 import { ReportLabel } from '../../../src/crds/index.ts';
-import { Informers, type ReconcileOutcome, type RuntimeObserver } from '../../../src/kube/index.ts';
+import { Informers } from '../../../src/kube/index.ts';
 import {
   ScanAnnotation,
   ScanController,
@@ -42,6 +42,7 @@ import {
 import { TRIVY_CYCLONEDX_PREFIX, TRIVY_VERSION_PREFIX } from '../../../src/scanning/result.ts';
 import type { TargetNamespaces } from '../../../src/workloads/index.ts';
 import { apiStatus, FakeApiServer } from '../support/fake-api.ts';
+import { completeJob, CountingRuntime, liveTimers, until } from '../support/runtime.ts';
 
 const log = pino({ level: process.env.TL_TEST_LOG ?? 'silent' });
 
@@ -133,75 +134,13 @@ const podPath = (pod: V1Pod) => `/api/v1/namespaces/${APP_NS}/pods/${pod.metadat
 
 /** What the kubelet and the Job controller do for a scan that succeeded: its pod, its log, the Job's condition. */
 function completeScan(api: FakeApiServer, jobName: string, scanLog = SCAN_LOG): void {
-  const job = api.get<V1Job>(`${JOBS}/${jobName}`);
-  assert.ok(job, `scan Job ${jobName} exists`);
-  const pod = `${jobName}-q8x2d`;
-  const path = `/api/v1/namespaces/${OPERATOR_NS}/pods/${pod}`;
-  const finishedAt = new Date();
-  api.logs.set(path, scanLog);
-  api.put<V1Pod>(path, {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name: pod,
-      labels: { ...job.spec?.template.metadata?.labels, 'batch.kubernetes.io/job-name': jobName },
-      ownerReferences: [
-        {
-          apiVersion: 'batch/v1',
-          kind: 'Job',
-          name: jobName,
-          uid: job.metadata?.uid ?? '',
-          controller: true,
-        },
-      ],
-    },
-    spec: job.spec?.template.spec ?? { containers: [] },
-    status: {
-      phase: 'Succeeded',
-      containerStatuses: [
-        {
-          name: 'scan',
-          image: 'mirror.gcr.io/aquasec/trivy:0.74.0',
-          imageID: '',
-          ready: false,
-          restartCount: 0,
-          state: { terminated: { exitCode: 0, reason: 'Completed', finishedAt } },
-        },
-      ],
-    },
+  completeJob(api, {
+    namespace: OPERATOR_NS,
+    job: jobName,
+    container: 'scan',
+    image: 'mirror.gcr.io/aquasec/trivy:0.74.0',
+    log: scanLog,
   });
-  api.put<V1Job>(`${JOBS}/${jobName}`, {
-    ...job,
-    status: {
-      startTime: job.metadata?.creationTimestamp,
-      completionTime: finishedAt,
-      succeeded: 1,
-      conditions: [{ type: 'Complete', status: 'True', lastTransitionTime: finishedAt }],
-    },
-  });
-}
-
-/** A runtime observer that counts, per controller, what controller-runtime's metrics count. */
-class CountingRuntime implements RuntimeObserver {
-  readonly counts = new Map<string, Record<ReconcileOutcome | 'retried', number>>();
-
-  controller(name: string) {
-    const counts = { success: 0, error: 0, requeue_after: 0, retried: 0 };
-    this.counts.set(name, counts);
-    return {
-      added: () => {},
-      waited: () => {},
-      worked: () => {},
-      retried: () => void counts.retried++,
-      reconciled: (outcome: ReconcileOutcome) => void counts[outcome]++,
-    };
-  }
-
-  of(name: string): Record<ReconcileOutcome | 'retried', number> {
-    const counts = this.counts.get(name);
-    assert.ok(counts, `a controller named ${name}`);
-    return counts;
-  }
 }
 
 type ScanFinished = Parameters<ScanObserver['scanFinished']>[0];
@@ -227,14 +166,6 @@ interface Report extends KubernetesObject {
     components?: unknown;
   };
 }
-
-async function until(what: string, ready: () => boolean, timeoutMs = 5_000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !ready(); await sleep(5))
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Timers that keep the process alive (unref'd ones do not count). */
-const liveTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
 describe('ScanController', () => {
   let api: FakeApiServer;
