@@ -27,10 +27,6 @@
  * Found on the way: the report read and the status write were made without the controller's abort
  * signal (only the input lists had it), so stop() waited up to the runtime's 10 s cap for a request
  * the server held (8). Fixed in src/compliance/controller.ts.
- *
- * The fake stores a server-side apply as the whole object, also on `…/status`, which would drop the
- * report's spec on our first write. StatusFake below keeps the status subresource's semantics (only
- * the status changes) without touching the shared fake.
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
@@ -65,31 +61,6 @@ const INPUT_LISTS = COMPLIANCE_INPUT_KINDS.map((kind) => reportObjectPath(kind))
 // The test's "now": the reports' cron runs every 6 hours, so the last tick was 06:00, the next 12:00.
 const NOW = new Date('2026-03-10T10:00:00Z');
 const CREATED = '2026-03-09T00:00:00Z';
-
-/** The fake, with the status subresource's semantics: an apply to `…/status` changes only the status. */
-class StatusFake extends FakeApiServer {
-  private byHand = false;
-
-  /** Creates or replaces an object as a user would (kubectl apply), with its watch event. */
-  set<T extends KubernetesObject>(path: string, object: T): T {
-    this.byHand = true;
-    try {
-      return this.put(path, object);
-    } finally {
-      this.byHand = false;
-    }
-  }
-
-  override put<T extends KubernetesObject>(path: string, object: T): T {
-    const request = this.requests.at(-1);
-    const previous = this.get(path);
-    if (!this.byHand && previous && request?.verb === 'PATCH' && request.path === `${path}/status`) {
-      const { status } = object as { status?: unknown };
-      return super.put(path, { ...previous, status } as KubernetesObject as T);
-    }
-    return super.put(path, object);
-  }
-}
 
 /**
  * A ClusterComplianceReport over the shared test spec (or `controls`), created on CREATED, last run
@@ -166,7 +137,7 @@ interface StatusBody {
 }
 
 describe('ComplianceController', () => {
-  let api: StatusFake;
+  let api: FakeApiServer;
   let informers: Informers | undefined;
   let controller: ComplianceController | undefined;
   let clock: Date;
@@ -182,11 +153,11 @@ describe('ComplianceController', () => {
   /** Starts the controller on a new fake holding `existing`; `prepare` readies the fake's answers. */
   async function start(
     existing: [string, KubernetesObject][] = [],
-    prepare: (api: StatusFake) => void = () => {},
+    prepare: (api: FakeApiServer) => void = () => {},
   ): Promise<Started> {
-    api = new StatusFake();
+    api = new FakeApiServer();
     const kc = await api.start();
-    for (const [path, object] of existing) api.set(path, object);
+    for (const [path, object] of existing) api.put(path, object);
     prepare(api);
     clock = NOW;
     informers = new Informers({ kc, log, watchTimeoutSeconds: 30, backoff: { initialMs: 20, maxMs: 200 } });
@@ -263,9 +234,9 @@ describe('ComplianceController', () => {
     const oneControl: ComplianceControl[] = [
       { id: '5.1', name: 'Root file system', checks: [{ id: 'KSV014' }], severity: 'LOW' },
     ];
-    api.set(reportPath('cis'), complianceReport('cis'));
-    api.set(reportPath('nsa'), complianceReport('nsa', { reportType: 'all' }));
-    api.set(reportPath('pss'), complianceReport('pss', { controls: oneControl }));
+    api.put(reportPath('cis'), complianceReport('cis'));
+    api.put(reportPath('nsa'), complianceReport('nsa', { reportType: 'all' }));
+    api.put(reportPath('pss'), complianceReport('pss', { controls: oneControl }));
 
     await until('three statuses', () =>
       ['cis', 'nsa', 'pss'].every((name) => statusWrites(name).length === 1),
@@ -357,10 +328,10 @@ describe('ComplianceController', () => {
     await until('kept written', () => statusWrites('kept').length === 1);
 
     // Created and deleted before its batch runs (it waits 50 ms for others to join).
-    api.set(reportPath('brief'), complianceReport('brief'));
+    api.put(reportPath('brief'), complianceReport('brief'));
     api.remove(reportPath('brief'));
     // Deleted after its first run.
-    api.set(reportPath('gone'), complianceReport('gone'));
+    api.put(reportPath('gone'), complianceReport('gone'));
     await until('gone written', () => statusWrites('gone').length === 1);
     assert.equal(ticks.active.size, 2);
     api.remove(reportPath('gone'));

@@ -9,7 +9,8 @@
  *   until `timeoutSeconds`; metadata only (PartialObjectMetadata) when the Accept header asks for it;
  * - POST (create; 409 when it exists), PUT (replace), PATCH (server-side apply creates or
  *   replaces; merge and JSON patches change an existing object), DELETE (with the objects it owns,
- *   as the garbage collector would).
+ *   as the garbage collector would); on `…/status`, PUT and PATCH change only the status of an
+ *   object that exists.
  *
  * Requests are recorded in `calls` as `METHOD path` (`WATCH path` for a watch). `failures` answers
  * 500 a number of times; `refuse` answers any status; `hang` never answers (the client must give
@@ -353,6 +354,22 @@ export class FakeApiServer {
         return { code: 201, body: this.put(target, { ...object, metadata: { ...object.metadata, name } }) };
       }
       return apiStatus(405, 'MethodNotAllowed', `${verb} of a collection`);
+    }
+
+    if (at.subresource === 'status') {
+      // As a real status subresource: only the status changes, of an object that exists.
+      if (!existing) return notFound();
+      if (verb === 'GET') return { code: 200, body: existing };
+      if (verb !== 'PUT' && verb !== 'PATCH')
+        return apiStatus(405, 'MethodNotAllowed', `${verb} of a status`);
+      const changed =
+        verb === 'PUT' || request.contentType === 'application/apply-patch+yaml'
+          ? body
+          : request.contentType === 'application/json-patch+json'
+            ? jsonPatch(existing, body)
+            : mergePatch(existing, body);
+      const { status } = changed as { status?: unknown };
+      return { code: 200, body: this.put(objectPath, { ...existing, status } as KubernetesObject) };
     }
 
     switch (verb) {
