@@ -5,6 +5,10 @@
  * clock and the cron ticks are the test's: a fixed "now", and a scheduler whose ticks are fired by
  * hand, so what is due never depends on when the test runs.
  *
+ * Why a fake: these cases need an API server that refuses, holds or drops one chosen request at one
+ * chosen moment, and a stop in the middle of a list, which a real one does not do on demand. The
+ * same controller runs against the real control plane in test/integration/compliance/.
+ *
  * 1. A report with no status yet (due), a ConfigAuditReport and an RbacAssessmentReport failing two
  *    of its controls, one in a namespace not targeted → one status apply, summary fail 2 / pass 1 /
  *    per-control counts from the targeted inputs only; nothing more after our own write's event.

@@ -6,6 +6,10 @@
  * whose log is what the real collector prints for a fake host, the Job's Complete condition) and
  * whoever else changes things behind the controller's back; Trivy is a fake evaluator.
  *
+ * Why a fake: these cases need an API server that refuses, holds or drops one chosen request at one
+ * chosen moment, and a stop in the middle of a list, which a real one does not do on demand. The
+ * same controller runs against the real control plane in test/integration/infraassessment/infra-assessment.test.ts.
+ *
  * 1. A node appears → one node-collector Job for it; once the Job completes, the node's
  *    ClusterInfraAssessmentReport is applied (KCV checks only, owned by the Node), then the Job is
  *    deleted, and nothing more is done.

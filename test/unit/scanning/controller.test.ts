@@ -5,6 +5,10 @@
  * kubelet and the Job controller (a scan pod with a log made of a real Trivy result, the Job's
  * Complete condition) and whoever else changes things behind the controller's back.
  *
+ * Why a fake: these cases need an API server that refuses, holds or drops one chosen request at one
+ * chosen moment, and a stop in the middle of a list, which a real one does not do on demand. The
+ * same controller runs against the real control plane in test/integration/scanning/runtime.test.ts and real-node.test.ts.
+ *
  * 1. Two Deployments' pods run the same image digest → one scan Job; once it completes, each
  *    workload container gets its reports, then the Job is deleted.
  * 2. An admission webhook refuses the report twice → the finished Job is kept and its result filed
